@@ -1,0 +1,8 @@
+//! FROSTR "bifrost v1", byte-compatible with `@frostr/bifrost` 1.0.7.
+//!
+//! Pure and synchronous: no I/O, no clocks, no globals. Randomness and time are passed in.
+//! Nothing here depends on the rest of the crate.
+
+pub mod types;
+
+pub use types::{Commit, GroupPackage, SecretScalar, SharePackage};

@@ -1,0 +1,1 @@
+//! The ephemeral NIP-01 relay served on the daemon's port.

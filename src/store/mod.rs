@@ -1,0 +1,1 @@
+//! The redb store: schema version, migrations, tables.

@@ -3,6 +3,7 @@
 //! Pure and synchronous: no I/O, no clocks, no globals. Randomness and time are passed in.
 //! Nothing here depends on the rest of the crate.
 
+pub mod poly;
 pub mod types;
 
 pub use types::{Commit, GroupPackage, SecretScalar, SharePackage};

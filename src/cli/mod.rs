@@ -1,0 +1,3 @@
+//! Subcommands of the `igloo` binary other than running the daemon.
+
+pub mod keyset;

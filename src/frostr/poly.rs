@@ -1,7 +1,6 @@
 //! Polynomial helpers shared by signing, ECDH and recovery.
 
 use k256::Scalar;
-use k256::elliptic_curve::Field;
 
 /// Lagrange coefficient at x = 0 of member `idx` over the set `members`:
 /// λ_i = Π_{j≠i} j / (j − i) mod n.

@@ -4,6 +4,13 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod config;
+pub mod daemon;
 pub mod frostr;
+pub mod http;
+pub mod logging;
 pub mod relay;
+pub mod server;
 pub mod store;
+pub mod timefmt;
+pub mod tls;

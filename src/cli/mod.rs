@@ -1,3 +1,4 @@
 //! Subcommands of the `igloo` binary other than running the daemon.
 
+pub mod healthcheck;
 pub mod keyset;

@@ -1,0 +1,704 @@
+//! Every setting of the daemon: environment name, CLI flag, default and validation.
+//!
+//! Settings are parsed once, at start-up, into [`Config`]. Precedence, highest first:
+//! command-line flag, process environment, `.env` in the working directory, built-in default.
+//! A bad value stops start-up with one line naming the variable, what is wrong with the value
+//! and the accepted form (exit code 2).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use zeroize::Zeroize;
+
+/// The default relay, as in igloo-server.
+pub const DEFAULT_RELAY: &str = "wss://relay.primal.net";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "igloo",
+    version,
+    about = "An always-on FROSTR signing node for Nostr",
+    long_about = "An always-on FROSTR signing node for Nostr: holds one share of a k-of-n FROST key, \
+answers its group over Nostr relays, and serves a web UI, an HTTP API and an ephemeral relay.\n\n\
+Every setting can be given as a flag, an environment variable, or a line in ./.env \
+(precedence in that order)."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the daemon (the default when no command is given).
+    Serve,
+    /// Exit 0 when the local server answers GET /api/status with 200, 1 otherwise.
+    Healthcheck,
+    /// Credential tools: generate, decode, recover and verify FROSTR keysets.
+    Keyset {
+        #[command(subcommand)]
+        cmd: crate::cli::keyset::KeysetCommand,
+    },
+}
+
+/// How the daemon serves HTTPS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TlsMode {
+    /// Plain HTTP.
+    Off,
+    /// A certificate generated on first start and kept in the data directory.
+    SelfSigned,
+    /// Certificate and key from IGLOO_TLS_CERT / IGLOO_TLS_KEY.
+    Files,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum NodeEnv {
+    Development,
+    Production,
+    Test,
+}
+
+/// A secret string from the environment: never printed, wiped on drop.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+impl FromStr for Secret {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.trim().to_string()))
+    }
+}
+
+/// The raw settings as clap reads them (flags and environment). Validated into [`Config`].
+#[derive(Args, Debug, Clone)]
+pub struct Settings {
+    // ---- server ----
+    /// Address to bind (igloo-server: HOST_NAME). Use 0.0.0.0 to serve the LAN.
+    #[arg(long, env = "HOST_NAME", default_value = "127.0.0.1", value_parser = parse_host, help_heading = "Server")]
+    pub host_name: IpAddr,
+    /// TCP port of the UI, the API and the relay.
+    #[arg(long, env = "HOST_PORT", default_value_t = 8002, value_parser = parse_port, help_heading = "Server")]
+    pub host_port: u16,
+    /// Where data lives: a path with an extension is the store file, otherwise a directory holding igloo.redb.
+    #[arg(
+        long,
+        env = "DB_PATH",
+        default_value = "./data",
+        help_heading = "Server"
+    )]
+    pub db_path: PathBuf,
+    /// Headless mode: credentials from the environment, one API key, no UI, no users.
+    #[arg(long, env = "HEADLESS", default_value = "false", value_parser = parse_bool, action = clap::ArgAction::Set, help_heading = "Server")]
+    pub headless: bool,
+    /// development, production or test (production: secure cookies, strict CORS, security headers).
+    #[arg(
+        long,
+        env = "NODE_ENV",
+        value_enum,
+        default_value = "development",
+        ignore_case = true,
+        help_heading = "Server"
+    )]
+    pub node_env: NodeEnv,
+    /// Worker threads of the runtime; 1 runs everything on one thread (best on one slow core).
+    #[arg(long, env = "IGLOO_WORKER_THREADS", default_value_t = 1, value_parser = parse_threads, help_heading = "Server")]
+    pub worker_threads: usize,
+    /// HTTPS: off, self-signed or files [default: off on a loopback bind, self-signed otherwise].
+    #[arg(
+        long = "tls",
+        env = "IGLOO_TLS",
+        value_enum,
+        ignore_case = true,
+        help_heading = "Server"
+    )]
+    pub tls: Option<TlsMode>,
+    /// PEM certificate chain for --tls files.
+    #[arg(long, env = "IGLOO_TLS_CERT", help_heading = "Server")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls files.
+    #[arg(long, env = "IGLOO_TLS_KEY", help_heading = "Server")]
+    pub tls_key: Option<PathBuf>,
+    /// Optional plain-HTTP port that redirects every request to HTTPS.
+    #[arg(long, env = "IGLOO_HTTP_REDIRECT_PORT", value_parser = parse_port, help_heading = "Server")]
+    pub http_redirect_port: Option<u16>,
+    /// Seconds in-flight requests get to finish on shutdown.
+    #[arg(long, env = "IGLOO_SHUTDOWN_TIMEOUT", default_value_t = 10, value_parser = parse_shutdown_secs, help_heading = "Server")]
+    pub shutdown_timeout: u64,
+    /// Log filter when RUST_LOG is unset (error, warn, info, debug, trace).
+    #[arg(long, env = "LOG_LEVEL", help_heading = "Server")]
+    pub log_level: Option<String>,
+
+    // ---- credentials and node ----
+    /// Group credential (bfgroup1…), headless mode.
+    #[arg(
+        long,
+        env = "GROUP_CRED",
+        hide_env_values = true,
+        help_heading = "Node"
+    )]
+    pub group_cred: Option<Secret>,
+    /// Share credential (bfshare1…), headless mode.
+    #[arg(
+        long,
+        env = "SHARE_CRED",
+        hide_env_values = true,
+        help_heading = "Node"
+    )]
+    pub share_cred: Option<Secret>,
+    /// Display name of the keyset.
+    #[arg(long, env = "GROUP_NAME", help_heading = "Node")]
+    pub group_name: Option<String>,
+    /// Relays: a JSON array or a comma/space separated list of ws:// or wss:// URLs.
+    #[arg(long, env = "RELAYS", help_heading = "Node", default_value = DEFAULT_RELAY)]
+    pub relays: String,
+    /// Timeout of sign and ECDH requests, in milliseconds (1000–120000).
+    #[arg(long, env = "FROSTR_SIGN_TIMEOUT", default_value_t = 30_000, value_parser = parse_sign_timeout, help_heading = "Node")]
+    pub frostr_sign_timeout: u64,
+    /// Keepalive ping timeout in milliseconds (1000–120000).
+    #[arg(long, env = "CONNECTIVITY_PING_TIMEOUT_MS", default_value_t = 10_000, value_parser = parse_sign_timeout, help_heading = "Node")]
+    pub connectivity_ping_timeout_ms: u64,
+    /// First delay before restarting a failed node, in milliseconds (at most one hour).
+    #[arg(long, env = "NODE_RESTART_DELAY", default_value_t = 30_000, value_parser = parse_restart_delay, help_heading = "Node")]
+    pub node_restart_delay: u64,
+    /// Restart attempts before giving up (1–100).
+    #[arg(long, env = "NODE_MAX_RETRIES", default_value_t = 5, value_parser = parse_retries, help_heading = "Node")]
+    pub node_max_retries: u32,
+    /// Growth of the restart delay per attempt (1–10).
+    #[arg(long, env = "NODE_BACKOFF_MULTIPLIER", default_value_t = 1.5, value_parser = parse_multiplier, help_heading = "Node")]
+    pub node_backoff_multiplier: f64,
+    /// Longest restart delay, in milliseconds (at most two hours).
+    #[arg(long, env = "NODE_MAX_RETRY_DELAY", default_value_t = 300_000, value_parser = parse_max_retry_delay, help_heading = "Node")]
+    pub node_max_retry_delay: u64,
+    /// Watchdog restarts of an unhealthy node before giving up (1–100).
+    #[arg(long, env = "NODE_HEALTH_MAX_RESTARTS", default_value_t = 5, value_parser = parse_retries, help_heading = "Node")]
+    pub node_health_max_restarts: u32,
+    /// First delay before a watchdog restart, in milliseconds (at most one hour).
+    #[arg(long, env = "NODE_HEALTH_RESTART_DELAY", default_value_t = 60_000, value_parser = parse_restart_delay, help_heading = "Node")]
+    pub node_health_restart_delay: u64,
+    /// Growth of the watchdog restart delay per attempt (1–10).
+    #[arg(long, env = "NODE_HEALTH_BACKOFF_MULTIPLIER", default_value_t = 2.0, value_parser = parse_multiplier, help_heading = "Node")]
+    pub node_health_backoff_multiplier: f64,
+
+    // ---- auth ----
+    /// Require authentication for the API (refused on a non-loopback bind unless IGLOO_INSECURE_OK=true).
+    #[arg(long, env = "AUTH_ENABLED", default_value = "true", value_parser = parse_bool, action = clap::ArgAction::Set, help_heading = "Authentication")]
+    pub auth_enabled: bool,
+    /// Allow AUTH_ENABLED=false on a non-loopback bind.
+    #[arg(long, env = "IGLOO_INSECURE_OK", default_value = "false", value_parser = parse_bool, action = clap::ArgAction::Set, help_heading = "Authentication")]
+    pub insecure_ok: bool,
+    /// Headless API key (X-API-Key or Authorization: Bearer).
+    #[arg(
+        long,
+        env = "API_KEY",
+        hide_env_values = true,
+        help_heading = "Authentication"
+    )]
+    pub api_key: Option<Secret>,
+    /// Basic-auth user name.
+    #[arg(long, env = "BASIC_AUTH_USER", help_heading = "Authentication")]
+    pub basic_auth_user: Option<String>,
+    /// Basic-auth password.
+    #[arg(
+        long,
+        env = "BASIC_AUTH_PASS",
+        hide_env_values = true,
+        help_heading = "Authentication"
+    )]
+    pub basic_auth_pass: Option<Secret>,
+    /// Secret required for onboarding until the first user exists.
+    #[arg(
+        long,
+        env = "ADMIN_SECRET",
+        hide_env_values = true,
+        help_heading = "Authentication"
+    )]
+    pub admin_secret: Option<Secret>,
+    /// Onboarding without the admin secret (Umbrel, where the platform guards the page).
+    #[arg(long, env = "SKIP_ADMIN_SECRET_VALIDATION", default_value = "false", value_parser = parse_bool, action = clap::ArgAction::Set, help_heading = "Authentication")]
+    pub skip_admin_secret_validation: bool,
+    /// 64 hex characters; accepted for igloo-server compatibility (sessions are random ids stored hashed).
+    #[arg(long, env = "SESSION_SECRET", hide_env_values = true, value_parser = parse_session_secret, help_heading = "Authentication")]
+    pub session_secret: Option<Secret>,
+    /// Sliding session idle timeout in seconds.
+    #[arg(long, env = "SESSION_TIMEOUT", default_value_t = 3600, value_parser = parse_session_timeout, help_heading = "Authentication")]
+    pub session_timeout: u64,
+    /// CORS and WebSocket origins: comma separated, `*`, or `@self`.
+    #[arg(long, env = "ALLOWED_ORIGINS", help_heading = "Authentication")]
+    pub allowed_origins: Option<String>,
+    /// Trust X-Forwarded-For / X-Real-IP / CF-Connecting-IP (only behind your own proxy).
+    #[arg(long, env = "TRUST_PROXY", default_value = "false", value_parser = parse_bool, action = clap::ArgAction::Set, help_heading = "Authentication")]
+    pub trust_proxy: bool,
+
+    // ---- rate limits ----
+    /// Rate limiting on or off.
+    #[arg(long, env = "RATE_LIMIT_ENABLED", default_value = "true", value_parser = parse_bool, action = clap::ArgAction::Set, help_heading = "Rate limits")]
+    pub rate_limit_enabled: bool,
+    /// Default window in seconds.
+    #[arg(long, env = "RATE_LIMIT_WINDOW", default_value_t = 900, value_parser = parse_window, help_heading = "Rate limits")]
+    pub rate_limit_window: u64,
+    /// Requests per window for the auth, sign and crypto buckets [default: 300 headless, 600 otherwise].
+    #[arg(long, env = "RATE_LIMIT_MAX", value_parser = parse_limit, help_heading = "Rate limits")]
+    pub rate_limit_max: Option<u32>,
+    /// Configuration writes per window.
+    #[arg(long, env = "RATE_LIMIT_ENV_WRITE_MAX", default_value_t = 10, value_parser = parse_limit, help_heading = "Rate limits")]
+    pub rate_limit_env_write_max: u32,
+    /// Window of the env-write bucket in seconds [default: RATE_LIMIT_WINDOW].
+    #[arg(long, env = "RATE_LIMIT_ENV_WRITE_WINDOW", value_parser = parse_window, help_heading = "Rate limits")]
+    pub rate_limit_env_write_window: Option<u64>,
+    /// Recovery attempts per window.
+    #[arg(long, env = "RATE_LIMIT_RECOVERY_MAX", default_value_t = 3, value_parser = parse_limit, help_heading = "Rate limits")]
+    pub rate_limit_recovery_max: u32,
+    /// Window of the recovery bucket in seconds [default: RATE_LIMIT_WINDOW].
+    #[arg(long, env = "RATE_LIMIT_RECOVERY_WINDOW", value_parser = parse_window, help_heading = "Rate limits")]
+    pub rate_limit_recovery_window: Option<u64>,
+    /// WebSocket upgrades per window and address.
+    #[arg(long, env = "RATE_LIMIT_WS_UPGRADE_MAX", default_value_t = 30, value_parser = parse_limit, help_heading = "Rate limits")]
+    pub rate_limit_ws_upgrade_max: u32,
+    /// Window of the ws-upgrade bucket in seconds [default: RATE_LIMIT_WINDOW].
+    #[arg(long, env = "RATE_LIMIT_WS_UPGRADE_WINDOW", value_parser = parse_window, help_heading = "Rate limits")]
+    pub rate_limit_ws_upgrade_window: Option<u64>,
+    /// Concurrent event-stream WebSockets per address.
+    #[arg(long, env = "WS_MAX_CONNECTIONS_PER_IP", default_value_t = 5, value_parser = parse_limit, help_heading = "Rate limits")]
+    pub ws_max_connections_per_ip: u32,
+    /// Inbound event-stream messages per second per socket.
+    #[arg(long, env = "WS_MSG_RATE", default_value_t = 20, value_parser = parse_limit, help_heading = "Rate limits")]
+    pub ws_msg_rate: u32,
+    /// Inbound message burst per socket [default: max(40, WS_MSG_RATE)].
+    #[arg(long, env = "WS_MSG_BURST", value_parser = parse_limit, help_heading = "Rate limits")]
+    pub ws_msg_burst: Option<u32>,
+}
+
+/// The validated configuration the daemon runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub db_path: PathBuf,
+    pub headless: bool,
+    pub node_env: NodeEnv,
+    pub worker_threads: usize,
+    pub tls: TlsMode,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub http_redirect_port: Option<u16>,
+    pub shutdown_timeout: Duration,
+    pub log_level: Option<String>,
+    pub group_cred: Option<Secret>,
+    pub share_cred: Option<Secret>,
+    pub group_name: Option<String>,
+    pub relays: Vec<String>,
+    pub sign_timeout: Duration,
+    pub ping_timeout: Duration,
+    pub restart: Backoff,
+    pub health_restart: Backoff,
+    pub auth: AuthConfig,
+    pub rate_limits: RateLimits,
+}
+
+/// Restart policy: delay = min(initial · multiplier^attempt, max), at most `max_attempts`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub multiplier: f64,
+    pub max_delay: Duration,
+    pub max_attempts: u32,
+}
+
+impl Backoff {
+    /// The delay before attempt `n` (0-based).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let factor = self.multiplier.powi(attempt.min(64) as i32);
+        let ms = (self.initial.as_millis() as f64 * factor).min(self.max_delay.as_millis() as f64);
+        Duration::from_millis(ms as u64)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub enabled: bool,
+    pub api_key: Option<Secret>,
+    pub basic_user: Option<String>,
+    pub basic_pass: Option<Secret>,
+    pub admin_secret: Option<Secret>,
+    pub skip_admin_secret_validation: bool,
+    pub session_secret: Option<Secret>,
+    pub session_timeout: Duration,
+    pub allowed_origins: Vec<String>,
+    pub trust_proxy: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    pub enabled: bool,
+    pub window: Duration,
+    pub max: u32,
+    pub env_write: (u32, Duration),
+    pub recovery: (u32, Duration),
+    pub ws_upgrade: (u32, Duration),
+    pub ws_max_connections_per_ip: u32,
+    pub ws_msg_rate: u32,
+    pub ws_msg_burst: u32,
+}
+
+/// A start-up configuration error: one line, naming the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {problem}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+impl Config {
+    /// Validates the cross-field rules and derives defaults that depend on other settings.
+    pub fn from_settings(s: Settings) -> Result<Config, ConfigError> {
+        let bind = SocketAddr::new(s.host_name, s.host_port);
+        let tls = s.tls.unwrap_or(if s.host_name.is_loopback() {
+            TlsMode::Off
+        } else {
+            TlsMode::SelfSigned
+        });
+        if tls == TlsMode::Files && (s.tls_cert.is_none() || s.tls_key.is_none()) {
+            return Err(ConfigError {
+                var: "IGLOO_TLS",
+                problem:
+                    "\"files\" needs both IGLOO_TLS_CERT and IGLOO_TLS_KEY (paths to PEM files)"
+                        .into(),
+            });
+        }
+        if s.http_redirect_port.is_some() && tls == TlsMode::Off {
+            return Err(ConfigError {
+                var: "IGLOO_HTTP_REDIRECT_PORT",
+                problem: "a redirect to HTTPS needs TLS; set IGLOO_TLS to self-signed or files"
+                    .into(),
+            });
+        }
+        if !s.auth_enabled && !s.host_name.is_loopback() && !s.insecure_ok {
+            return Err(ConfigError {
+                var: "AUTH_ENABLED",
+                problem: format!(
+                    "\"false\" on the non-loopback address {} would expose the signer to the network; \
+                     set IGLOO_INSECURE_OK=true to allow it",
+                    s.host_name
+                ),
+            });
+        }
+        let relays = parse_relays(&s.relays).map_err(|problem| ConfigError {
+            var: "RELAYS",
+            problem,
+        })?;
+        let group_cred = s.group_cred.filter(|c| !c.expose().is_empty());
+        let share_cred = s.share_cred.filter(|c| !c.expose().is_empty());
+        if group_cred.is_some() != share_cred.is_some() {
+            return Err(ConfigError {
+                var: if group_cred.is_some() {
+                    "SHARE_CRED"
+                } else {
+                    "GROUP_CRED"
+                },
+                problem: "GROUP_CRED and SHARE_CRED must be set together".into(),
+            });
+        }
+        let window = Duration::from_secs(s.rate_limit_window);
+        let w = |o: Option<u64>| o.map(Duration::from_secs).unwrap_or(window);
+        let allowed_origins = s
+            .allowed_origins
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(String::from)
+            .collect();
+        let admin_secret = s
+            .admin_secret
+            .filter(|a| !a.expose().is_empty() && a.expose() != "REQUIRED_ADMIN_SECRET_NOT_SET");
+        Ok(Config {
+            bind,
+            db_path: s.db_path,
+            headless: s.headless,
+            node_env: s.node_env,
+            worker_threads: s.worker_threads,
+            tls,
+            tls_cert: s.tls_cert,
+            tls_key: s.tls_key,
+            http_redirect_port: s.http_redirect_port,
+            shutdown_timeout: Duration::from_secs(s.shutdown_timeout),
+            log_level: s.log_level,
+            group_cred,
+            share_cred,
+            group_name: s.group_name,
+            relays,
+            sign_timeout: Duration::from_millis(s.frostr_sign_timeout),
+            ping_timeout: Duration::from_millis(s.connectivity_ping_timeout_ms),
+            restart: Backoff {
+                initial: Duration::from_millis(s.node_restart_delay),
+                multiplier: s.node_backoff_multiplier,
+                max_delay: Duration::from_millis(s.node_max_retry_delay),
+                max_attempts: s.node_max_retries,
+            },
+            health_restart: Backoff {
+                initial: Duration::from_millis(s.node_health_restart_delay),
+                multiplier: s.node_health_backoff_multiplier,
+                max_delay: Duration::from_secs(3600),
+                max_attempts: s.node_health_max_restarts,
+            },
+            auth: AuthConfig {
+                enabled: s.auth_enabled,
+                api_key: s.api_key.filter(|k| !k.expose().is_empty()),
+                basic_user: s.basic_auth_user.filter(|u| !u.is_empty()),
+                basic_pass: s.basic_auth_pass.filter(|p| !p.expose().is_empty()),
+                admin_secret,
+                skip_admin_secret_validation: s.skip_admin_secret_validation,
+                session_secret: s.session_secret,
+                session_timeout: Duration::from_secs(s.session_timeout),
+                allowed_origins,
+                trust_proxy: s.trust_proxy,
+            },
+            rate_limits: RateLimits {
+                enabled: s.rate_limit_enabled,
+                window,
+                max: s
+                    .rate_limit_max
+                    .unwrap_or(if s.headless { 300 } else { 600 }),
+                env_write: (s.rate_limit_env_write_max, w(s.rate_limit_env_write_window)),
+                recovery: (s.rate_limit_recovery_max, w(s.rate_limit_recovery_window)),
+                ws_upgrade: (
+                    s.rate_limit_ws_upgrade_max,
+                    w(s.rate_limit_ws_upgrade_window),
+                ),
+                ws_max_connections_per_ip: s.ws_max_connections_per_ip,
+                ws_msg_rate: s.ws_msg_rate,
+                ws_msg_burst: s.ws_msg_burst.unwrap_or(s.ws_msg_rate.max(40)),
+            },
+        })
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.node_env == NodeEnv::Production
+    }
+
+    pub fn has_env_credentials(&self) -> bool {
+        self.group_cred.is_some() && self.share_cred.is_some()
+    }
+}
+
+/// Parses the whole command line (after `.env` has been loaded into the environment).
+/// On error returns the process exit code and the message to print.
+pub fn parse_cli<I, T>(args: I) -> Result<(Cli, Option<Config>), (i32, String)>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = Cli::try_parse_from(args).map_err(|e| {
+        use clap::error::ErrorKind;
+        match e.kind() {
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => (0, e.to_string()),
+            ErrorKind::ValueValidation | ErrorKind::InvalidValue => (2, one_line_error(&e)),
+            _ => (2, e.to_string()),
+        }
+    })?;
+    let config = match cli.command {
+        None | Some(Command::Serve) | Some(Command::Healthcheck) => Some(
+            Config::from_settings(cli.settings.clone()).map_err(|e| (2, format!("error: {e}")))?,
+        ),
+        Some(Command::Keyset { .. }) => None,
+    };
+    Ok((cli, config))
+}
+
+/// Renders a clap value error as one line that names the environment variable.
+fn one_line_error(e: &clap::Error) -> String {
+    use clap::CommandFactory;
+    use clap::error::{ContextKind, ContextValue};
+    let arg = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let value = match e.get(ContextKind::InvalidValue) {
+        Some(ContextValue::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    // "--host-port <HOST_PORT>" → find the argument to name its environment variable.
+    let long = arg
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_start_matches('-');
+    let cmd = Cli::command();
+    let env = cmd
+        .get_arguments()
+        .find(|a| a.get_long() == Some(long))
+        .and_then(|a| a.get_env())
+        .map(|v| v.to_string_lossy().into_owned())
+        .unwrap_or_else(|| arg.clone());
+    // clap's own rendering is "error: invalid value 'x' for '--flag <X>': <reason>\n\nFor more…";
+    // keep the reason, drop the rest.
+    let rendered = e.to_string();
+    let reason = rendered
+        .lines()
+        .next()
+        .and_then(|l| l.rsplit_once("': ").map(|(_, r)| r.to_string()))
+        .unwrap_or_else(|| rendered.lines().next().unwrap_or("").to_string());
+    format!("error: {env} (--{long}): invalid value {value:?}: {reason}")
+}
+
+/// Reads `RELAYS`: a JSON array, or URLs separated by commas and/or whitespace.
+pub fn parse_relays(raw: &str) -> Result<Vec<String>, String> {
+    let raw = raw.trim();
+    let items: Vec<String> = if raw.starts_with('[') {
+        serde_json::from_str::<Vec<String>>(raw)
+            .map_err(|e| format!("not a JSON array of strings ({e}); expected [\"wss://…\", …] or a comma separated list"))?
+    } else {
+        raw.split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    let mut out: Vec<String> = Vec::new();
+    for item in items {
+        let url = item.trim().trim_end_matches('/').to_string();
+        let rest = url
+            .strip_prefix("wss://")
+            .or_else(|| url.strip_prefix("ws://"))
+            .ok_or_else(|| {
+                format!(
+                    "{item:?} is not a relay URL; expected ws://host[:port] or wss://host[:port]"
+                )
+            })?;
+        let host = rest.split(['/', '?']).next().unwrap_or("");
+        if host.is_empty() || host.contains(char::is_whitespace) {
+            return Err(format!(
+                "{item:?} has no host; expected ws://host[:port] or wss://host[:port]"
+            ));
+        }
+        if !out.contains(&url) {
+            out.push(url);
+        }
+    }
+    if out.is_empty() {
+        return Err("no relay given; expected at least one ws:// or wss:// URL".into());
+    }
+    Ok(out)
+}
+
+// ---- value parsers: each error says what is wrong and what is accepted ----
+
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        _ => Err("expected true or false (also 1/0, yes/no, on/off)".into()),
+    }
+}
+
+fn parse_host(s: &str) -> Result<IpAddr, String> {
+    let s = s.trim();
+    match s {
+        "localhost" => Ok(IpAddr::from([127, 0, 0, 1])),
+        _ => s
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .map_err(|_| {
+                "expected an IP address to bind, e.g. 127.0.0.1, 0.0.0.0, :: or localhost".into()
+            }),
+    }
+}
+
+fn int_in<T>(s: &str, min: T, max: T, what: &str) -> Result<T, String>
+where
+    T: FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let v: T = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a whole number; expected {what} from {min} to {max}"))?;
+    if v < min || v > max {
+        return Err(format!("out of range; expected {what} from {min} to {max}"));
+    }
+    Ok(v)
+}
+
+fn parse_port(s: &str) -> Result<u16, String> {
+    int_in(s, 0u16, 65535, "a TCP port")
+}
+fn parse_threads(s: &str) -> Result<usize, String> {
+    int_in(s, 1usize, 256, "a thread count")
+}
+fn parse_shutdown_secs(s: &str) -> Result<u64, String> {
+    int_in(s, 0u64, 600, "seconds")
+}
+fn parse_sign_timeout(s: &str) -> Result<u64, String> {
+    int_in(s, 1_000u64, 120_000, "milliseconds")
+}
+fn parse_restart_delay(s: &str) -> Result<u64, String> {
+    int_in(s, 0u64, 3_600_000, "milliseconds")
+}
+fn parse_max_retry_delay(s: &str) -> Result<u64, String> {
+    int_in(s, 0u64, 7_200_000, "milliseconds")
+}
+fn parse_retries(s: &str) -> Result<u32, String> {
+    int_in(s, 1u32, 100, "a count")
+}
+fn parse_session_timeout(s: &str) -> Result<u64, String> {
+    int_in(s, 60u64, 30 * 86_400, "seconds")
+}
+fn parse_window(s: &str) -> Result<u64, String> {
+    int_in(s, 1u64, 86_400, "seconds")
+}
+fn parse_limit(s: &str) -> Result<u32, String> {
+    int_in(s, 1u32, 1_000_000, "a count")
+}
+fn parse_multiplier(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| "not a number; expected a factor from 1 to 10, e.g. 1.5".to_string())?;
+    if !(1.0..=10.0).contains(&v) {
+        return Err("out of range; expected a factor from 1 to 10, e.g. 1.5".into());
+    }
+    Ok(v)
+}
+fn parse_session_secret(s: &str) -> Result<Secret, String> {
+    let s = s.trim();
+    if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(Secret(s.to_string()))
+    } else {
+        Err("expected 64 hexadecimal characters (32 random bytes)".into())
+    }
+}
+
+impl Config {
+    /// The directory holding the store, the device key and the TLS certificate.
+    /// DB_PATH with an extension names the store file itself; its parent is the data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        if self.db_path.extension().is_some() {
+            match self.db_path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            }
+        } else {
+            self.db_path.clone()
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! The OpenAPI document, generated from the handlers' annotations, and Swagger UI served
+//! from files vendored into the binary (no download at build or run time).
+
+use axum::Router;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::{Config, SwaggerUi};
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+use super::status;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "igloo API",
+        description = "HTTP API of the igloo FROSTR signing node. Paths and shapes follow igloo-server.",
+        license(name = "MIT")
+    ),
+    paths(status::status, openapi_json, openapi_yaml),
+    components(schemas(ErrorBody, status::StatusResponse, status::Health, status::RestartInfo)),
+    tags((name = "status", description = "Server and node status"), (name = "docs", description = "This document"))
+)]
+pub struct ApiDoc;
+
+/// The spec, built once per call; callers that serve it often should cache it.
+pub fn spec() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+#[utoipa::path(get, path = "/api/docs/openapi.json", tag = "docs",
+    responses((status = 200, description = "The OpenAPI document as JSON")))]
+pub async fn openapi_json() -> Response {
+    match spec().to_pretty_json() {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "DOCS_ERROR",
+            e.to_string(),
+        )
+        .into_response(),
+    }
+}
+
+#[utoipa::path(get, path = "/api/docs/openapi.yaml", tag = "docs",
+    responses((status = 200, description = "The OpenAPI document as YAML")))]
+pub async fn openapi_yaml() -> Response {
+    match spec().to_yaml() {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/yaml")], body).into_response(),
+        Err(e) => ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "DOCS_ERROR",
+            e.to_string(),
+        )
+        .into_response(),
+    }
+}
+
+/// Swagger UI at `/api/docs` (and `/api/docs/`), reading `/api/docs/openapi.json`.
+pub fn swagger_ui() -> Router<AppState> {
+    SwaggerUi::new("/api/docs")
+        .config(Config::from("/api/docs/openapi.json"))
+        .into()
+}

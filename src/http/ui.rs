@@ -1,0 +1,109 @@
+//! The web UI, embedded from `static/`, with igloo-server's caching and security headers
+//! (reference §3.11) and an SPA fallback that does not swallow missing files.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rust_embed::RustEmbed;
+
+use super::AppState;
+use super::error::ApiError;
+
+#[derive(RustEmbed)]
+#[folder = "static/"]
+struct Assets;
+
+/// Serves `GET /` and every non-API path.
+pub async fn serve(State(state): State<AppState>, req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    if path == "/api" || path.starts_with("/api/") {
+        return ApiError::not_found(format!("No API route {path}")).into_response();
+    }
+    if state.config.headless {
+        return ApiError::not_found("Frontend disabled in headless mode").into_response();
+    }
+    let rel = path.trim_start_matches('/');
+    if rel
+        .split('/')
+        .any(|seg| seg == ".." || seg.starts_with('.'))
+    {
+        return ApiError::not_found("Not found").into_response();
+    }
+    if !rel.is_empty() {
+        if let Some(file) = Assets::get(rel) {
+            return file_response(&state, rel, file.data.into_owned());
+        }
+        // A path that names a file (has an extension) and is missing is a 404, not the app:
+        // igloo-server answered index.html here and broke its QR worker (reference §17.16).
+        let last = rel.rsplit('/').next().unwrap_or("");
+        if last.contains('.') {
+            return ApiError::not_found(format!("No file {path}")).into_response();
+        }
+    }
+    match Assets::get("index.html") {
+        Some(file) => file_response(&state, "index.html", file.data.into_owned()),
+        None => ApiError::not_found("UI not built into this binary").into_response(),
+    }
+}
+
+fn file_response(state: &AppState, rel: &str, body: Vec<u8>) -> Response {
+    let mime = mime_guess::from_path(rel).first_or_octet_stream();
+    let mut res = Response::new(Body::from(body));
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(mime.as_ref()) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    let prod = state.config.is_production();
+    let cache = if rel.starts_with("assets/") {
+        if prod {
+            "public, max-age=31536000, immutable"
+        } else {
+            "public, max-age=3600"
+        }
+    } else if rel.ends_with(".html") {
+        "no-cache"
+    } else {
+        "no-cache, no-store, must-revalidate"
+    };
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if prod && rel.ends_with(".html") {
+        security_headers(state, h);
+    }
+    *res.status_mut() = StatusCode::OK;
+    res
+}
+
+/// Production headers on HTML pages.
+fn security_headers(state: &AppState, h: &mut axum::http::HeaderMap) {
+    if state.tls_enabled {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    let wss: Vec<&str> = state
+        .config
+        .relays
+        .iter()
+        .map(String::as_str)
+        .filter(|r| r.starts_with("wss://") || r.starts_with("ws://"))
+        .collect();
+    let csp = format!(
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data:; connect-src 'self' ws: wss: {}; frame-ancestors 'none'",
+        wss.join(" ")
+    );
+    if let Ok(v) = HeaderValue::from_str(csp.trim()) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+}

@@ -78,7 +78,7 @@ async fn request<S: AsyncRead + AsyncWrite + Unpin>(
     s.write_all(req.as_bytes())
         .await
         .map_err(|e| format!("write failed: {e}"))?;
-    let mut head = vec![0u8; 64];
+    let mut head = [0u8; 64];
     let mut n = 0;
     while n < 12 {
         let r = s

@@ -20,6 +20,9 @@ pub async fn serve(State(state): State<AppState>, req: Request) -> Response {
     if path == "/api" || path.starts_with("/api/") {
         return ApiError::not_found(format!("No API route {path}")).into_response();
     }
+    if req.method() != axum::http::Method::GET && req.method() != axum::http::Method::HEAD {
+        return ApiError::method_not_allowed().into_response();
+    }
     if state.config.headless {
         return ApiError::not_found("Frontend disabled in headless mode").into_response();
     }

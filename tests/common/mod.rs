@@ -1,0 +1,105 @@
+//! `TestServer`: the whole daemon in-process on 127.0.0.1 port 0, on its own current-thread
+//! runtime (as in production), with its data in a temporary directory. Shut down on drop.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+
+use clap::Parser;
+use igloo::config::{Cli, Config};
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<Result<(), String>>>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// Starts a server with these extra command-line settings.
+    pub fn start(extra: &[&str]) -> TestServer {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("data");
+        let mut s = Self::start_in(dir, extra);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Starts a server whose data directory is `data_dir` (kept after drop).
+    pub fn start_in(data_dir: PathBuf, extra: &[&str]) -> TestServer {
+        let mut args: Vec<String> = vec![
+            "igloo".into(),
+            "--host-name".into(),
+            "127.0.0.1".into(),
+            "--db-path".into(),
+            data_dir.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let cli = Cli::try_parse_from(&args).expect("test arguments parse");
+        let config = Config::from_settings(cli.settings).expect("test config valid");
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                addr_tx
+                    .send(listener.local_addr().map_err(|e| e.to_string())?)
+                    .map_err(|e| e.to_string())?;
+                igloo::daemon::run(config, listener, async move {
+                    let _ = stop_rx.await;
+                })
+                .await
+                .map_err(|e| e.to_string())
+            })
+        });
+        let addr = addr_rx.recv().expect("server bound");
+        TestServer {
+            addr,
+            data_dir,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            _tmp: None,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Stops the server and returns how `run` ended.
+    pub fn stop(mut self) -> Result<(), String> {
+        self.stop_inner()
+    }
+
+    fn stop_inner(&mut self) -> Result<(), String> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        match self.thread.take() {
+            Some(t) => t.join().map_err(|_| "server thread panicked".to_string())?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.stop_inner();
+    }
+}
+
+/// A plain HTTP client for tests.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}

@@ -22,73 +22,108 @@ pub enum DaemonError {
 }
 
 /// Runs the daemon on an already-bound `listener` until `shutdown` resolves.
-/// Tests bind port 0 and call this directly.
 pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), DaemonError> {
+    start(config, listener).await?.serve(shutdown).await
+}
+
+/// A daemon that has finished start-up (TLS ready, extra listeners bound) and is about to
+/// serve. Tests wait for this before talking to it.
+pub struct Daemon {
+    config: Arc<Config>,
+    listener: TcpListener,
+    app: axum::Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    redirect: Option<TcpListener>,
+}
+
+/// Everything that can fail at start-up happens here, before the first request.
+pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, DaemonError> {
     let config = Arc::new(config);
-    let tls_config = tls::server_config(&config)?;
-    let local = listener.local_addr()?;
+    let tls = tls::server_config(&config)?;
     let state = AppState::new(AppInner {
         config: config.clone(),
         started: Instant::now(),
-        tls_enabled: tls_config.is_some(),
+        tls_enabled: tls.is_some(),
     });
     let app = http::router(state);
-
-    // One shutdown signal fans out to every listener.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let wait_stop = move || {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
-    };
-
-    let redirect = match (config.http_redirect_port, tls_config.is_some()) {
-        (Some(port), true) => {
-            let l = TcpListener::bind((config.bind.ip(), port))
+    let redirect = match (config.http_redirect_port, tls.is_some()) {
+        (Some(port), true) => Some(
+            TcpListener::bind((config.bind.ip(), port))
                 .await
-                .map_err(|source| DaemonError::RedirectBind { port, source })?;
-            tracing::info!(addr = %l.local_addr()?, "redirecting plain HTTP to HTTPS");
-            Some(tokio::spawn(server::serve(
-                l,
-                server::redirect_router(local.port()),
-                None,
-                wait_stop(),
-                config.shutdown_timeout,
-            )))
-        }
+                .map_err(|source| DaemonError::RedirectBind { port, source })?,
+        ),
         _ => None,
     };
-
-    let scheme = if tls_config.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    tracing::info!(url = %format!("{scheme}://{local}"), mode = if config.headless { "headless" } else { "database" }, "igloo is listening");
-
-    tokio::spawn(async move {
-        shutdown.await;
-        tracing::info!("shutting down");
-        let _ = stop_tx.send(true);
-    });
-    server::serve(
+    Ok(Daemon {
+        config,
         listener,
         app,
-        tls_config,
-        wait_stop(),
-        config.shutdown_timeout,
-    )
-    .await?;
-    if let Some(r) = redirect {
-        let _ = r.await;
+        tls,
+        redirect,
+    })
+}
+
+impl Daemon {
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
     }
-    tracing::info!("stopped");
-    Ok(())
+
+    /// Serves until `shutdown` resolves, then drains connections within the grace period.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), DaemonError> {
+        let Daemon {
+            config,
+            listener,
+            app,
+            tls,
+            redirect,
+        } = self;
+        let local = listener.local_addr()?;
+        // One shutdown signal fans out to every listener.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let wait_stop = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
+        let redirect = match redirect {
+            Some(l) => {
+                tracing::info!(addr = %l.local_addr()?, "redirecting plain HTTP to HTTPS");
+                Some(tokio::spawn(server::serve(
+                    l,
+                    server::redirect_router(local.port()),
+                    None,
+                    wait_stop(),
+                    config.shutdown_timeout,
+                )))
+            }
+            None => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!(
+            url = %format!("{scheme}://{local}"),
+            mode = if config.headless { "headless" } else { "database" },
+            "igloo is listening"
+        );
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            let _ = stop_tx.send(true);
+        });
+        server::serve(listener, app, tls, wait_stop(), config.shutdown_timeout).await?;
+        if let Some(r) = redirect {
+            let _ = r.await;
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -50,17 +50,26 @@ impl TestServer {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
                     .map_err(|e| e.to_string())?;
-                addr_tx
-                    .send(listener.local_addr().map_err(|e| e.to_string())?)
-                    .map_err(|e| e.to_string())?;
-                igloo::daemon::run(config, listener, async move {
-                    let _ = stop_rx.await;
-                })
-                .await
-                .map_err(|e| e.to_string())
+                let daemon = match igloo::daemon::start(config, listener).await {
+                    Ok(d) => d,
+                    Err(e) => {
+                        let _ = addr_tx.send(Err(e.to_string()));
+                        return Err(e.to_string());
+                    }
+                };
+                let _ = addr_tx.send(daemon.local_addr().map_err(|e| e.to_string()));
+                daemon
+                    .serve(async move {
+                        let _ = stop_rx.await;
+                    })
+                    .await
+                    .map_err(|e| e.to_string())
             })
         });
-        let addr = addr_rx.recv().expect("server bound");
+        let addr = addr_rx
+            .recv()
+            .expect("server thread reports")
+            .expect("server starts");
         TestServer {
             addr,
             data_dir,

@@ -554,11 +554,18 @@ fn one_line_error(e: &clap::Error) -> String {
     // clap's own rendering is "error: invalid value 'x' for '--flag <X>': <reason>\n\nFor more…";
     // keep the reason, drop the rest.
     let rendered = e.to_string();
-    let reason = rendered
-        .lines()
-        .next()
-        .and_then(|l| l.rsplit_once("': ").map(|(_, r)| r.to_string()))
-        .unwrap_or_else(|| rendered.lines().next().unwrap_or("").to_string());
+    let first = rendered.lines().next().unwrap_or("");
+    let reason = match first.rsplit_once("': ") {
+        Some((_, r)) => r.to_string(),
+        None => match rendered.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix("[possible values: ")
+                .and_then(|v| v.strip_suffix(']'))
+        }) {
+            Some(values) => format!("expected one of: {values}"),
+            None => first.trim_start_matches("error: ").to_string(),
+        },
+    };
     format!("error: {env} (--{long}): invalid value {value:?}: {reason}")
 }
 

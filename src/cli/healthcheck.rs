@@ -24,7 +24,7 @@ pub fn run(config: &Config) -> i32 {
             return 1;
         }
     };
-    match rt.block_on(tokio::time::timeout(TIMEOUT, check(config))) {
+    match rt.block_on(async { tokio::time::timeout(TIMEOUT, check(config)).await }) {
         Ok(Ok(())) => {
             println!("healthy");
             0

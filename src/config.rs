@@ -709,3 +709,89 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Result<Config, ConfigError> {
+        let mut v = vec!["igloo"];
+        v.extend_from_slice(args);
+        Config::from_settings(Cli::try_parse_from(v).unwrap().settings)
+    }
+
+    #[test]
+    fn relays_accept_json_and_separated_lists_and_dedupe() {
+        assert_eq!(
+            parse_relays(r#"["wss://a.example", "ws://127.0.0.1:8002/"]"#).unwrap(),
+            vec!["wss://a.example", "ws://127.0.0.1:8002"]
+        );
+        assert_eq!(
+            parse_relays("wss://a.example, wss://b.example wss://a.example").unwrap(),
+            vec!["wss://a.example", "wss://b.example"]
+        );
+        assert!(parse_relays("https://a.example").is_err());
+        assert!(parse_relays("wss://").is_err());
+        assert!(parse_relays("[1,2]").is_err());
+        assert!(parse_relays("  ").is_err());
+    }
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let b = Backoff {
+            initial: Duration::from_secs(30),
+            multiplier: 1.5,
+            max_delay: Duration::from_secs(300),
+            max_attempts: 5,
+        };
+        assert_eq!(b.delay(0), Duration::from_secs(30));
+        assert_eq!(b.delay(1), Duration::from_secs(45));
+        assert_eq!(b.delay(2), Duration::from_millis(67_500));
+        assert_eq!(b.delay(20), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn tls_default_depends_on_the_bind_address() {
+        assert_eq!(config(&[]).unwrap().tls, TlsMode::Off);
+        assert_eq!(
+            config(&["--host-name", "0.0.0.0"]).unwrap().tls,
+            TlsMode::SelfSigned
+        );
+        assert_eq!(
+            config(&["--host-name", "0.0.0.0", "--tls", "off"])
+                .unwrap()
+                .tls,
+            TlsMode::Off
+        );
+        assert!(config(&["--tls", "files"]).is_err());
+    }
+
+    #[test]
+    fn credentials_come_in_pairs_and_placeholders_count_as_unset() {
+        assert_eq!(
+            config(&["--group-cred", "x"]).unwrap_err().var,
+            "SHARE_CRED"
+        );
+        let c = config(&["--admin-secret", "REQUIRED_ADMIN_SECRET_NOT_SET"]).unwrap();
+        assert!(c.auth.admin_secret.is_none());
+        let c = config(&["--headless", "true"]).unwrap();
+        assert_eq!(c.rate_limits.max, 300);
+        assert_eq!(config(&[]).unwrap().rate_limits.max, 600);
+    }
+
+    #[test]
+    fn data_dir_follows_the_db_path_rule() {
+        let c = config(&["--db-path", "/srv/igloo/store.redb"]).unwrap();
+        assert_eq!(c.data_dir(), PathBuf::from("/srv/igloo"));
+        let c = config(&["--db-path", "/srv/igloo"]).unwrap();
+        assert_eq!(c.data_dir(), PathBuf::from("/srv/igloo"));
+        let c = config(&["--db-path", "igloo.redb"]).unwrap();
+        assert_eq!(c.data_dir(), PathBuf::from("."));
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = config(&["--api-key", "super-secret-key"]).unwrap();
+        assert!(!format!("{c:?}").contains("super-secret-key"));
+    }
+}

@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod frostr;
 pub mod http;
 pub mod logging;
+pub mod node;
 pub mod relay;
 pub mod server;
 pub mod store;

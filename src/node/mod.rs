@@ -1,0 +1,3 @@
+//! The running signer: relay pool, request/response correlation, handlers, peers, health.
+
+pub mod pool;

@@ -438,7 +438,7 @@ mod tests {
     #[test]
     fn seen_set_is_bounded_and_dedupes() {
         let mut s = Seen::new(2);
-        let a = EventId::all_zeros();
+        let a = EventId::from_byte_array([0; 32]);
         let b = EventId::from_byte_array([1; 32]);
         let c = EventId::from_byte_array([2; 32]);
         assert!(s.insert(a));

@@ -189,4 +189,39 @@ mod tests {
         }
         assert_eq!(CURRENT_VERSION, 2);
     }
+
+    fn failing(txn: &WriteTransaction) -> Result<(), StoreError> {
+        // Write something first, to prove the failed step's writes are rolled back too.
+        txn.open_table(PEER_POLICIES)?.insert("p", &b"x"[..])?;
+        Err(StoreError::InvalidKey {
+            key: "forced failure".into(),
+        })
+    }
+
+    #[test]
+    fn failed_step_rolls_back_and_keeps_previous_version() {
+        let tmp = tempfile::tempdir().unwrap();
+        let steps = [
+            Migration {
+                version: 1,
+                description: "v1",
+                apply: v1_create,
+            },
+            Migration {
+                version: 2,
+                description: "fails",
+                apply: failing,
+            },
+        ];
+        let err = Store::open_with(tmp.path(), &steps).unwrap_err();
+        assert!(
+            matches!(err, StoreError::Migration { from: 1, to: 2, .. }),
+            "{err}"
+        );
+        let store = open_at_version(tmp.path(), 1).unwrap();
+        assert_eq!(store.schema_version(), 1);
+        let mut names = table_names(&store).unwrap();
+        names.sort();
+        assert_eq!(names, ["meta", "settings"]);
+    }
 }

@@ -7,3 +7,5 @@ pub mod cli;
 pub mod frostr;
 pub mod relay;
 pub mod store;
+pub mod logging;
+pub mod systemd;

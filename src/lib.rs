@@ -5,7 +5,7 @@
 
 pub mod cli;
 pub mod frostr;
+pub mod logging;
 pub mod relay;
 pub mod store;
-pub mod logging;
 pub mod systemd;

@@ -53,7 +53,11 @@ fn ready_status_stopping_arrive_as_datagrams() {
 #[test]
 fn abstract_socket_name() {
     use std::os::linux::net::SocketAddrExt;
-    let name = format!("igloo-notify-test-{}-{}", std::process::id(), rand::random::<u64>());
+    let name = format!(
+        "igloo-notify-test-{}-{}",
+        std::process::id(),
+        rand::random::<u64>()
+    );
     let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
     let sock = UnixDatagram::bind_addr(&addr).unwrap();
     sock.set_nonblocking(true).unwrap();

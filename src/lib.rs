@@ -13,5 +13,6 @@ pub mod node;
 pub mod relay;
 pub mod server;
 pub mod store;
+pub mod systemd;
 pub mod timefmt;
 pub mod tls;

@@ -8,6 +8,8 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::http::{self, AppInner, AppState};
+use crate::store::{Store, StoreError};
+use crate::systemd::{self, Notifier};
 use crate::{server, tls};
 
 /// Why the daemon could not start or run. Each maps to a clear line and exit code 1.
@@ -15,6 +17,8 @@ use crate::{server, tls};
 pub enum DaemonError {
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
     #[error("cannot bind the HTTP redirect port {port}: {source}")]
     RedirectBind { port: u16, source: std::io::Error },
     #[error("server error: {0}")]
@@ -38,16 +42,41 @@ pub struct Daemon {
     app: axum::Router,
     tls: Option<Arc<rustls::ServerConfig>>,
     redirect: Option<TcpListener>,
+    store: Store,
+    health: tokio::sync::watch::Receiver<bool>,
+    notifier: Notifier,
 }
 
 /// Everything that can fail at start-up happens here, before the first request.
 pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, DaemonError> {
+    start_with_notifier(config, listener, Notifier::from_env()).await
+}
+
+/// [`start`] with an explicit systemd notifier (tests pass a socket of their own).
+pub async fn start_with_notifier(
+    config: Config,
+    listener: TcpListener,
+    notifier: Notifier,
+) -> Result<Daemon, DaemonError> {
     let config = Arc::new(config);
-    let tls = tls::server_config(&config)?;
+    // Opening the store (fsync) and preparing TLS (maybe key generation) both block: run them
+    // off the async thread, side by side.
+    let db_path = config.db_path.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&db_path));
+    let tls_cfg = config.clone();
+    let tls = tokio::task::spawn_blocking(move || tls::server_config(&tls_cfg));
+    let join = |e: tokio::task::JoinError| std::io::Error::other(e.to_string());
+    let store = store.await.map_err(join)??;
+    let tls = tls.await.map_err(join)??;
+    tracing::info!(path = %store.path().display(), schema = store.schema_version(), "store open");
+    // Until a signing node feeds it, health means "the server runs".
+    let (health_tx, health) = tokio::sync::watch::channel(true);
     let state = AppState::new(AppInner {
         config: config.clone(),
         started: Instant::now(),
         tls_enabled: tls.is_some(),
+        store: store.clone(),
+        health: health_tx,
     });
     let app = http::router(state);
     let redirect = match (config.http_redirect_port, tls.is_some()) {
@@ -64,6 +93,9 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Daem
         app,
         tls,
         redirect,
+        store,
+        health,
+        notifier,
     })
 }
 
@@ -83,6 +115,9 @@ impl Daemon {
             app,
             tls,
             redirect,
+            store,
+            health,
+            notifier,
         } = self;
         let local = listener.local_addr()?;
         // One shutdown signal fans out to every listener.
@@ -112,15 +147,35 @@ impl Daemon {
             mode = if config.headless { "headless" } else { "database" },
             "igloo is listening"
         );
+        let stop_notifier = notifier.clone();
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down");
+            let _ = stop_notifier.stopping();
             let _ = stop_tx.send(true);
         });
-        server::serve(listener, app, tls, wait_stop(), config.shutdown_timeout).await?;
+        // The listener is bound and the store is open: tell systemd.
+        let _ = notifier.ready();
+        let _ = notifier.status(&format!("Serving on {scheme}://{local}"));
+        let watchdog = systemd::watchdog_interval().map(|interval| {
+            systemd::spawn_watchdog(notifier.clone(), interval, health, wait_stop())
+        });
+        let served = server::serve(listener, app, tls, wait_stop(), config.shutdown_timeout).await;
         if let Some(r) = redirect {
             let _ = r.await;
         }
+        if let Some(w) = watchdog {
+            let _ = w.await;
+        }
+        let _ = notifier.status("Closing the store");
+        // The app (and its store handles) is gone with the server; close the file cleanly.
+        let closed = tokio::task::spawn_blocking(move || store.close()).await;
+        match closed {
+            Ok(Ok(outcome)) => tracing::info!(?outcome, "store closed"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "store close failed"),
+            Err(e) => tracing::warn!(error = %e, "store close task failed"),
+        }
+        served?;
         tracing::info!("stopped");
         Ok(())
     }

@@ -29,6 +29,9 @@ pub struct AppInner {
     pub config: Arc<Config>,
     pub started: Instant,
     pub tls_enabled: bool,
+    pub store: crate::store::Store,
+    /// Health as the systemd watchdog sees it; the signing node feeds it.
+    pub health: tokio::sync::watch::Sender<bool>,
 }
 
 impl Deref for AppState {

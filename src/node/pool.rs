@@ -368,12 +368,10 @@ impl RelayTask {
             }
             RelayMessage::Ok {
                 event_id,
-                status,
+                status: false,
                 message,
             } => {
-                if !status {
-                    tracing::debug!(relay = %self.url, id = %event_id, %message, "relay refused an event");
-                }
+                tracing::debug!(relay = %self.url, id = %event_id, %message, "relay refused an event");
             }
             RelayMessage::Notice(n) => {
                 tracing::debug!(relay = %self.url, notice = %n, "relay notice")

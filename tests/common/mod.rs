@@ -29,6 +29,22 @@ impl TestServer {
 
     /// Starts a server whose data directory is `data_dir` (kept after drop).
     pub fn start_in(data_dir: PathBuf, extra: &[&str]) -> TestServer {
+        Self::start_full(data_dir, extra, igloo::systemd::Notifier::disabled())
+    }
+
+    /// Starts a server that reports to systemd through `notifier`.
+    pub fn start_notifying(extra: &[&str], notifier: igloo::systemd::Notifier) -> TestServer {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut s = Self::start_full(tmp.path().join("data"), extra, notifier);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    fn start_full(
+        data_dir: PathBuf,
+        extra: &[&str],
+        notifier: igloo::systemd::Notifier,
+    ) -> TestServer {
         let mut args: Vec<String> = vec![
             "igloo".into(),
             "--host-name".into(),
@@ -50,13 +66,14 @@ impl TestServer {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
                     .map_err(|e| e.to_string())?;
-                let daemon = match igloo::daemon::start(config, listener).await {
-                    Ok(d) => d,
-                    Err(e) => {
-                        let _ = addr_tx.send(Err(e.to_string()));
-                        return Err(e.to_string());
-                    }
-                };
+                let daemon =
+                    match igloo::daemon::start_with_notifier(config, listener, notifier).await {
+                        Ok(d) => d,
+                        Err(e) => {
+                            let _ = addr_tx.send(Err(e.to_string()));
+                            return Err(e.to_string());
+                        }
+                    };
                 let _ = addr_tx.send(daemon.local_addr().map_err(|e| e.to_string()));
                 daemon
                     .serve(async move {

@@ -20,8 +20,13 @@ fn acceptable(v: &HeaderValue) -> bool {
 pub async fn middleware(mut req: Request, next: Next) -> Response {
     let id = match req.headers().get(HEADER) {
         Some(v) if acceptable(v) => v.clone(),
-        _ => HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
-            .unwrap_or_else(|_| HeaderValue::from_static("0")),
+        // A v4 UUID from the thread-local CSPRNG: no system call per request.
+        _ => HeaderValue::from_str(
+            &uuid::Builder::from_random_bytes(rand::random())
+                .into_uuid()
+                .to_string(),
+        )
+        .unwrap_or_else(|_| HeaderValue::from_static("0")),
     };
     req.headers_mut().insert(HEADER, id.clone());
     let mut res = next.run(req).await;

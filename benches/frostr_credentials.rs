@@ -6,7 +6,10 @@ use serde_json::Value;
 use std::hint::black_box;
 
 fn vectors() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/frostr-v1-vectors.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/frostr-v1-vectors.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON")
 }
 
@@ -21,8 +24,14 @@ fn keyset<'a>(v: &'a Value, name: &str) -> &'a Value {
 
 fn benches(c: &mut Criterion) {
     let v = vectors();
-    let g3 = keyset(&v, "A_2of3_upstream")["bfgroup"].as_str().expect("group").to_owned();
-    let g11 = keyset(&v, "C_2of11")["bfgroup"].as_str().expect("group").to_owned();
+    let g3 = keyset(&v, "A_2of3_upstream")["bfgroup"]
+        .as_str()
+        .expect("group")
+        .to_owned();
+    let g11 = keyset(&v, "C_2of11")["bfgroup"]
+        .as_str()
+        .expect("group")
+        .to_owned();
     let share = keyset(&v, "A_2of3_upstream")["shares"][0]["bfshare"]
         .as_str()
         .expect("share")

@@ -15,7 +15,10 @@ use rand::SeedableRng;
 use serde_json::Value;
 
 fn vectors() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/frostr-v1-vectors.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/frostr-v1-vectors.json"
+    );
     let text = std::fs::read_to_string(path).expect("vectors fixture");
     serde_json::from_str(&text).expect("vectors JSON")
 }
@@ -36,13 +39,29 @@ fn keysets_decode_and_reencode_byte_for_byte() {
     for ks in keysets {
         let name = s(&ks["name"]);
         let bfgroup = s(&ks["bfgroup"]);
-        assert_eq!(bfgroup.len() as u64, ks["bfgroup_length"].as_u64().unwrap(), "{name}");
+        assert_eq!(
+            bfgroup.len() as u64,
+            ks["bfgroup_length"].as_u64().unwrap(),
+            "{name}"
+        );
         let g = decode_group(bfgroup).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(hx(group_to_bytes(&g)), s(&ks["group_bytes"]), "{name} bytes");
+        assert_eq!(
+            hx(group_to_bytes(&g)),
+            s(&ks["group_bytes"]),
+            "{name} bytes"
+        );
         assert_eq!(encode_group(&g), bfgroup, "{name} re-encode");
         assert_eq!(hx(compressed(&g.group_pk)), s(&ks["group_pk"]), "{name}");
-        assert_eq!(hx(x_only(&g.group_pk)), s(&ks["group_pubkey_xonly"]), "{name}");
-        assert_eq!(nip19::encode_npub(&g.pubkey_x_only()), s(&ks["group_npub"]), "{name}");
+        assert_eq!(
+            hx(x_only(&g.group_pk)),
+            s(&ks["group_pubkey_xonly"]),
+            "{name}"
+        );
+        assert_eq!(
+            nip19::encode_npub(&g.pubkey_x_only()),
+            s(&ks["group_npub"]),
+            "{name}"
+        );
         assert_eq!(u64::from(g.threshold), ks["threshold"].as_u64().unwrap());
         assert_eq!(u64::from(g.total()), ks["share_count"].as_u64().unwrap());
         assert_eq!(hx(group_id(&g)), s(&ks["group_id"]), "{name} gid");
@@ -77,7 +96,10 @@ fn keysets_decode_and_reencode_byte_for_byte() {
             assert_eq!(hx(share.hidden_sn.to_bytes().as_ref()), s(&d["hidden_sn"]));
             assert_eq!(hx(compressed(&share.public_key())), s(&sh["commit_pubkey"]));
             assert_eq!(hx(x_only(&share.public_key())), s(&sh["nostr_pubkey"]));
-            assert_eq!(nip19::encode_npub(&x_only(&share.public_key())), s(&sh["npub"]));
+            assert_eq!(
+                nip19::encode_npub(&x_only(&share.public_key())),
+                s(&sh["npub"])
+            );
             assert_eq!(
                 hx(nip19::decode_npub(s(&sh["npub"])).unwrap()),
                 s(&sh["nostr_pubkey"])
@@ -118,7 +140,10 @@ fn decoded_view_is_public_only() {
     assert_eq!(json["group_pk"], ks["group_pk"]);
     assert_eq!(json["group_id"], ks["group_id"]);
     assert_eq!(json["npub"], ks["group_npub"]);
-    assert_eq!(json["commits"][2]["pubkey"], ks["group_decoded"]["commits"][2]["pubkey"]);
+    assert_eq!(
+        json["commits"][2]["pubkey"],
+        ks["group_decoded"]["commits"][2]["pubkey"]
+    );
 
     let sh = &ks["shares"][1];
     let view = decode_any(s(&sh["bfshare"])).unwrap().view();
@@ -128,14 +153,20 @@ fn decoded_view_is_public_only() {
     assert_eq!(share_view.idx, 2);
     let text = serde_json::to_string(&view).unwrap();
     for secret in ["seckey", "binder_sn", "hidden_sn"] {
-        assert!(!text.contains(s(&sh["decoded"][secret])), "view leaks {secret}");
+        assert!(
+            !text.contains(s(&sh["decoded"][secret])),
+            "view leaks {secret}"
+        );
     }
     assert!(text.contains(s(&sh["nostr_pubkey"])));
     // Debug output of a share never prints its secrets.
     let share = decode_share(s(&sh["bfshare"])).unwrap();
     let dbg = format!("{share:?}");
     assert!(!dbg.contains(s(&sh["decoded"]["seckey"])));
-    assert!(!dbg.to_lowercase().contains(&s(&sh["decoded"]["seckey"])[..16]));
+    assert!(
+        !dbg.to_lowercase()
+            .contains(&s(&sh["decoded"]["seckey"])[..16])
+    );
 }
 
 #[test]
@@ -145,7 +176,10 @@ fn upper_case_credentials_decode_mixed_case_rejected() {
     assert!(decode_group(&g.to_ascii_uppercase()).is_ok());
     let mut mixed = g.to_owned();
     mixed.replace_range(10..11, &g[10..11].to_ascii_uppercase());
-    assert_eq!(decode_group(&mixed).unwrap_err(), CredentialError::MixedCase);
+    assert_eq!(
+        decode_group(&mixed).unwrap_err(),
+        CredentialError::MixedCase
+    );
 }
 
 // ---- every rejection, each with its own variant ----
@@ -175,10 +209,16 @@ fn wrong_prefix() {
         decode_share(s(&v["keysets"][0]["bfgroup"])),
         Err(CredentialError::WrongPrefix { .. })
     ));
-    assert!(matches!(decode_any("npub1xyz"), Err(CredentialError::WrongPrefix { .. })));
+    assert!(matches!(
+        decode_any("npub1xyz"),
+        Err(CredentialError::WrongPrefix { .. })
+    ));
     assert!(matches!(
         nip19::decode_nsec(s(&v["keysets"][0]["group_npub"])),
-        Err(CredentialError::WrongPrefix { expected: "nsec", .. })
+        Err(CredentialError::WrongPrefix {
+            expected: "nsec",
+            ..
+        })
     ));
 }
 
@@ -191,10 +231,16 @@ fn bad_checksum() {
     let i = (20..b.len() - 1).find(|&i| b[i] != b[i + 1]).unwrap();
     b.swap(i, i + 1);
     let swapped = String::from_utf8(b).unwrap();
-    assert_eq!(decode_group(&swapped).unwrap_err(), CredentialError::BadChecksum);
+    assert_eq!(
+        decode_group(&swapped).unwrap_err(),
+        CredentialError::BadChecksum
+    );
     // bech32 (NIP-19) checksum is not accepted for a bifrost credential and vice versa.
     let as_bech32 = bech32m::encode("bfgroup", &group_a_bytes(), Variant::Bech32);
-    assert_eq!(decode_group(&as_bech32).unwrap_err(), CredentialError::BadChecksum);
+    assert_eq!(
+        decode_group(&as_bech32).unwrap_err(),
+        CredentialError::BadChecksum
+    );
 }
 
 #[test]
@@ -203,7 +249,11 @@ fn wrong_length() {
     g.pop();
     assert!(matches!(
         decode_group(&group_str(&g)),
-        Err(CredentialError::WrongLength { what: "group package", len: 345, .. })
+        Err(CredentialError::WrongLength {
+            what: "group package",
+            len: 345,
+            ..
+        })
     ));
     assert!(matches!(
         decode_group(&group_str(&g[..36])),
@@ -213,10 +263,17 @@ fn wrong_length() {
     sb.push(0);
     assert!(matches!(
         decode_share(&share_str(&sb)),
-        Err(CredentialError::WrongLength { what: "share package", len: 101, .. })
+        Err(CredentialError::WrongLength {
+            what: "share package",
+            len: 101,
+            ..
+        })
     ));
     let short = bech32m::encode("nsec", &[1u8; 31], Variant::Bech32);
-    assert!(matches!(nip19::decode_nsec(&short), Err(CredentialError::WrongLength { len: 31, .. })));
+    assert!(matches!(
+        nip19::decode_nsec(&short),
+        Err(CredentialError::WrongLength { len: 31, .. })
+    ));
 }
 
 #[test]
@@ -236,16 +293,24 @@ fn point_not_on_curve() {
         g[offset..offset + 33].copy_from_slice(&off_curve);
         assert_eq!(
             decode_group(&group_str(&g)).unwrap_err(),
-            CredentialError::PointNotOnCurve { field: field.into() },
+            CredentialError::PointNotOnCurve {
+                field: field.into()
+            },
             "{field}"
         );
     }
     // A bad prefix byte is not a point either.
     let mut g = group_a_bytes();
     g[0] = 4;
-    assert!(matches!(group_from_bytes(&g), Err(CredentialError::PointNotOnCurve { .. })));
+    assert!(matches!(
+        group_from_bytes(&g),
+        Err(CredentialError::PointNotOnCurve { .. })
+    ));
     let npub = bech32m::encode("npub", &off_curve[1..], Variant::Bech32);
-    assert!(matches!(nip19::decode_npub(&npub), Err(CredentialError::PointNotOnCurve { .. })));
+    assert!(matches!(
+        nip19::decode_npub(&npub),
+        Err(CredentialError::PointNotOnCurve { .. })
+    ));
 }
 
 #[test]
@@ -260,29 +325,45 @@ fn zero_and_out_of_range_scalars() {
         b[range.clone()].fill(0);
         assert_eq!(
             share_from_bytes(&b).unwrap_err(),
-            CredentialError::ZeroScalar { field: field.into() }
+            CredentialError::ZeroScalar {
+                field: field.into()
+            }
         );
         b[range.clone()].copy_from_slice(&hex::decode(N).unwrap());
         assert_eq!(
             decode_share(&share_str(&b)).unwrap_err(),
-            CredentialError::ScalarOutOfRange { field: field.into() }
+            CredentialError::ScalarOutOfRange {
+                field: field.into()
+            }
         );
         b[range].fill(0xff);
-        assert!(matches!(share_from_bytes(&b), Err(CredentialError::ScalarOutOfRange { .. })));
+        assert!(matches!(
+            share_from_bytes(&b),
+            Err(CredentialError::ScalarOutOfRange { .. })
+        ));
     }
     let zero = bech32m::encode("nsec", &[0u8; 32], Variant::Bech32);
-    assert!(matches!(nip19::decode_nsec(&zero), Err(CredentialError::ZeroScalar { .. })));
+    assert!(matches!(
+        nip19::decode_nsec(&zero),
+        Err(CredentialError::ZeroScalar { .. })
+    ));
 }
 
 #[test]
 fn bad_indexes() {
     let mut b = share_a1_bytes();
     b[..4].fill(0);
-    assert_eq!(decode_share(&share_str(&b)).unwrap_err(), CredentialError::IndexZero);
+    assert_eq!(
+        decode_share(&share_str(&b)).unwrap_err(),
+        CredentialError::IndexZero
+    );
 
     let mut g = group_a_bytes();
     g[37..41].copy_from_slice(&0u32.to_be_bytes());
-    assert_eq!(decode_group(&group_str(&g)).unwrap_err(), CredentialError::IndexZero);
+    assert_eq!(
+        decode_group(&group_str(&g)).unwrap_err(),
+        CredentialError::IndexZero
+    );
 
     let mut g = group_a_bytes();
     g[37 + 103..37 + 107].copy_from_slice(&4u32.to_be_bytes());
@@ -306,7 +387,10 @@ fn bad_thresholds() {
         g[33..37].copy_from_slice(&t.to_be_bytes());
         assert_eq!(
             decode_group(&group_str(&g)).unwrap_err(),
-            CredentialError::InvalidThreshold { threshold: t, total: 3 }
+            CredentialError::InvalidThreshold {
+                threshold: t,
+                total: 3
+            }
         );
     }
     // A group with no members has no valid threshold.
@@ -319,10 +403,21 @@ fn bad_thresholds() {
 
 #[test]
 fn structural_bech32_errors() {
-    assert!(matches!(decode_group("bfgroup"), Err(CredentialError::Encoding(bech32m::Bech32Error::MissingSeparator))));
-    assert!(matches!(decode_group("bfgroup1qq"), Err(CredentialError::Encoding(_))));
-    assert!(matches!(decode_group("bfgroup1qqqqqqqb"), Err(CredentialError::Encoding(_))));
-    assert!(matches!(decode_group(""), Err(_)));
+    assert!(matches!(
+        decode_group("bfgroup"),
+        Err(CredentialError::Encoding(
+            bech32m::Bech32Error::MissingSeparator
+        ))
+    ));
+    assert!(matches!(
+        decode_group("bfgroup1qq"),
+        Err(CredentialError::Encoding(_))
+    ));
+    assert!(matches!(
+        decode_group("bfgroup1qqqqqqqb"),
+        Err(CredentialError::Encoding(_))
+    ));
+    assert!(decode_group("").is_err());
     // Messages are sentences a person can act on.
     let msg = CredentialError::BadChecksum.to_string();
     assert!(msg.contains("checksum"), "{msg}");

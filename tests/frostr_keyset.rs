@@ -17,7 +17,10 @@ use rand::{CryptoRng, RngCore, SeedableRng};
 use serde_json::Value;
 
 fn vectors() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/frostr-v1-vectors.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/frostr-v1-vectors.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON")
 }
 
@@ -30,11 +33,21 @@ fn arr<const N: usize>(hex_str: &str) -> [u8; N] {
 }
 
 fn keyset_by_name<'a>(v: &'a Value, name: &str) -> &'a Value {
-    v["keysets"].as_array().unwrap().iter().find(|k| k["name"] == name).unwrap()
+    v["keysets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == name)
+        .unwrap()
 }
 
 fn shares_of(ks: &Value) -> Vec<SharePackage> {
-    ks["shares"].as_array().unwrap().iter().map(|sh| decode_share(s(&sh["bfshare"])).unwrap()).collect()
+    ks["shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|sh| decode_share(s(&sh["bfshare"])).unwrap())
+        .collect()
 }
 
 /// Replays recorded random draws (the vectors' DRBG output) in order.
@@ -51,7 +64,10 @@ impl RngCore for Replay {
         u64::from_be_bytes(b)
     }
     fn fill_bytes(&mut self, dest: &mut [u8]) {
-        assert!(self.0.len() >= dest.len(), "more randomness drawn than recorded");
+        assert!(
+            self.0.len() >= dest.len(),
+            "more randomness drawn than recorded"
+        );
         let rest = self.0.split_off(dest.len());
         dest.copy_from_slice(&self.0);
         self.0 = rest;
@@ -76,16 +92,37 @@ fn dealer_reproduces_every_vector_keyset() {
             .iter()
             .map(|c| arr(s(c)))
             .collect();
-        let seeds: Vec<[u8; 64]> =
-            ks["dealer_inputs"]["aux_seeds"].as_array().unwrap().iter().map(|c| arr(s(c))).collect();
+        let seeds: Vec<[u8; 64]> = ks["dealer_inputs"]["aux_seeds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| arr(s(c)))
+            .collect();
         let out = keyset::split_with(t, n, &coeffs, &seeds).unwrap();
-        assert_eq!(encode_group(&out.group), s(&ks["bfgroup"]), "{name} bfgroup");
+        assert_eq!(
+            encode_group(&out.group),
+            s(&ks["bfgroup"]),
+            "{name} bfgroup"
+        );
         for (sh, jsh) in out.shares.iter().zip(ks["shares"].as_array().unwrap()) {
-            assert_eq!(encode_share(sh).as_str(), s(&jsh["bfshare"]), "{name} share {}", sh.idx);
+            assert_eq!(
+                encode_share(sh).as_str(),
+                s(&jsh["bfshare"]),
+                "{name} share {}",
+                sh.idx
+            );
         }
-        for (j, (c, jc)) in coeffs.iter().zip(ks["vss_commits"].as_array().unwrap()).enumerate() {
+        for (j, (c, jc)) in coeffs
+            .iter()
+            .zip(ks["vss_commits"].as_array().unwrap())
+            .enumerate()
+        {
             let a = SecretScalar::from_bytes_reduced(c).unwrap();
-            assert_eq!(hex::encode(compressed(&a.public_key())), s(jc), "{name} vss commit {j}");
+            assert_eq!(
+                hex::encode(compressed(&a.public_key())),
+                s(jc),
+                "{name} vss commit {j}"
+            );
         }
     }
 }
@@ -128,8 +165,15 @@ fn igloo_core_generate_with_secret_is_reproduced() {
         .collect();
     let out = keyset::generate(&mut Replay(draws), 2, 3, Some(&secret)).unwrap();
     assert_eq!(encode_group(&out.group), s(&ig["groupCredential"]));
-    assert_eq!(hex::encode(compressed(&out.group.group_pk)), s(&ig["group_pk"]));
-    for (sh, want) in out.shares.iter().zip(ig["shareCredentials"].as_array().unwrap()) {
+    assert_eq!(
+        hex::encode(compressed(&out.group.group_pk)),
+        s(&ig["group_pk"])
+    );
+    for (sh, want) in out
+        .shares
+        .iter()
+        .zip(ig["shareCredentials"].as_array().unwrap())
+    {
         assert_eq!(encode_share(sh).as_str(), s(want));
     }
 }
@@ -139,11 +183,17 @@ fn dealer_rejects_bad_parameters() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     assert_eq!(
         keyset::generate(&mut rng, 0, 3, None).unwrap_err(),
-        KeysetError::InvalidThreshold { threshold: 0, total: 3 }
+        KeysetError::InvalidThreshold {
+            threshold: 0,
+            total: 3
+        }
     );
     assert_eq!(
         keyset::generate(&mut rng, 4, 3, None).unwrap_err(),
-        KeysetError::InvalidThreshold { threshold: 4, total: 3 }
+        KeysetError::InvalidThreshold {
+            threshold: 4,
+            total: 3
+        }
     );
     assert!(matches!(
         keyset::generate(&mut rng, 1, 0, None),
@@ -159,11 +209,17 @@ fn dealer_rejects_bad_parameters() {
     );
     assert!(matches!(
         keyset::split_with(2, 2, &[[1u8; 32]], &[[0u8; 64]; 2]),
-        Err(KeysetError::WrongCoefficientCount { expected: 2, got: 1 })
+        Err(KeysetError::WrongCoefficientCount {
+            expected: 2,
+            got: 1
+        })
     ));
     assert!(matches!(
         keyset::split_with(2, 2, &[[1u8; 32]; 2], &[[0u8; 64]; 3]),
-        Err(KeysetError::WrongSeedCount { expected: 2, got: 3 })
+        Err(KeysetError::WrongSeedCount {
+            expected: 2,
+            got: 3
+        })
     ));
 }
 
@@ -176,14 +232,23 @@ fn recovery_vectors() {
         let ks = keyset_by_name(&v, s(&r["keyset"]));
         let group = decode_group(s(&ks["bfgroup"])).unwrap();
         let all = shares_of(ks);
-        let idxs: Vec<u32> =
-            r["share_indices"].as_array().unwrap().iter().map(|i| i.as_u64().unwrap() as u32).collect();
+        let idxs: Vec<u32> = r["share_indices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i.as_u64().unwrap() as u32)
+            .collect();
         for i in &idxs {
             let lambda = lagrange_at_zero(*i, &idxs).unwrap();
-            assert_eq!(hex::encode(lambda.to_bytes()), s(&r["lagrange_at_zero"][i.to_string()]));
+            assert_eq!(
+                hex::encode(lambda.to_bytes()),
+                s(&r["lagrange_at_zero"][i.to_string()])
+            );
         }
-        let chosen: Vec<SharePackage> =
-            idxs.iter().map(|i| all.iter().find(|s| s.idx == *i).unwrap().clone()).collect();
+        let chosen: Vec<SharePackage> = idxs
+            .iter()
+            .map(|i| all.iter().find(|s| s.idx == *i).unwrap().clone())
+            .collect();
         let points: Vec<(u32, &SecretScalar)> = chosen.iter().map(|s| (s.idx, &s.seckey)).collect();
         let raw = interpolate_at_zero(&points).unwrap();
         assert_eq!(hex::encode(raw.to_bytes()), s(&r["raw_interpolation"]));
@@ -191,12 +256,21 @@ fn recovery_vectors() {
         let result = recover_secret(&group, &chosen);
         if r["bifrost_recover_secret_key"]["ok"].as_bool().unwrap() {
             let secret = result.unwrap();
-            assert_eq!(hex::encode(secret.to_bytes().as_ref()), s(&r["bifrost_recover_secret_key"]["value"]));
-            assert_eq!(nip19::encode_nsec(&secret).as_str(), s(&r["igloo_recoverSecretKeyFromCredentials"]["value"]));
+            assert_eq!(
+                hex::encode(secret.to_bytes().as_ref()),
+                s(&r["bifrost_recover_secret_key"]["value"])
+            );
+            assert_eq!(
+                nip19::encode_nsec(&secret).as_str(),
+                s(&r["igloo_recoverSecretKeyFromCredentials"]["value"])
+            );
         } else {
             assert_eq!(
                 result.unwrap_err(),
-                RecoveryError::NotEnoughShares { have: idxs.len(), need: group.threshold }
+                RecoveryError::NotEnoughShares {
+                    have: idxs.len(),
+                    need: group.threshold
+                }
             );
         }
     }
@@ -219,7 +293,9 @@ fn recovery_rejects_foreign_and_duplicate_shares() {
         RecoveryError::DuplicateShare { idx: 1 }
     );
     assert!(recover_secret(&ga, &[]).is_err());
-    let msg = recover_secret(&ga, &[sa[0].clone()]).unwrap_err().to_string();
+    let msg = recover_secret(&ga, &[sa[0].clone()])
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("at least 2"), "{msg}");
 }
 
@@ -231,14 +307,21 @@ fn ecdh_vectors() {
     for e in cases {
         let ks = keyset_by_name(&v, s(&e["keyset"]));
         let all = shares_of(ks);
-        let members: Vec<u32> =
-            e["members"].as_array().unwrap().iter().map(|i| i.as_u64().unwrap() as u32).collect();
+        let members: Vec<u32> = e["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i.as_u64().unwrap() as u32)
+            .collect();
         let pk = ecdh::parse_ecdh_pk(&hex::decode(s(&e["ecdh_pk"])).unwrap()).unwrap();
         let mut parts = Vec::new();
         for p in e["ecdh_pkgs"].as_array().unwrap() {
             let idx = p["idx"].as_u64().unwrap() as u32;
             let lambda = lagrange_at_zero(idx, &members).unwrap();
-            assert_eq!(hex::encode(lambda.to_bytes()), s(&e["lagrange_at_zero"][idx.to_string()]));
+            assert_eq!(
+                hex::encode(lambda.to_bytes()),
+                s(&e["lagrange_at_zero"][idx.to_string()])
+            );
             let share = all.iter().find(|s| s.idx == idx).unwrap();
             let k = ecdh::keyshare(share, &members, &pk).unwrap();
             assert_eq!(hex::encode(compressed(&k)), s(&p["keyshare"]));
@@ -247,7 +330,10 @@ fn ecdh_vectors() {
         }
         let combined = ecdh::combine(&parts).unwrap();
         assert_eq!(hex::encode(compressed(&combined)), s(&e["combined_point"]));
-        assert_eq!(hex::encode(ecdh::shared_x(&combined).as_ref()), s(&e["shared_x"]));
+        assert_eq!(
+            hex::encode(ecdh::shared_x(&combined).as_ref()),
+            s(&e["shared_x"])
+        );
         assert_eq!(s(&e["shared_x"]), s(&e["counterparty_shared_x"]));
     }
 }
@@ -258,15 +344,30 @@ fn ecdh_rejections() {
     let a = keyset_by_name(&v, "A_2of3_upstream");
     let sa = shares_of(a);
     let pk = ecdh::parse_ecdh_pk(&hex::decode(s(&v["ecdh"][0]["ecdh_pk"])).unwrap()).unwrap();
-    assert_eq!(ecdh::keyshare(&sa[2], &[1, 2], &pk).unwrap_err(), EcdhError::NotAMember { idx: 3 });
-    assert_eq!(ecdh::keyshare(&sa[0], &[1, 2, 2], &pk).unwrap_err(), EcdhError::BadMembers);
-    assert_eq!(ecdh::parse_ecdh_pk(&[2u8; 31]).unwrap_err(), EcdhError::KeyLength(31));
+    assert_eq!(
+        ecdh::keyshare(&sa[2], &[1, 2], &pk).unwrap_err(),
+        EcdhError::NotAMember { idx: 3 }
+    );
+    assert_eq!(
+        ecdh::keyshare(&sa[0], &[1, 2, 2], &pk).unwrap_err(),
+        EcdhError::BadMembers
+    );
+    assert_eq!(
+        ecdh::parse_ecdh_pk(&[2u8; 31]).unwrap_err(),
+        EcdhError::KeyLength(31)
+    );
     let mut off = [0u8; 32];
     off[31] = 5;
-    assert_eq!(ecdh::parse_ecdh_pk(&off).unwrap_err(), EcdhError::NotOnCurve);
+    assert_eq!(
+        ecdh::parse_ecdh_pk(&off).unwrap_err(),
+        EcdhError::NotOnCurve
+    );
     let mut bad_prefix = [4u8; 33];
     bad_prefix[1..].copy_from_slice(&hex::decode(s(&v["ecdh"][0]["ecdh_pk"])).unwrap());
-    assert_eq!(ecdh::parse_ecdh_pk(&bad_prefix).unwrap_err(), EcdhError::NotOnCurve);
+    assert_eq!(
+        ecdh::parse_ecdh_pk(&bad_prefix).unwrap_err(),
+        EcdhError::NotOnCurve
+    );
     assert_eq!(ecdh::combine(&[]).unwrap_err(), EcdhError::NoKeyshares);
     let neg = k256::PublicKey::from_affine((-pk.to_projective()).to_affine()).unwrap();
     assert_eq!(ecdh::combine(&[pk, neg]).unwrap_err(), EcdhError::Identity);
@@ -359,7 +460,11 @@ fn run_cmd(cmd: KeysetCommand, stdin: &str) -> (i32, String, String) {
     let mut out = Vec::new();
     let mut err = Vec::new();
     let code = run(cmd, &mut input, &mut out, &mut err);
-    (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
 }
 
 #[test]
@@ -367,7 +472,11 @@ fn cli_generate_then_recover_and_verify() {
     let v = vectors();
     let nsec = s(&keyset_by_name(&v, "B_3of5")["group_nsec"]);
     let (code, out, err) = run_cmd(
-        KeysetCommand::Generate { threshold: 2, shares: 4, nsec: Some("-".into()) },
+        KeysetCommand::Generate {
+            threshold: 2,
+            shares: 4,
+            nsec: Some("-".into()),
+        },
         &format!("{nsec}\n"),
     );
     assert_eq!(code, 0, "{err}");
@@ -377,18 +486,32 @@ fn cli_generate_then_recover_and_verify() {
     assert_eq!(j["total_shares"], 4);
     assert_eq!(j["npub"], keyset_by_name(&v, "B_3of5")["group_npub"]);
     let group = s(&j["group"]).to_owned();
-    let shares: Vec<String> = j["shares"].as_array().unwrap().iter().map(|x| s(x).to_owned()).collect();
+    let shares: Vec<String> = j["shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| s(x).to_owned())
+        .collect();
     assert_eq!(shares.len(), 4);
 
     let (code, out, err) = run_cmd(
-        KeysetCommand::Recover { group: group.clone(), shares: vec![shares[3].clone(), shares[1].clone()] },
+        KeysetCommand::Recover {
+            group: group.clone(),
+            shares: vec![shares[3].clone(), shares[1].clone()],
+        },
         "",
     );
     assert_eq!(code, 0, "{err}");
     let r: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(r["nsec"], nsec);
 
-    let (code, out, _) = run_cmd(KeysetCommand::Verify { group: group.clone(), share: shares[2].clone() }, "");
+    let (code, out, _) = run_cmd(
+        KeysetCommand::Verify {
+            group: group.clone(),
+            share: shares[2].clone(),
+        },
+        "",
+    );
     assert_eq!(code, 0);
     let r: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(r["belongs"], true);
@@ -396,14 +519,26 @@ fn cli_generate_then_recover_and_verify() {
 
     // A share of another group: answered, not an error.
     let foreign = s(&keyset_by_name(&v, "A_2of3_upstream")["shares"][0]["bfshare"]).to_owned();
-    let (code, out, _) = run_cmd(KeysetCommand::Verify { group: group.clone(), share: foreign.clone() }, "");
+    let (code, out, _) = run_cmd(
+        KeysetCommand::Verify {
+            group: group.clone(),
+            share: foreign.clone(),
+        },
+        "",
+    );
     assert_eq!(code, 1);
     let r: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(r["belongs"], false);
     assert!(s(&r["reason"]).contains("does not belong"));
 
     // Recovery below threshold is an error with exit code 2.
-    let (code, out, err) = run_cmd(KeysetCommand::Recover { group, shares: vec![shares[0].clone()] }, "");
+    let (code, out, err) = run_cmd(
+        KeysetCommand::Recover {
+            group,
+            shares: vec![shares[0].clone()],
+        },
+        "",
+    );
     assert_eq!(code, 2);
     assert!(out.is_empty());
     assert!(err.starts_with("error: not enough shares"), "{err}");
@@ -411,13 +546,22 @@ fn cli_generate_then_recover_and_verify() {
 
 #[test]
 fn cli_generate_random_keyset() {
-    let (code, out, err) =
-        run_cmd(KeysetCommand::Generate { threshold: 3, shares: 7, nsec: None }, "");
+    let (code, out, err) = run_cmd(
+        KeysetCommand::Generate {
+            threshold: 3,
+            shares: 7,
+            nsec: None,
+        },
+        "",
+    );
     assert_eq!(code, 0, "{err}");
     let j: Value = serde_json::from_str(&out).unwrap();
     let group = decode_group(s(&j["group"])).unwrap();
     assert_eq!(group.threshold, 3);
-    assert_eq!(hex::encode(igloo::frostr::credentials::group_id(&group)), s(&j["group_id"]));
+    assert_eq!(
+        hex::encode(igloo::frostr::credentials::group_id(&group)),
+        s(&j["group_id"])
+    );
     for sh in j["shares"].as_array().unwrap() {
         check_share_in_group(&decode_share(s(sh)).unwrap(), &group).unwrap();
     }
@@ -427,40 +571,67 @@ fn cli_generate_random_keyset() {
 fn cli_decode_and_errors() {
     let v = vectors();
     let a = keyset_by_name(&v, "A_2of3_upstream");
-    let (code, out, _) = run_cmd(KeysetCommand::Decode { credential: s(&a["bfgroup"]).into() }, "");
+    let (code, out, _) = run_cmd(
+        KeysetCommand::Decode {
+            credential: s(&a["bfgroup"]).into(),
+        },
+        "",
+    );
     assert_eq!(code, 0);
     let j: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(j["type"], "group");
     assert_eq!(j["group_id"], a["group_id"]);
 
     let share = &a["shares"][0];
-    let (code, out, _) = run_cmd(KeysetCommand::Decode { credential: s(&share["bfshare"]).into() }, "");
+    let (code, out, _) = run_cmd(
+        KeysetCommand::Decode {
+            credential: s(&share["bfshare"]).into(),
+        },
+        "",
+    );
     assert_eq!(code, 0);
     assert!(!out.contains(s(&share["decoded"]["seckey"])));
     let j: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(j["type"], "share");
     assert_eq!(j["nostr_pubkey"], share["nostr_pubkey"]);
 
-    let (code, out, err) = run_cmd(KeysetCommand::Decode { credential: "bfgroup1qqqqqqqq".into() }, "");
+    let (code, out, err) = run_cmd(
+        KeysetCommand::Decode {
+            credential: "bfgroup1qqqqqqqq".into(),
+        },
+        "",
+    );
     assert_eq!((code, out.as_str()), (2, ""));
     assert!(err.starts_with("error: "), "{err}");
 
     let (code, _, err) = run_cmd(
-        KeysetCommand::Generate { threshold: 5, shares: 3, nsec: None },
+        KeysetCommand::Generate {
+            threshold: 5,
+            shares: 3,
+            nsec: None,
+        },
         "",
     );
     assert_eq!(code, 2);
     assert!(err.contains("threshold 5"), "{err}");
 
     let (code, _, err) = run_cmd(
-        KeysetCommand::Generate { threshold: 2, shares: 3, nsec: Some("-".into()) },
+        KeysetCommand::Generate {
+            threshold: 2,
+            shares: 3,
+            nsec: Some("-".into()),
+        },
         "",
     );
     assert_eq!(code, 2);
     assert!(err.contains("standard input"), "{err}");
 
     let (code, _, err) = run_cmd(
-        KeysetCommand::Generate { threshold: 2, shares: 3, nsec: Some(s(&a["group_npub"]).into()) },
+        KeysetCommand::Generate {
+            threshold: 2,
+            shares: 3,
+            nsec: Some(s(&a["group_npub"]).into()),
+        },
         "",
     );
     assert_eq!(code, 2);
@@ -469,7 +640,11 @@ fn cli_decode_and_errors() {
     // Debug of a command never shows secrets.
     let dbg = format!(
         "{:?}",
-        KeysetCommand::Generate { threshold: 2, shares: 3, nsec: Some(s(&a["group_nsec"]).into()) }
+        KeysetCommand::Generate {
+            threshold: 2,
+            shares: 3,
+            nsec: Some(s(&a["group_nsec"]).into())
+        }
     );
     assert!(!dbg.contains(s(&a["group_nsec"])), "{dbg}");
 }

@@ -19,7 +19,9 @@ use rand::{RngCore, SeedableRng};
 use serde_json::{Value, json};
 
 fn interop_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("interop")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("interop")
 }
 
 fn node(args: &[&str], stdin: Option<&str>) -> Value {
@@ -37,7 +39,9 @@ fn node(args: &[&str], stdin: Option<&str>) -> Value {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run `node` ({e}); install Node.js 20 to run the interop tests"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run `node` ({e}); install Node.js 20 to run the interop tests")
+        });
     {
         let mut pipe = child.stdin.take().expect("stdin pipe");
         if let Some(text) = stdin {
@@ -65,7 +69,11 @@ fn js_libraries_accept_igloo_keysets() {
         let secret = SecretScalar::from_bytes_reduced(&a0).expect("non-zero secret");
         let ks = keyset::generate(&mut rng, t, n, Some(&secret)).expect("keyset");
         let group = encode_group(&ks.group);
-        let shares: Vec<String> = ks.shares.iter().map(|s| encode_share(s).to_string()).collect();
+        let shares: Vec<String> = ks
+            .shares
+            .iter()
+            .map(|s| encode_share(s).to_string())
+            .collect();
 
         // ECDH over a random t-member set, in group commit order as a JS requester builds it.
         let mut members: Vec<u32> = (1..=n).collect();
@@ -74,7 +82,9 @@ fn js_libraries_accept_igloo_keysets() {
         members.sort_unstable();
         let mut peer = [0u8; 32];
         rng.fill_bytes(&mut peer);
-        let peer_pk = SecretScalar::from_bytes_reduced(&peer).expect("peer").public_key();
+        let peer_pk = SecretScalar::from_bytes_reduced(&peer)
+            .expect("peer")
+            .public_key();
         let ecdh_pk = hex::encode(&compressed(&peer_pk)[1..]);
         let point = ecdh::parse_ecdh_pk(&compressed(&peer_pk)[1..]).expect("point");
         let parts: Vec<_> = members
@@ -103,7 +113,10 @@ fn igloo_accepts_igloo_core_keysets() {
         rng.fill_bytes(&mut a0);
         let secret = SecretScalar::from_bytes_reduced(&a0).expect("secret");
         let secret_hex = hex::encode(secret.to_bytes().as_ref());
-        let r = node(&["generate", &t.to_string(), &n.to_string(), &secret_hex], None);
+        let r = node(
+            &["generate", &t.to_string(), &n.to_string(), &secret_hex],
+            None,
+        );
         let group_str = r["group"].as_str().expect("group");
         let group = decode_group(group_str).expect("igloo decodes igloo-core's group");
         assert_eq!(encode_group(&group), group_str);

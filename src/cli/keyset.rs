@@ -118,7 +118,8 @@ struct VerifyOut {
 }
 
 fn emit<T: Serialize>(stdout: &mut dyn Write, value: &T) -> Result<(), CliError> {
-    serde_json::to_writer_pretty(&mut *stdout, value).map_err(|e| CliError::Output(e.to_string()))?;
+    serde_json::to_writer_pretty(&mut *stdout, value)
+        .map_err(|e| CliError::Output(e.to_string()))?;
     writeln!(stdout).map_err(|e| CliError::Output(e.to_string()))
 }
 
@@ -211,7 +212,9 @@ fn verify(group: &str, share: &str, stdout: &mut dyn Write) -> Result<i32, CliEr
 fn wipe(cmd: KeysetCommand) {
     use zeroize::Zeroize;
     match cmd {
-        KeysetCommand::Generate { nsec: Some(mut s), .. } => s.zeroize(),
+        KeysetCommand::Generate {
+            nsec: Some(mut s), ..
+        } => s.zeroize(),
         KeysetCommand::Recover { mut shares, .. } => shares.iter_mut().for_each(Zeroize::zeroize),
         KeysetCommand::Verify { mut share, .. } => share.zeroize(),
         _ => {}

@@ -77,7 +77,10 @@ fn hrp_expand(hrp: &[u8]) -> impl Iterator<Item = u8> + '_ {
 }
 
 fn charset_value(c: u8) -> Option<u8> {
-    CHARSET.iter().position(|&x| x == c).and_then(|p| u8::try_from(p).ok())
+    CHARSET
+        .iter()
+        .position(|&x| x == c)
+        .and_then(|p| u8::try_from(p).ok())
 }
 
 /// Encodes `data` under the lower-case prefix `hrp`. The result is as secret as `data`.
@@ -122,7 +125,10 @@ pub fn decode(s: &str, variant: Variant) -> Result<(String, Zeroizing<Vec<u8>>),
     if has_lower && has_upper {
         return Err(Bech32Error::MixedCase);
     }
-    let pos = raw.iter().rposition(|&c| c == b'1').ok_or(Bech32Error::MissingSeparator)?;
+    let pos = raw
+        .iter()
+        .rposition(|&c| c == b'1')
+        .ok_or(Bech32Error::MissingSeparator)?;
     let (hrp_raw, rest) = raw.split_at(pos);
     let data_raw = rest.get(1..).unwrap_or_default();
     if hrp_raw.is_empty() || hrp_raw.iter().any(|&c| !(33..=126).contains(&c)) {
@@ -178,7 +184,10 @@ mod tests {
             "?1v759aa",
         ] {
             assert!(decode(s, Variant::Bech32m).is_ok(), "{s}");
-            assert!(decode(s, Variant::Bech32).is_err(), "{s} must fail as bech32");
+            assert!(
+                decode(s, Variant::Bech32).is_err(),
+                "{s} must fail as bech32"
+            );
         }
     }
 
@@ -195,12 +204,30 @@ mod tests {
 
     #[test]
     fn invalid_inputs_have_distinct_errors() {
-        assert_eq!(decode("A1lqfn3a", Variant::Bech32m), Err(Bech32Error::MixedCase));
-        assert_eq!(decode("lqfn3a", Variant::Bech32m), Err(Bech32Error::MissingSeparator));
-        assert_eq!(decode("1lqfn3a", Variant::Bech32m), Err(Bech32Error::InvalidPrefix));
-        assert_eq!(decode("a1lqfn3", Variant::Bech32m), Err(Bech32Error::TooShort));
-        assert_eq!(decode("a1lqfnba", Variant::Bech32m), Err(Bech32Error::InvalidChar('b')));
-        assert_eq!(decode("a1lqfn3q", Variant::Bech32m), Err(Bech32Error::BadChecksum));
+        assert_eq!(
+            decode("A1lqfn3a", Variant::Bech32m),
+            Err(Bech32Error::MixedCase)
+        );
+        assert_eq!(
+            decode("lqfn3a", Variant::Bech32m),
+            Err(Bech32Error::MissingSeparator)
+        );
+        assert_eq!(
+            decode("1lqfn3a", Variant::Bech32m),
+            Err(Bech32Error::InvalidPrefix)
+        );
+        assert_eq!(
+            decode("a1lqfn3", Variant::Bech32m),
+            Err(Bech32Error::TooShort)
+        );
+        assert_eq!(
+            decode("a1lqfnba", Variant::Bech32m),
+            Err(Bech32Error::InvalidChar('b'))
+        );
+        assert_eq!(
+            decode("a1lqfn3q", Variant::Bech32m),
+            Err(Bech32Error::BadChecksum)
+        );
     }
 
     #[test]

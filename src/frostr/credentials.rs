@@ -49,7 +49,9 @@ pub enum CredentialError {
     DuplicateIndex { idx: u32 },
     #[error("threshold {threshold} is invalid for {total} members (it must be 1..={total})")]
     InvalidThreshold { threshold: u32, total: u32 },
-    #[error("share {idx} does not belong to this group: its {what} differs from the group's commit")]
+    #[error(
+        "share {idx} does not belong to this group: its {what} differs from the group's commit"
+    )]
     ShareNotInGroup { idx: u32, what: &'static str },
 }
 
@@ -96,7 +98,8 @@ fn parse_point(bytes: &[u8], field: impl FnOnce() -> String) -> Result<PublicKey
         Some(2 | 3) if bytes.len() == 33 => {}
         _ => return Err(CredentialError::PointNotOnCurve { field: field() }),
     }
-    PublicKey::from_sec1_bytes(bytes).map_err(|_| CredentialError::PointNotOnCurve { field: field() })
+    PublicKey::from_sec1_bytes(bytes)
+        .map_err(|_| CredentialError::PointNotOnCurve { field: field() })
 }
 
 pub(crate) fn parse_scalar(bytes: &[u8], field: &str) -> Result<SecretScalar, CredentialError> {
@@ -224,7 +227,11 @@ pub fn decode_group(s: &str) -> Result<GroupPackage, CredentialError> {
 /// Encodes a group as `bfgroup1…`.
 pub fn encode_group(g: &GroupPackage) -> String {
     // Group data is public; unwrap the zeroizing buffer into a plain String.
-    String::clone(&bech32m::encode(GROUP_HRP, &group_to_bytes(g), Variant::Bech32m))
+    String::clone(&bech32m::encode(
+        GROUP_HRP,
+        &group_to_bytes(g),
+        Variant::Bech32m,
+    ))
 }
 
 /// Decodes a `bfshare1…` string.
@@ -257,7 +264,10 @@ pub fn group_id(g: &GroupPackage) -> [u8; 32] {
 
 /// Checks that `share` is member `share.idx` of `group`: its key and both static nonces must
 /// match the group's commit for that index.
-pub fn check_share_in_group(share: &SharePackage, group: &GroupPackage) -> Result<(), CredentialError> {
+pub fn check_share_in_group(
+    share: &SharePackage,
+    group: &GroupPackage,
+) -> Result<(), CredentialError> {
     let total = group.total();
     if share.idx > total {
         return Err(CredentialError::IndexAboveTotal {
@@ -265,10 +275,12 @@ pub fn check_share_in_group(share: &SharePackage, group: &GroupPackage) -> Resul
             total,
         });
     }
-    let commit = group.commit(share.idx).ok_or(CredentialError::ShareNotInGroup {
-        idx: share.idx,
-        what: "index",
-    })?;
+    let commit = group
+        .commit(share.idx)
+        .ok_or(CredentialError::ShareNotInGroup {
+            idx: share.idx,
+            what: "index",
+        })?;
     let not_in = |what| CredentialError::ShareNotInGroup {
         idx: share.idx,
         what,

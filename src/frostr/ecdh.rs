@@ -37,7 +37,11 @@ pub fn parse_ecdh_pk(bytes: &[u8]) -> Result<PublicKey, EcdhError> {
 }
 
 /// Member `share.idx`'s key share for `members`: (λ_i·x_i)·ecdh_pk, λ over `members`.
-pub fn keyshare(share: &SharePackage, members: &[u32], ecdh_pk: &PublicKey) -> Result<PublicKey, EcdhError> {
+pub fn keyshare(
+    share: &SharePackage,
+    members: &[u32],
+    ecdh_pk: &PublicKey,
+) -> Result<PublicKey, EcdhError> {
     if !members.contains(&share.idx) {
         return Err(EcdhError::NotAMember { idx: share.idx });
     }

@@ -23,7 +23,9 @@ pub enum KeysetError {
     InvalidThreshold { threshold: u32, total: u32 },
     #[error("{total} shares requested; the number of shares must be 1..={max}")]
     InvalidShareCount { total: u32, max: u32 },
-    #[error("{got} polynomial coefficients given, a threshold of {expected} needs exactly {expected}")]
+    #[error(
+        "{got} polynomial coefficients given, a threshold of {expected} needs exactly {expected}"
+    )]
     WrongCoefficientCount { expected: u32, got: usize },
     #[error("{got} nonce seeds given, {expected} shares need exactly {expected}")]
     WrongSeedCount { expected: u32, got: usize },

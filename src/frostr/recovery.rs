@@ -37,7 +37,10 @@ pub fn interpolate_at_zero(points: &[(u32, &SecretScalar)]) -> Option<Zeroizing<
 
 /// Recovers the group secret (the nsec that was split) from shares of `group`.
 /// Every share must belong to the group, appear once, and there must be at least t of them.
-pub fn recover_secret(group: &GroupPackage, shares: &[SharePackage]) -> Result<SecretScalar, RecoveryError> {
+pub fn recover_secret(
+    group: &GroupPackage,
+    shares: &[SharePackage],
+) -> Result<SecretScalar, RecoveryError> {
     for (n, s) in shares.iter().enumerate() {
         if shares[..n].iter().any(|o| o.idx == s.idx) {
             return Err(RecoveryError::DuplicateShare { idx: s.idx });

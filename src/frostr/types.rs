@@ -33,14 +33,21 @@ impl SecretScalar {
     pub fn public_key(&self) -> PublicKey {
         PublicKey::from_secret_scalar(&self.0)
     }
+    /// Parse 32 big-endian bytes reduced modulo the group order (bifrost's `mod n` on
+    /// dealer coefficients); `None` when the result is zero.
+    pub fn from_bytes_reduced(bytes: &[u8; 32]) -> Option<Self> {
+        use k256::elliptic_curve::ops::Reduce;
+        let mut s = <Scalar as Reduce<k256::U256>>::reduce_bytes(&(*bytes).into());
+        let nz = Option::<NonZeroScalar>::from(NonZeroScalar::new(s)).map(Self);
+        s.zeroize();
+        nz
+    }
 }
 
 impl Drop for SecretScalar {
     fn drop(&mut self) {
-        // NonZeroScalar cannot hold zero, so overwrite with one: the secret is gone either way.
-        self.0 = NonZeroScalar::new(Scalar::ONE).unwrap();
-        let mut s: Scalar = *self.0.as_ref();
-        s.zeroize();
+        // NonZeroScalar's zeroize writes a volatile zero then one (it cannot hold zero).
+        self.0.zeroize();
     }
 }
 
@@ -92,4 +99,46 @@ pub struct SharePackage {
     pub seckey: SecretScalar,
     pub binder_sn: SecretScalar,
     pub hidden_sn: SecretScalar,
+}
+
+/// 33-byte SEC1 compressed encoding (02/03 prefix, actual parity).
+pub fn compressed(pk: &PublicKey) -> [u8; 33] {
+    use k256::elliptic_curve::sec1::ToEncodedPoint;
+    let ep = pk.to_encoded_point(true);
+    let mut out = [0u8; 33];
+    // A compressed encoding of a valid (non-identity) key is always 33 bytes.
+    if ep.as_bytes().len() == 33 {
+        out.copy_from_slice(ep.as_bytes());
+    }
+    out
+}
+
+/// 32-byte BIP-340 x-only key (the compressed encoding without its prefix).
+pub fn x_only(pk: &PublicKey) -> [u8; 32] {
+    let c = compressed(pk);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&c[1..]);
+    out
+}
+
+impl GroupPackage {
+    /// Number of members (n).
+    pub fn total(&self) -> u32 {
+        u32::try_from(self.commits.len()).unwrap_or(u32::MAX)
+    }
+    /// The commit of member `idx`, if any.
+    pub fn commit(&self, idx: u32) -> Option<&Commit> {
+        self.commits.iter().find(|c| c.idx == idx)
+    }
+    /// The group's Nostr identity: x-only(group_pk).
+    pub fn pubkey_x_only(&self) -> [u8; 32] {
+        x_only(&self.group_pk)
+    }
+}
+
+impl SharePackage {
+    /// The share's public key x_i·G (also its Nostr key).
+    pub fn public_key(&self) -> PublicKey {
+        self.seckey.public_key()
+    }
 }

@@ -7,3 +7,7 @@ pub mod poly;
 pub mod types;
 
 pub use types::{Commit, GroupPackage, SecretScalar, SharePackage};
+pub mod hash;
+pub mod session;
+pub mod sign;
+pub mod transport;

@@ -3,11 +3,11 @@
 //! Pure and synchronous: no I/O, no clocks, no globals. Randomness and time are passed in.
 //! Nothing here depends on the rest of the crate.
 
-pub mod poly;
-pub mod types;
-
-pub use types::{Commit, GroupPackage, SecretScalar, SharePackage};
 pub mod hash;
+pub mod poly;
 pub mod session;
 pub mod sign;
 pub mod transport;
+pub mod types;
+
+pub use types::{Commit, GroupPackage, SecretScalar, SharePackage};

@@ -9,7 +9,7 @@ use igloo::frostr::session::{
     session_id_preimage,
 };
 use igloo::frostr::sign::{
-    PsigPackage, SessionNonces, SignError, SighashContext, SigningSession, compress, sign_session,
+    PsigPackage, SessionNonces, SighashContext, SignError, SigningSession, compress, sign_session,
 };
 use igloo::frostr::{Commit, GroupPackage, SecretScalar, SharePackage};
 use k256::elliptic_curve::PrimeField;
@@ -20,7 +20,10 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 fn vectors() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/frostr-v1-vectors.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/frostr-v1-vectors.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -133,7 +136,12 @@ fn requester_builds_identical_sessions() {
     for case in v["signing"].as_array().unwrap() {
         let k = &ks[s(&case["keyset"])];
         let inp = &case["request_inputs"];
-        let hashes = inp["sigvecs"].as_array().unwrap().iter().map(vector_from_json).collect();
+        let hashes = inp["sigvecs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(vector_from_json)
+            .collect();
         let members = inp["members_in"]
             .as_array()
             .unwrap()
@@ -149,7 +157,12 @@ fn requester_builds_identical_sessions() {
             t.kind = s(ty).to_owned();
         }
         let session = create_session(&k.group, t).unwrap();
-        assert_eq!(session.to_json(), s(&case["session_json"]), "{}", case["name"]);
+        assert_eq!(
+            session.to_json(),
+            s(&case["session_json"]),
+            "{}",
+            case["name"]
+        );
         let pre = session_id_preimage(
             &session.gid.0,
             &session.members,
@@ -191,7 +204,10 @@ fn every_intermediate_value_matches_vectors() {
             assert_eq!(sign(ctx.key.parity), kc["parity"].as_i64().unwrap());
             assert_eq!(sign(ctx.key.state), kc["state"].as_i64().unwrap());
             assert_eq!(scalar_hex(&ctx.key.tweak_acc), s(&kc["tweak_acc"]));
-            assert_eq!(hex::encode(&ctx.commit_list), s(&exp["commit_list_encoding"]));
+            assert_eq!(
+                hex::encode(&ctx.commit_list),
+                s(&exp["commit_list_encoding"])
+            );
             assert_eq!(hex::encode(h4(&vector.sighash.0)), s(&exp["H4_msg_hash"]));
             assert_eq!(hex::encode(h5(&ctx.commit_list)), s(&exp["H5_commit_hash"]));
             assert_eq!(hex::encode(&ctx.rho_prefix), s(&exp["rho_input_prefix"]));
@@ -199,7 +215,10 @@ fn every_intermediate_value_matches_vectors() {
                 hex::encode(compress(&ctx.group_commitment)),
                 s(&exp["group_commitment_R"])
             );
-            assert_eq!(ctx.r_sign == Scalar::ONE, exp["R_has_even_y"].as_bool().unwrap());
+            assert_eq!(
+                ctx.r_sign == Scalar::ONE,
+                exp["R_has_even_y"].as_bool().unwrap()
+            );
             assert_eq!(scalar_hex(&ctx.challenge), s(&exp["challenge"]));
 
             let mut partials = Vec::new();
@@ -211,8 +230,14 @@ fn every_intermediate_value_matches_vectors() {
                 let nonces = SessionNonces::derive(share, &session.sid.0, &vector);
                 assert_eq!(scalar_hex(&nonces.hidden), s(&m["session_hidden_sn"]));
                 assert_eq!(scalar_hex(&nonces.binder), s(&m["session_binder_sn"]));
-                assert_eq!(hex::encode(compress(&mc.hidden_pn)), s(&m["session_hidden_pn"]));
-                assert_eq!(hex::encode(compress(&mc.binder_pn)), s(&m["session_binder_pn"]));
+                assert_eq!(
+                    hex::encode(compress(&mc.hidden_pn)),
+                    s(&m["session_hidden_pn"])
+                );
+                assert_eq!(
+                    hex::encode(compress(&mc.binder_pn)),
+                    s(&m["session_binder_pn"])
+                );
                 assert_eq!(scalar_hex(&mc.binding_factor), s(&m["binding_factor"]));
                 assert_eq!(scalar_hex(&mc.lagrange), s(&m["lagrange_coeff"]));
                 let z = ctx.partial_sign(share, &session.sid.0).unwrap();
@@ -225,10 +250,17 @@ fn every_intermediate_value_matches_vectors() {
             assert_eq!(hex::encode(sig), s(&exp["signature"]));
             let entry = exp["signature_entry"].as_array().unwrap();
             assert_eq!(s(&entry[1]), point_hex(&ctx.key.group_pk));
-            assert!(bip340_verify(&b32(&exp["verify_pubkey_xonly"]), &vector.sighash.0, &sig));
+            assert!(bip340_verify(
+                &b32(&exp["verify_pubkey_xonly"]),
+                &vector.sighash.0,
+                &sig
+            ));
         }
     }
-    assert_eq!(checked, 22, "number of (sighash, member) partials in the vectors");
+    assert_eq!(
+        checked, 22,
+        "number of (sighash, member) partials in the vectors"
+    );
 }
 
 #[test]
@@ -306,7 +338,10 @@ fn first_session() -> (GroupPackage, SigningSession, Vec<PsigPackage>) {
 fn tampered_partial_is_rejected() {
     let (_, ss, mut pkgs) = first_session();
     pkgs[1].psigs[0].1.0[31] ^= 1;
-    assert!(matches!(ss.aggregate(&pkgs), Err(SignError::PartialInvalid { idx: 3, .. })));
+    assert!(matches!(
+        ss.aggregate(&pkgs),
+        Err(SignError::PartialInvalid { idx: 3, .. })
+    ));
 }
 
 #[test]
@@ -315,7 +350,10 @@ fn negated_partial_is_rejected_on_full_points() {
     let (_, ss, mut pkgs) = first_session();
     let z = Scalar::from_repr(pkgs[0].psigs[0].1.0.into()).unwrap();
     pkgs[0].psigs[0].1 = Hex32((-z).to_bytes().into());
-    assert!(matches!(ss.verify_response(&pkgs[0]), Err(SignError::PartialInvalid { idx: 1, .. })));
+    assert!(matches!(
+        ss.verify_response(&pkgs[0]),
+        Err(SignError::PartialInvalid { idx: 1, .. })
+    ));
 }
 
 #[test]
@@ -323,11 +361,17 @@ fn wrong_sid_pubkey_or_member_set_is_rejected() {
     let (group, ss, pkgs) = first_session();
     let mut bad = pkgs[0].clone();
     bad.sid.0[0] ^= 1;
-    assert!(matches!(ss.verify_response(&bad), Err(SignError::SidMismatch { .. })));
+    assert!(matches!(
+        ss.verify_response(&bad),
+        Err(SignError::SidMismatch { .. })
+    ));
 
     let mut bad = pkgs[0].clone();
     bad.pubkey = pkgs[1].pubkey;
-    assert_eq!(ss.verify_response(&bad), Err(SignError::WrongPubkey { idx: 1 }));
+    assert_eq!(
+        ss.verify_response(&bad),
+        Err(SignError::WrongPubkey { idx: 1 })
+    );
 
     let mut bad = pkgs[0].clone();
     bad.idx = 2;
@@ -336,9 +380,15 @@ fn wrong_sid_pubkey_or_member_set_is_rejected() {
 
     let mut bad = pkgs[0].clone();
     bad.psigs.push(bad.psigs[0]);
-    assert_eq!(ss.verify_response(&bad), Err(SignError::WrongSighashes { idx: 1 }));
+    assert_eq!(
+        ss.verify_response(&bad),
+        Err(SignError::WrongSighashes { idx: 1 })
+    );
 
-    assert!(matches!(ss.aggregate(&pkgs[..1]), Err(SignError::IncompletePartials(_))));
+    assert!(matches!(
+        ss.aggregate(&pkgs[..1]),
+        Err(SignError::IncompletePartials(_))
+    ));
     let dup = vec![pkgs[0].clone(), pkgs[0].clone()];
     assert_eq!(ss.aggregate(&dup), Err(SignError::DuplicateResponse(1)));
 }
@@ -348,16 +398,21 @@ fn non_member_share_does_not_sign() {
     let v = vectors();
     let ks = keysets(&v);
     let k = &ks["A_2of3_upstream"];
-    let session: SessionPackage = serde_json::from_str(s(&v["signing"][0]["session_json"])).unwrap();
+    let session: SessionPackage =
+        serde_json::from_str(s(&v["signing"][0]["session_json"])).unwrap();
     assert_eq!(session.members, vec![1, 3]);
-    assert_eq!(sign_session(&k.group, &k.shares[&2], session), Err(SignError::NotAMember(2)));
+    assert_eq!(
+        sign_session(&k.group, &k.shares[&2], session),
+        Err(SignError::NotAMember(2))
+    );
 }
 
 #[test]
 fn share_of_another_group_does_not_sign() {
     let v = vectors();
     let ks = keysets(&v);
-    let session: SessionPackage = serde_json::from_str(s(&v["signing"][0]["session_json"])).unwrap();
+    let session: SessionPackage =
+        serde_json::from_str(s(&v["signing"][0]["session_json"])).unwrap();
     let foreign = &ks["B_3of5"].shares[&1];
     let err = sign_session(&ks["A_2of3_upstream"].group, foreign, session).unwrap_err();
     assert_eq!(err, SignError::ShareNotInGroup(1));
@@ -372,7 +427,9 @@ fn rfc9591_binding_factors_and_commitment() {
     coms.sort_by_key(|c| c["idx"].as_u64().unwrap());
     let mut enc = Vec::new();
     for c in &coms {
-        enc.extend_from_slice(&igloo::frostr::session::u256be(c["idx"].as_u64().unwrap() as u32));
+        enc.extend_from_slice(&igloo::frostr::session::u256be(
+            c["idx"].as_u64().unwrap() as u32
+        ));
         enc.extend_from_slice(&hex::decode(s(&c["hidden_pn"])).unwrap());
         enc.extend_from_slice(&hex::decode(s(&c["binder_pn"])).unwrap());
     }
@@ -384,7 +441,10 @@ fn rfc9591_binding_factors_and_commitment() {
     for c in &coms {
         let idx = c["idx"].as_u64().unwrap() as u32;
         let rho = h1(&[&prefix, &igloo::frostr::session::u256be(idx)]);
-        assert_eq!(scalar_hex(&rho), s(&r["rfc_binding_factors"][idx.to_string()]));
+        assert_eq!(
+            scalar_hex(&rho),
+            s(&r["rfc_binding_factors"][idx.to_string()])
+        );
         big_r += pk(&c["hidden_pn"]).to_projective() + pk(&c["binder_pn"]).to_projective() * rho;
     }
     assert_eq!(point_hex(&big_r), s(&r["rfc_R"]));
@@ -418,8 +478,16 @@ fn split(secret: Scalar, coeffs: &[Scalar], n: u32, nonces: &[(Scalar, Scalar)])
         });
         shares.insert(i, share);
     }
-    let group_pk = PublicKey::from_affine((ProjectivePoint::GENERATOR * secret).to_affine()).unwrap();
-    Keyset { group: GroupPackage { group_pk, threshold: coeffs.len() as u32 + 1, commits }, shares }
+    let group_pk =
+        PublicKey::from_affine((ProjectivePoint::GENERATOR * secret).to_affine()).unwrap();
+    Keyset {
+        group: GroupPackage {
+            group_pk,
+            threshold: coeffs.len() as u32 + 1,
+            commits,
+        },
+        shares,
+    }
 }
 
 fn nonzero_scalar() -> impl Strategy<Value = Scalar> {

@@ -12,7 +12,10 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 fn vectors() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/frostr-v1-vectors.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/frostr-v1-vectors.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -107,7 +110,9 @@ fn ciphertext_matches_recorded_bytes() {
     let ev = event_of(&t["event"]);
     let (ct, _) = ev.content.split_once("?iv=").unwrap();
     use base64::Engine;
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(ct).unwrap();
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(ct)
+        .unwrap();
     assert_eq!(hex::encode(raw), s(&t["ciphertext_and_tag_hex"]));
 }
 
@@ -125,7 +130,11 @@ fn live_captured_events_open() {
         assert_eq!(payload.data(), env.data);
         tags.insert(payload.tag());
     }
-    assert_eq!(tags.len(), Tag::ALL.len(), "every tag appears in the live capture");
+    assert_eq!(
+        tags.len(),
+        Tag::ALL.len(),
+        "every tag appears in the live capture"
+    );
 }
 
 fn first_event() -> (Value, HashMap<String, SecretScalar>, Event) {
@@ -141,11 +150,28 @@ fn tampered_events_are_rejected() {
     let me = &keys[&recipient_of(&ev)];
 
     let mut bad = ev.clone();
-    bad.content.replace_range(0..1, if bad.content.starts_with('A') { "B" } else { "A" });
-    assert_eq!(event::open(me, &bad), Err(OpenError::Event(EventError::IdMismatch)));
+    bad.content.replace_range(
+        0..1,
+        if bad.content.starts_with('A') {
+            "B"
+        } else {
+            "A"
+        },
+    );
+    assert_eq!(
+        event::open(me, &bad),
+        Err(OpenError::Event(EventError::IdMismatch))
+    );
 
     let mut bad = ev.clone();
-    bad.sig.replace_range(0..2, if bad.sig.starts_with("00") { "01" } else { "00" });
+    bad.sig.replace_range(
+        0..2,
+        if bad.sig.starts_with("00") {
+            "01"
+        } else {
+            "00"
+        },
+    );
     assert_eq!(bad.verify(), Err(EventError::BadSignature));
 
     let mut bad = ev.clone();
@@ -162,38 +188,71 @@ fn tampered_events_are_rejected() {
 
     // Correctly signed but addressed to somebody else.
     let sender = &keys[&ev.pubkey];
-    let third = keys.keys().find(|k| **k != ev.pubkey && **k != recipient_of(&ev)).unwrap();
+    let third = keys
+        .keys()
+        .find(|k| **k != ev.pubkey && **k != recipient_of(&ev))
+        .unwrap();
     assert_eq!(
         event::open(&keys[third], &ev),
         Err(OpenError::Event(EventError::NotForUs))
     );
 
     // Properly signed and addressed, but the content was encrypted for another key.
-    let wrong_key = cipher::shared_secret(sender, &hex::decode(third).unwrap().try_into().unwrap()).unwrap();
-    let content = cipher::encrypt(&wrong_key, "[\"/ping/req\",\"00000000000000000000000000000000\",\"ping\"]", &[1; 24]);
-    let forged = Event::sign(sender, &hex::decode(recipient_of(&ev)).unwrap().try_into().unwrap(), content, ev.created_at, &[0; 32]).unwrap();
+    let wrong_key =
+        cipher::shared_secret(sender, &hex::decode(third).unwrap().try_into().unwrap()).unwrap();
+    let content = cipher::encrypt(
+        &wrong_key,
+        "[\"/ping/req\",\"00000000000000000000000000000000\",\"ping\"]",
+        &[1; 24],
+    );
+    let forged = Event::sign(
+        sender,
+        &hex::decode(recipient_of(&ev)).unwrap().try_into().unwrap(),
+        content,
+        ev.created_at,
+        &[0; 32],
+    )
+    .unwrap();
     forged.verify().unwrap();
-    assert_eq!(event::open(me, &forged), Err(OpenError::Cipher(CipherError::Decrypt)));
+    assert_eq!(
+        event::open(me, &forged),
+        Err(OpenError::Cipher(CipherError::Decrypt))
+    );
 }
 
 #[test]
 fn malformed_payloads_are_typed_errors() {
     let id = "00112233445566778899aabbccddeeff";
-    let msg = |tag: &str, data: &str| Envelope::new(tag, MessageId::parse(id).unwrap(), data).to_json();
+    let msg =
+        |tag: &str, data: &str| Envelope::new(tag, MessageId::parse(id).unwrap(), data).to_json();
     assert_eq!(
         parse_message(&msg("/nope/req", "x")),
         Err(PayloadError::UnknownTag("/nope/req".into()))
     );
-    assert_eq!(parse_message(&msg("/ping/req", "pong")), Err(PayloadError::PingData));
+    assert_eq!(
+        parse_message(&msg("/ping/req", "pong")),
+        Err(PayloadError::PingData)
+    );
     assert!(matches!(
         parse_message(&msg("/ping/res", "{\"send\":1}")),
-        Err(PayloadError::Malformed { tag: Tag::PingRes, .. })
+        Err(PayloadError::Malformed {
+            tag: Tag::PingRes,
+            ..
+        })
     ));
     let h = "07347546664e85b69db13446686de50cc3a2d59a8bc74ea92c94c213436cb2b8";
     let session = |hashes: &str, members: &str| {
-        format!("{{\"content\":null,\"hashes\":{hashes},\"members\":{members},\"stamp\":1,\"type\":\"message\",\"gid\":\"{h}\",\"sid\":\"{h}\"}}")
+        format!(
+            "{{\"content\":null,\"hashes\":{hashes},\"members\":{members},\"stamp\":1,\"type\":\"message\",\"gid\":\"{h}\",\"sid\":\"{h}\"}}"
+        )
     };
-    assert!(parse_message(&msg("/sign/req", &session(&format!("[[\"{h}\"]]"), "[1,3]"))).is_ok());
+    assert!(
+        parse_message(&msg(
+            "/sign/req",
+            &session(&format!("[[\"{h}\"]]"), "[1,3]")
+        ))
+        .is_ok()
+    );
     for (hashes, members) in [
         ("[]".to_owned(), "[1,3]"),
         (format!("[[\"{h}\"],[\"{h}\"]]"), "[1,3]"),
@@ -204,7 +263,10 @@ fn malformed_payloads_are_typed_errors() {
         assert!(
             matches!(
                 parse_message(&msg("/sign/req", &session(&hashes, members))),
-                Err(PayloadError::Session { tag: Tag::SignReq, .. })
+                Err(PayloadError::Session {
+                    tag: Tag::SignReq,
+                    ..
+                })
             ),
             "{hashes} {members}"
         );
@@ -218,19 +280,27 @@ fn malformed_payloads_are_typed_errors() {
         "not json".to_owned(),
     ] {
         assert!(
-            matches!(parse_message(&msg("/sign/req", &bad)), Err(PayloadError::Malformed { .. })),
+            matches!(
+                parse_message(&msg("/sign/req", &bad)),
+                Err(PayloadError::Malformed { .. })
+            ),
             "{bad}"
         );
     }
     let point = "027b71071daca1ff789ca5f5ff6628411482bca746ed5b9c9ed92012072994a62b";
     let ecdh = |idx: u32, keyshare: &str, members: &str, pk: &str| {
-        format!("{{\"idx\":{idx},\"keyshare\":\"{keyshare}\",\"members\":{members},\"ecdh_pk\":\"{pk}\"}}")
+        format!(
+            "{{\"idx\":{idx},\"keyshare\":\"{keyshare}\",\"members\":{members},\"ecdh_pk\":\"{pk}\"}}"
+        )
     };
     assert!(parse_message(&msg("/ecdh/req", &ecdh(1, point, "[1,2]", &point[2..]))).is_ok());
     assert!(parse_message(&msg("/ecdh/res", &ecdh(1, point, "[1,2]", point))).is_ok());
     assert!(matches!(
         parse_message(&msg("/ecdh/req", &ecdh(3, point, "[1,2]", point))),
-        Err(PayloadError::Invalid { tag: Tag::EcdhReq, .. })
+        Err(PayloadError::Invalid {
+            tag: Tag::EcdhReq,
+            ..
+        })
     ));
     // Not a curve point (x = 5 has no y on secp256k1) and a bad prefix.
     let off_curve = format!("02{:064x}", 5);
@@ -238,8 +308,14 @@ fn malformed_payloads_are_typed_errors() {
     let bad_prefix = format!("04{}", &point[2..]);
     assert!(parse_message(&msg("/ecdh/req", &ecdh(1, point, "[1,2]", &bad_prefix))).is_err());
     assert!(matches!(
-        parse_message(&msg("/sign/res", &format!("{{\"idx\":1,\"psigs\":[],\"pubkey\":\"{point}\",\"sid\":\"{h}\"}}"))),
-        Err(PayloadError::Invalid { tag: Tag::SignRes, .. })
+        parse_message(&msg(
+            "/sign/res",
+            &format!("{{\"idx\":1,\"psigs\":[],\"pubkey\":\"{point}\",\"sid\":\"{h}\"}}")
+        )),
+        Err(PayloadError::Invalid {
+            tag: Tag::SignRes,
+            ..
+        })
     ));
     assert_eq!(
         parse_message(&format!("[\"/ping/req\",\"{}\",\"ping\"]", "g".repeat(32))),

@@ -84,7 +84,8 @@ pub(crate) fn parse_lower_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
 }
 
 pub(crate) fn is_lower_hex(s: &str) -> bool {
-    s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// One entry of `hashes`: the message to sign and its x-only tweak chain (§7.3).
@@ -97,10 +98,16 @@ pub struct SigVector {
 
 impl SigVector {
     pub fn new(sighash: [u8; 32]) -> Self {
-        Self { sighash: Hex32(sighash), tweaks: Vec::new() }
+        Self {
+            sighash: Hex32(sighash),
+            tweaks: Vec::new(),
+        }
     }
     pub fn with_tweaks(sighash: [u8; 32], tweaks: Vec<[u8; 32]>) -> Self {
-        Self { sighash: Hex32(sighash), tweaks: tweaks.into_iter().map(Hex32).collect() }
+        Self {
+            sighash: Hex32(sighash),
+            tweaks: tweaks.into_iter().map(Hex32).collect(),
+        }
     }
     /// `concat(sighash, tweaks…)`, the form hashed into sid and bind hashes.
     pub fn concat(&self) -> Vec<u8> {
@@ -164,7 +171,13 @@ pub struct SessionTemplate {
 
 impl SessionTemplate {
     pub fn new(hashes: Vec<SigVector>, members: Vec<u32>, stamp: u32) -> Self {
-        Self { hashes, members, content: None, kind: DEFAULT_SESSION_TYPE.to_owned(), stamp }
+        Self {
+            hashes,
+            members,
+            content: None,
+            kind: DEFAULT_SESSION_TYPE.to_owned(),
+            stamp,
+        }
     }
 }
 
@@ -327,19 +340,39 @@ pub fn create_session(
     group: &GroupPackage,
     template: SessionTemplate,
 ) -> Result<SessionPackage, SessionError> {
-    let SessionTemplate { hashes, mut members, content, kind, stamp } = template;
+    let SessionTemplate {
+        hashes,
+        mut members,
+        content,
+        kind,
+        stamp,
+    } = template;
     check_hashes(&hashes)?;
     check_members(&members)?;
-    if let Some(&m) = members.iter().find(|&&m| !group.commits.iter().any(|c| c.idx == m)) {
+    if let Some(&m) = members
+        .iter()
+        .find(|&&m| !group.commits.iter().any(|c| c.idx == m))
+    {
         return Err(SessionError::UnknownMember(m));
     }
     if (members.len() as u64) < u64::from(group.threshold) {
-        return Err(SessionError::TooFewMembers { got: members.len(), threshold: group.threshold });
+        return Err(SessionError::TooFewMembers {
+            got: members.len(),
+            threshold: group.threshold,
+        });
     }
     js_sort_members(&mut members);
     let gid = group_id(group);
     let sid = session_id(&gid, &members, &hashes, content.as_deref(), &kind, stamp)?;
-    Ok(SessionPackage { content, hashes, members, stamp, kind, gid: Hex32(gid), sid: Hex32(sid) })
+    Ok(SessionPackage {
+        content,
+        hashes,
+        members,
+        stamp,
+        kind,
+        gid: Hex32(gid),
+        sid: Hex32(sid),
+    })
 }
 
 #[cfg(test)]

@@ -92,7 +92,13 @@ impl KeyContext {
             return Err(SignError::TweakedKeyInfinite);
         }
         let parity = parity_of(&q.to_affine());
-        Ok(Self { internal_key, group_pk: q, parity, state, tweak_acc: tacc })
+        Ok(Self {
+            internal_key,
+            group_pk: q,
+            parity,
+            state,
+            tweak_acc: tacc,
+        })
     }
 
     /// `Q` compressed with its real parity (the requester's result value).
@@ -103,7 +109,11 @@ impl KeyContext {
 
 /// +1 for even y, −1 for odd y.
 fn parity_of(p: &AffinePoint) -> Scalar {
-    if bool::from(p.y_is_odd()) { -Scalar::ONE } else { Scalar::ONE }
+    if bool::from(p.y_is_odd()) {
+        -Scalar::ONE
+    } else {
+        Scalar::ONE
+    }
 }
 
 /// 33-byte SEC1 compressed encoding; the identity (never passed here) encodes as zeros.
@@ -187,7 +197,11 @@ pub struct SighashContext {
 }
 
 fn find_commit(group: &GroupPackage, idx: u32) -> Result<&Commit, SignError> {
-    group.commits.iter().find(|c| c.idx == idx).ok_or(SignError::MemberNotInGroup(idx))
+    group
+        .commits
+        .iter()
+        .find(|c| c.idx == idx)
+        .ok_or(SignError::MemberNotInGroup(idx))
 }
 
 impl SighashContext {
@@ -237,8 +251,8 @@ impl SighashContext {
             let e = affine[2 * k + 1];
             let commitment = ProjectivePoint::from(d) + ProjectivePoint::from(e) * rho;
             r += commitment;
-            let lagrange =
-                lagrange_at_zero(idx, members).ok_or_else(|| SignError::Lagrange(members.to_vec()))?;
+            let lagrange = lagrange_at_zero(idx, members)
+                .ok_or_else(|| SignError::Lagrange(members.to_vec()))?;
             out.push(MemberContext {
                 idx,
                 bind_hash: bind_hashes[k],
@@ -278,7 +292,9 @@ impl SighashContext {
     /// Partial signature of `share` (§7.5):
     /// `z_i = r·(d' + rho·e') + c·λ·(g·state)·x_i`.
     pub fn partial_sign(&self, share: &SharePackage, sid: &[u8; 32]) -> Result<Scalar, SignError> {
-        let m = self.member(share.idx).ok_or(SignError::NotAMember(share.idx))?;
+        let m = self
+            .member(share.idx)
+            .ok_or(SignError::NotAMember(share.idx))?;
         let nonces = SessionNonces::derive(share, sid, &self.vector);
         let nonce = Zeroizing::new(*nonces.hidden + m.binding_factor * *nonces.binder);
         let key_term = Zeroizing::new(
@@ -300,7 +316,10 @@ impl SighashContext {
         if bool::from(diff.is_identity()) {
             Ok(())
         } else {
-            Err(SignError::PartialInvalid { idx, sighash: self.vector.sighash })
+            Err(SignError::PartialInvalid {
+                idx,
+                sighash: self.vector.sighash,
+            })
         }
     }
 
@@ -310,7 +329,9 @@ impl SighashContext {
         let need: HashSet<u32> = self.members.iter().map(|m| m.idx).collect();
         let got: HashSet<u32> = partials.iter().map(|(i, _)| *i).collect();
         if need != got || partials.len() != need.len() {
-            return Err(SignError::IncompletePartials(self.members.iter().map(|m| m.idx).collect()));
+            return Err(SignError::IncompletePartials(
+                self.members.iter().map(|m| m.idx).collect(),
+            ));
         }
         let mut z = self.challenge * self.key.parity * self.key.tweak_acc;
         for (_, zi) in partials {
@@ -426,7 +447,11 @@ impl SigningSession {
 
     /// Partials of `share` for every sighash (responder, or the requester's own part).
     /// Checks that the share is a session member and that its key is its group commit.
-    pub fn sign(&self, group: &GroupPackage, share: &SharePackage) -> Result<PsigPackage, SignError> {
+    pub fn sign(
+        &self,
+        group: &GroupPackage,
+        share: &SharePackage,
+    ) -> Result<PsigPackage, SignError> {
         if !self.package.members.contains(&share.idx) {
             return Err(SignError::NotAMember(share.idx));
         }
@@ -457,10 +482,15 @@ impl SigningSession {
     /// Returns the partials in session order.
     pub fn verify_response(&self, pkg: &PsigPackage) -> Result<Vec<Scalar>, SignError> {
         if pkg.sid != self.package.sid {
-            return Err(SignError::SidMismatch { expected: self.package.sid, got: pkg.sid });
+            return Err(SignError::SidMismatch {
+                expected: self.package.sid,
+                got: pkg.sid,
+            });
         }
         let first = self.contexts.first().ok_or(SessionError::NoHashes)?;
-        let member = first.member(pkg.idx).ok_or(SignError::NotAMember(pkg.idx))?;
+        let member = first
+            .member(pkg.idx)
+            .ok_or(SignError::NotAMember(pkg.idx))?;
         if pkg.pubkey.to_public_key().map(|p| p.to_projective()) != Some(member.pubkey) {
             return Err(SignError::WrongPubkey { idx: pkg.idx });
         }
@@ -474,8 +504,12 @@ impl SigningSession {
             let (Some((_, psig)), None) = (found.next(), found.next()) else {
                 return Err(SignError::WrongSighashes { idx: pkg.idx });
             };
-            let z = Option::<Scalar>::from(Scalar::from_repr(psig.0.into()))
-                .ok_or(SignError::PartialNotScalar { idx: pkg.idx, sighash })?;
+            let z = Option::<Scalar>::from(Scalar::from_repr(psig.0.into())).ok_or(
+                SignError::PartialNotScalar {
+                    idx: pkg.idx,
+                    sighash,
+                },
+            )?;
             ctx.verify_partial(pkg.idx, &z)?;
             out.push(z);
         }

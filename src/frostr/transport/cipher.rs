@@ -2,9 +2,9 @@
 //! x-coordinate, 24-byte IV, `base64url(ct‖tag) + "?iv=" + base64url(iv)` without padding.
 //! Not NIP-04 and not NIP-44.
 
+use aes_gcm::aead::consts::U24;
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::aes::Aes256;
-use aes_gcm::aead::consts::U24;
 use aes_gcm::{AesGcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -55,7 +55,9 @@ pub fn shared_secret(
 pub fn encrypt(key: &[u8; 32], plaintext: &str, iv: &[u8; IV_LEN]) -> String {
     let cipher = Cipher::new(key.into());
     // AES-GCM encryption only fails for plaintexts beyond 64 GiB.
-    let ct = cipher.encrypt(Nonce::<U24>::from_slice(iv), plaintext.as_bytes()).unwrap_or_default();
+    let ct = cipher
+        .encrypt(Nonce::<U24>::from_slice(iv), plaintext.as_bytes())
+        .unwrap_or_default();
     let mut out = URL_SAFE_NO_PAD.encode(ct);
     out.push_str("?iv=");
     out.push_str(&URL_SAFE_NO_PAD.encode(iv));
@@ -68,14 +70,20 @@ pub fn decrypt(key: &[u8; 32], content: &str) -> Result<Zeroizing<String>, Ciphe
         return Err(CipherError::TooLarge);
     }
     let (ct, iv) = content.split_once("?iv=").ok_or(CipherError::BadFormat)?;
-    let ct = URL_SAFE_NO_PAD.decode(ct).map_err(|_| CipherError::BadFormat)?;
-    let iv = URL_SAFE_NO_PAD.decode(iv).map_err(|_| CipherError::BadFormat)?;
+    let ct = URL_SAFE_NO_PAD
+        .decode(ct)
+        .map_err(|_| CipherError::BadFormat)?;
+    let iv = URL_SAFE_NO_PAD
+        .decode(iv)
+        .map_err(|_| CipherError::BadFormat)?;
     if iv.len() != IV_LEN {
         return Err(CipherError::BadIv);
     }
     let cipher = Cipher::new(key.into());
     let pt = Zeroizing::new(
-        cipher.decrypt(Nonce::<U24>::from_slice(&iv), ct.as_slice()).map_err(|_| CipherError::Decrypt)?,
+        cipher
+            .decrypt(Nonce::<U24>::from_slice(&iv), ct.as_slice())
+            .map_err(|_| CipherError::Decrypt)?,
     );
     let s = std::str::from_utf8(&pt).map_err(|_| CipherError::NotUtf8)?;
     Ok(Zeroizing::new(s.to_owned()))

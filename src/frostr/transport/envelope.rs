@@ -46,7 +46,11 @@ pub struct Envelope {
 
 impl Envelope {
     pub fn new(tag: impl Into<String>, id: MessageId, data: impl Into<String>) -> Self {
-        Self { tag: tag.into(), id, data: data.into() }
+        Self {
+            tag: tag.into(),
+            id,
+            data: data.into(),
+        }
     }
 
     /// `JSON.stringify([tag, id, data])`; serde_json escapes strings the same way.
@@ -77,13 +81,25 @@ mod tests {
     fn round_trip_and_schema() {
         let e = Envelope::new("/ping/req", MessageId([0xab; 16]), "ping");
         let j = e.to_json();
-        assert_eq!(j, format!("[\"/ping/req\",\"{}\",\"ping\"]", "ab".repeat(16)));
+        assert_eq!(
+            j,
+            format!("[\"/ping/req\",\"{}\",\"ping\"]", "ab".repeat(16))
+        );
         assert_eq!(Envelope::parse(&j), Ok(e));
-        assert_eq!(Envelope::parse("[\"/p\",\"00\",\"x\"]"), Err(EnvelopeError::BadTag));
+        assert_eq!(
+            Envelope::parse("[\"/p\",\"00\",\"x\"]"),
+            Err(EnvelopeError::BadTag)
+        );
         let upper = format!("[\"/ping/req\",\"{}\",\"ping\"]", "AB".repeat(16));
         assert_eq!(Envelope::parse(&upper), Err(EnvelopeError::BadId));
         assert_eq!(Envelope::parse("[1,2,3]"), Err(EnvelopeError::NotATriple));
-        assert_eq!(Envelope::parse("[\"a\",\"b\"]"), Err(EnvelopeError::NotATriple));
-        assert_eq!(Envelope::parse("[\"a\",\"b\",\"c\",\"d\"]"), Err(EnvelopeError::NotATriple));
+        assert_eq!(
+            Envelope::parse("[\"a\",\"b\"]"),
+            Err(EnvelopeError::NotATriple)
+        );
+        assert_eq!(
+            Envelope::parse("[\"a\",\"b\",\"c\",\"d\"]"),
+            Err(EnvelopeError::NotATriple)
+        );
     }
 }

@@ -94,7 +94,9 @@ impl Event {
         let pubkey = hex::encode(sk.verifying_key().to_bytes());
         let tags = vec![vec!["p".to_owned(), hex::encode(recipient)]];
         let id = event_id(&pubkey, created_at, KIND, &tags, &content);
-        let sig = sk.sign_raw(&id, aux_rand).map_err(|_| EventError::SigningKey)?;
+        let sig = sk
+            .sign_raw(&id, aux_rand)
+            .map_err(|_| EventError::SigningKey)?;
         Ok(Self {
             id: hex::encode(id),
             pubkey,
@@ -122,7 +124,9 @@ impl Event {
     /// Whether a `["p", <xonly>, …]` tag names `xonly`.
     pub fn is_addressed_to(&self, xonly: &[u8; 32]) -> bool {
         let want = hex::encode(xonly);
-        self.tags.iter().any(|t| t.first().map(String::as_str) == Some("p") && t.get(1) == Some(&want))
+        self.tags
+            .iter()
+            .any(|t| t.first().map(String::as_str) == Some("p") && t.get(1) == Some(&want))
     }
 
     /// Receiver checks of §4.5 step 2: kind, schema, id and BIP-340 signature.
@@ -136,12 +140,20 @@ impl Event {
         let pubkey = self.author()?;
         let id = parse_lower_hex::<32>(&self.id).ok_or(EventError::BadHex("id"))?;
         let sig = parse_lower_hex::<64>(&self.sig).ok_or(EventError::BadHex("sig"))?;
-        if event_id(&self.pubkey, self.created_at, self.kind, &self.tags, &self.content) != id {
+        if event_id(
+            &self.pubkey,
+            self.created_at,
+            self.kind,
+            &self.tags,
+            &self.content,
+        ) != id
+        {
             return Err(EventError::IdMismatch);
         }
         let vk = VerifyingKey::from_bytes(&pubkey).map_err(|_| EventError::BadSignature)?;
         let sig = Signature::try_from(&sig[..]).map_err(|_| EventError::BadSignature)?;
-        vk.verify_raw(&id, &sig).map_err(|_| EventError::BadSignature)
+        vk.verify_raw(&id, &sig)
+            .map_err(|_| EventError::BadSignature)
     }
 }
 
@@ -157,7 +169,9 @@ pub fn seal(
 ) -> Result<Event, OpenError> {
     let key = cipher::shared_secret(sender, recipient)?;
     let content = cipher::encrypt(&key, &envelope.to_json(), iv);
-    Ok(Event::sign(sender, recipient, content, created_at, aux_rand)?)
+    Ok(Event::sign(
+        sender, recipient, content, created_at, aux_rand,
+    )?)
 }
 
 /// Verify an incoming event addressed to `own`, decrypt it and parse the envelope.

@@ -28,8 +28,15 @@ pub enum Tag {
 }
 
 impl Tag {
-    pub const ALL: [Tag; 7] =
-        [Tag::PingReq, Tag::PingRes, Tag::EchoReq, Tag::SignReq, Tag::SignRes, Tag::EcdhReq, Tag::EcdhRes];
+    pub const ALL: [Tag; 7] = [
+        Tag::PingReq,
+        Tag::PingRes,
+        Tag::EchoReq,
+        Tag::SignReq,
+        Tag::SignRes,
+        Tag::EcdhReq,
+        Tag::EcdhRes,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -117,7 +124,8 @@ impl Serialize for EcdhPubkey {
 impl<'de> Deserialize<'de> for EcdhPubkey {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        EcdhPubkey::parse(&s).ok_or_else(|| de::Error::custom("expected an x-only or compressed point"))
+        EcdhPubkey::parse(&s)
+            .ok_or_else(|| de::Error::custom("expected an x-only or compressed point"))
     }
 }
 
@@ -166,7 +174,10 @@ pub enum Payload {
 }
 
 fn json<T: serde::de::DeserializeOwned>(tag: Tag, data: &str) -> Result<T, PayloadError> {
-    serde_json::from_str(data).map_err(|e| PayloadError::Malformed { tag, reason: e.to_string() })
+    serde_json::from_str(data).map_err(|e| PayloadError::Malformed {
+        tag,
+        reason: e.to_string(),
+    })
 }
 
 impl Payload {
@@ -193,20 +204,28 @@ impl Payload {
             Tag::EchoReq => Payload::EchoReq(data.to_owned()),
             Tag::SignReq => {
                 let s: SessionPackage = json(tag, data)?;
-                s.validate().map_err(|source| PayloadError::Session { tag, source })?;
+                s.validate()
+                    .map_err(|source| PayloadError::Session { tag, source })?;
                 Payload::SignReq(s)
             }
             Tag::SignRes => {
                 let p: PsigPackage = json(tag, data)?;
                 if p.psigs.is_empty() {
-                    return Err(PayloadError::Invalid { tag, reason: "no partial signatures" });
+                    return Err(PayloadError::Invalid {
+                        tag,
+                        reason: "no partial signatures",
+                    });
                 }
                 Payload::SignRes(p)
             }
             Tag::EcdhReq | Tag::EcdhRes => {
                 let p: EcdhPackage = json(tag, data)?;
                 p.check(tag)?;
-                if tag == Tag::EcdhReq { Payload::EcdhReq(p) } else { Payload::EcdhRes(p) }
+                if tag == Tag::EcdhReq {
+                    Payload::EcdhReq(p)
+                } else {
+                    Payload::EcdhRes(p)
+                }
             }
         })
     }

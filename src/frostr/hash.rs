@@ -126,13 +126,23 @@ mod tests {
     }
 
     #[test]
-    fn rfc9380_expand_message_xmd_vector() {
-        // RFC 9380 K.1, DST "QUUX-V01-CS02-with-expander-SHA256-128", msg "", len 0x20 is for
-        // 32 bytes; use the library as oracle for 48 bytes on the same DST and msg "abc".
+    fn xmd_split_dst_and_first_block() {
+        // A DST passed in parts hashes like the whole DST; the output equals the generic
+        // implementation and its first block is b1 of RFC 9380 §5.3.1 computed by hand.
         let dst: &[u8] = b"QUUX-V01-CS02-with-expander-SHA256-128";
-        let ours = expand_message_xmd_48(&[b"abc"], &[dst]);
+        let ours = expand_message_xmd_48(&[b"abc"], &[&dst[..10], &dst[10..]]);
         let mut out = [Scalar::ZERO];
         hash_to_field::<ExpandMsgXmd<Sha256>, Scalar>(&[b"abc"], &[dst], &mut out).unwrap();
         assert_eq!(Scalar::from_okm(&ours.into()), out[0]);
+        let b0 = sha256(&[
+            &[0u8; 64],
+            b"abc",
+            &48u16.to_be_bytes(),
+            &[0],
+            dst,
+            &[dst.len() as u8],
+        ]);
+        let b1 = sha256(&[&b0, &[1], dst, &[dst.len() as u8]]);
+        assert_eq!(ours[..32], b1);
     }
 }

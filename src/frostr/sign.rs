@@ -71,6 +71,8 @@ pub struct KeyContext {
     pub state: Scalar,
     /// Accumulated tweak `tacc`.
     pub tweak_acc: Scalar,
+    /// `Q` compressed with its real parity, computed once.
+    compressed: [u8; 33],
 }
 
 impl KeyContext {
@@ -91,19 +93,27 @@ impl KeyContext {
         if bool::from(q.is_identity()) {
             return Err(SignError::TweakedKeyInfinite);
         }
-        let parity = parity_of(&q.to_affine());
+        let qa = q.to_affine();
         Ok(Self {
             internal_key,
             group_pk: q,
-            parity,
+            parity: parity_of(&qa),
             state,
             tweak_acc: tacc,
+            compressed: compress(&qa),
         })
     }
 
     /// `Q` compressed with its real parity (the requester's result value).
     pub fn group_pk_compressed(&self) -> [u8; 33] {
-        compress(&self.group_pk.to_affine())
+        self.compressed
+    }
+
+    /// `x(Q)`, the BIP-340 public key the aggregate signature verifies under.
+    pub fn group_pk_xonly(&self) -> [u8; 32] {
+        let mut x = [0u8; 32];
+        x.copy_from_slice(&self.compressed[1..]);
+        x
     }
 }
 
@@ -173,8 +183,6 @@ pub struct MemberContext {
     pub lagrange: Scalar,
     /// Share public key `X_i` from the group commit.
     pub pubkey: ProjectivePoint,
-    /// This member's nonce commitment `D_i + rho_i·E_i`.
-    pub commitment: ProjectivePoint,
 }
 
 /// All public values for signing one vector of a session (§7.3–7.4).
@@ -243,14 +251,16 @@ impl SighashContext {
         rho_prefix.extend_from_slice(&h4(&vector.sighash.0));
         rho_prefix.extend_from_slice(&h5(&commit_list));
 
-        let mut r = ProjectivePoint::IDENTITY;
+        // R = Σ D_i + Σ rho_i·E_i as one multi-scalar multiplication.
+        let mut d_sum = ProjectivePoint::IDENTITY;
+        let mut terms = Vec::with_capacity(sorted.len());
         let mut out = Vec::with_capacity(sorted.len());
         for (k, &idx) in sorted.iter().enumerate() {
             let rho = h1(&[&rho_prefix, &u256be(idx)]);
             let d = affine[2 * k];
             let e = affine[2 * k + 1];
-            let commitment = ProjectivePoint::from(d) + ProjectivePoint::from(e) * rho;
-            r += commitment;
+            d_sum += d;
+            terms.push((ProjectivePoint::from(e), rho));
             let lagrange = lagrange_at_zero(idx, members)
                 .ok_or_else(|| SignError::Lagrange(members.to_vec()))?;
             out.push(MemberContext {
@@ -261,18 +271,17 @@ impl SighashContext {
                 binding_factor: rho,
                 lagrange,
                 pubkey: commits[k].pubkey.to_projective(),
-                commitment,
             });
         }
+        let r = d_sum
+            + <ProjectivePoint as LinearCombinationExt<[(ProjectivePoint, Scalar)]>>::lincomb_ext(
+                &terms,
+            );
         if bool::from(r.is_identity()) {
             return Err(SignError::CommitmentInfinite);
         }
         let r = r.to_affine();
-        let challenge = bip340_challenge(
-            &x_bytes(&r),
-            &x_bytes(&key.group_pk.to_affine()),
-            &vector.sighash.0,
-        );
+        let challenge = bip340_challenge(&x_bytes(&r), &key.group_pk_xonly(), &vector.sighash.0);
         Ok(Self {
             vector: vector.clone(),
             key,
@@ -309,7 +318,11 @@ impl SighashContext {
         let m = self.member(idx).ok_or(SignError::NotAMember(idx))?;
         let k = self.challenge * m.lagrange * self.key.parity * self.key.state;
         let diff = ProjectivePoint::lincomb_ext(&[
-            (m.commitment, self.r_sign),
+            (ProjectivePoint::from(m.hidden_pn), self.r_sign),
+            (
+                ProjectivePoint::from(m.binder_pn),
+                self.r_sign * m.binding_factor,
+            ),
             (m.pubkey, k),
             (ProjectivePoint::GENERATOR, -*z),
         ]);

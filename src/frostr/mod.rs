@@ -6,10 +6,14 @@
 pub mod bech32m;
 pub mod credentials;
 pub mod ecdh;
+pub mod hash;
 pub mod keyset;
 pub mod nip19;
 pub mod poly;
 pub mod recovery;
+pub mod session;
+pub mod sign;
+pub mod transport;
 pub mod types;
 
 pub use types::{Commit, GroupPackage, SecretScalar, SharePackage};

@@ -25,6 +25,8 @@ use super::subscription::{ConnId, Outbound};
 
 /// A write that makes no progress for this long means the peer is gone or not reading.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The close handshake is a courtesy; do not hold a dead connection's memory for it.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Keep-alive ping period; also how often idleness is checked.
 const PING_INTERVAL: Duration = Duration::from_secs(30);
 /// A connection silent (not even a pong) for this long is dropped, freeing its slot.
@@ -110,7 +112,13 @@ async fn run(
                     Some(Ok(_)) => Ok(()), // ping/pong: tungstenite answers pings itself
                 }
             }
-            Some(first) = rx.recv() => forward(relay, socket, first, &mut rx).await,
+            Some(first) = rx.recv() => {
+                // A kick must not wait for a write blocked on a client that stopped reading.
+                tokio::select! {
+                    r = forward(relay, socket, first, &mut rx) => r,
+                    _ = kicked.notified() => return End::Gone,
+                }
+            }
             _ = ping.tick() => {
                 if last_seen.elapsed() > IDLE_TIMEOUT {
                     return End::Close(close_code::AWAY, "idle timeout");
@@ -319,7 +327,10 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) -> Resul
         code,
         reason: reason.into(),
     };
-    send_msg(socket, Message::Close(Some(frame))).await
+    match timeout(CLOSE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(WriteFailed),
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,9 @@ const NOSTR_JSON: &str = "application/nostr+json";
 /// with 1009). Between the two limits we answer with a NIP-01 message and keep the connection.
 const HARD_LIMIT_FACTOR: usize = 4;
 
+/// Bytes of outgoing frames buffered before tungstenite flushes to the socket.
+const WRITE_BUFFER: usize = 64 * 1024;
+
 /// True if the request is a WebSocket upgrade or asks for the NIP-11 document.
 pub fn is_relay_request(headers: &HeaderMap) -> bool {
     is_upgrade(headers) || wants_nip11(headers)
@@ -61,7 +64,9 @@ pub async fn serve_root(relay: Arc<Relay>, peer: SocketAddr, req: Request) -> Re
         .max_message_size(hard)
         .max_frame_size(hard)
         // Bounded write buffer: writes wait (and time out) instead of growing memory.
-        .max_write_buffer_size(hard.saturating_mul(2))
+        // tungstenite requires the maximum to exceed the flush threshold.
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(WRITE_BUFFER + hard.saturating_mul(2))
         .on_upgrade(move |socket| connection::serve(relay, socket, peer))
 }
 

@@ -236,3 +236,202 @@ impl Store {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nostr::prelude::{Filter, Keys, Kind, SecretKey, SingleLetterTag, Timestamp};
+    use proptest::prelude::*;
+
+    /// Deriving keys is slow in debug builds; derive the few we use once.
+    static PUBKEYS: std::sync::LazyLock<Vec<PublicKey>> = std::sync::LazyLock::new(|| {
+        (1u8..=4)
+            .map(|i| {
+                let sk = SecretKey::from_slice(&[i; 32]).expect("secret key");
+                Keys::new(sk).public_key()
+            })
+            .collect()
+    });
+
+    fn pubkey(i: u8) -> PublicKey {
+        PUBKEYS[usize::from(i.clamp(1, 4) - 1)]
+    }
+
+    fn entry(
+        id: u16,
+        author: u8,
+        kind: u16,
+        created_at: u64,
+        tags: &[(u8, &str)],
+    ) -> Arc<EventEntry> {
+        let mut idb = [0u8; 32];
+        idb[..2].copy_from_slice(&id.to_be_bytes());
+        let d = tags
+            .iter()
+            .find(|(l, _)| *l == b'd')
+            .map(|(_, v)| Box::from(*v))
+            .unwrap_or_default();
+        Arc::new(EventEntry {
+            id: EventId::from_byte_array(idb),
+            pubkey: pubkey(author),
+            created_at,
+            kind,
+            tags: tags.iter().map(|(l, v)| (*l, Box::from(*v))).collect(),
+            d_tag: d,
+            json: "{}".into(),
+        })
+    }
+
+    fn limits(max_events: usize) -> StoreLimits {
+        StoreLimits {
+            ttl: Duration::from_secs(30),
+            max_events,
+            max_bytes: usize::MAX,
+        }
+    }
+
+    fn compile(f: Filter) -> CompiledFilter {
+        CompiledFilter::compile(&f).expect("filter compiles")
+    }
+
+    #[test]
+    fn eviction_is_by_arrival_and_cleans_every_index() {
+        let mut s = Store::new(limits(2));
+        let now = Instant::now();
+        let a = entry(1, 1, 0, 100, &[]); // replaceable
+        let b = entry(2, 1, 1, 50, &[]);
+        let c = entry(3, 1, 1, 10, &[]);
+        assert_eq!(s.insert(a.clone(), now), (Inserted::Stored, 0));
+        assert_eq!(s.insert(b, now), (Inserted::Stored, 0));
+        assert_eq!(s.insert(c, now), (Inserted::Stored, 1));
+        assert!(
+            !s.contains(&a.id),
+            "oldest arrival evicted although newest by time"
+        );
+        // Its replaceable slot is free again: an older kind-0 is now accepted.
+        assert_eq!(s.insert(entry(4, 1, 0, 1, &[]), now).0, Inserted::Stored);
+        assert_eq!(s.len(), 2);
+    }
+
+    #[test]
+    fn purge_drops_expired_and_frees_bytes() {
+        let mut s = Store::new(StoreLimits {
+            ttl: Duration::from_secs(1),
+            ..limits(10)
+        });
+        let t0 = Instant::now();
+        s.insert(entry(1, 1, 1, 1, &[]), t0);
+        s.insert(entry(2, 1, 1, 1, &[]), t0 + Duration::from_millis(600));
+        assert_eq!(s.purge(t0 + Duration::from_millis(999)), 0);
+        assert_eq!(s.purge(t0 + Duration::from_millis(1000)), 1);
+        assert_eq!(s.purge(t0 + Duration::from_millis(1600)), 1);
+        assert_eq!((s.len(), s.bytes()), (0, 0));
+    }
+
+    #[test]
+    fn byte_cap_and_oversized_entries() {
+        let one = entry(1, 1, 1, 1, &[]).cost();
+        let mut s = Store::new(StoreLimits {
+            max_bytes: one * 2,
+            ..limits(100)
+        });
+        let now = Instant::now();
+        for i in 0..5 {
+            s.insert(entry(i, 1, 1, 1, &[]), now);
+            assert!(s.bytes() <= one * 2);
+        }
+        assert_eq!(s.len(), 2);
+        let mut tiny = Store::new(StoreLimits {
+            max_bytes: one - 1,
+            ..limits(100)
+        });
+        assert_eq!(
+            tiny.insert(entry(1, 1, 1, 1, &[]), now).0,
+            Inserted::NotStored
+        );
+    }
+
+    /// A straightforward model of NIP-01 REQ semantics to compare the indexed query against.
+    fn model(events: &[Arc<EventEntry>], filters: &[CompiledFilter]) -> Vec<EventId> {
+        let mut out: Vec<Arc<EventEntry>> = Vec::new();
+        for f in filters {
+            let mut m: Vec<_> = events.iter().filter(|e| f.matches(e)).cloned().collect();
+            m.sort_by_key(|e| e.sort_key());
+            m.truncate(f.limit().unwrap_or(usize::MAX));
+            for e in m {
+                if !out.iter().any(|o| o.id == e.id) {
+                    out.push(e);
+                }
+            }
+        }
+        out.sort_by_key(|e| e.sort_key());
+        out.into_iter().map(|e| e.id).collect()
+    }
+
+    fn arb_filter() -> impl Strategy<Value = Filter> {
+        (
+            proptest::option::of(proptest::collection::vec(0u16..40, 0..4)),
+            proptest::option::of(proptest::collection::vec(1u8..4, 1..3)),
+            proptest::option::of(proptest::collection::vec(
+                proptest::sample::select(vec![1u16, 2, 7]),
+                1..3,
+            )),
+            proptest::option::of(proptest::collection::vec(0u8..3, 1..3)),
+            proptest::option::of(0u64..20),
+            proptest::option::of(0u64..20),
+            proptest::option::of(0usize..6),
+        )
+            .prop_map(|(ids, authors, kinds, tvals, since, until, limit)| {
+                let mut f = Filter::new();
+                if let Some(ids) = ids {
+                    f = f.ids(ids.into_iter().map(|i| {
+                        let mut b = [0u8; 32];
+                        b[..2].copy_from_slice(&i.to_be_bytes());
+                        EventId::from_byte_array(b)
+                    }));
+                }
+                if let Some(a) = authors {
+                    f = f.authors(a.into_iter().map(pubkey));
+                }
+                if let Some(k) = kinds {
+                    f = f.kinds(k.into_iter().map(Kind::from_u16));
+                }
+                if let Some(t) = tvals {
+                    let letter = SingleLetterTag::from_char('t').expect("t");
+                    f = f.custom_tags(letter, t.into_iter().map(|v| format!("v{v}")));
+                }
+                if let Some(s) = since {
+                    f = f.since(Timestamp::from_secs(s));
+                }
+                if let Some(u) = until {
+                    f = f.until(Timestamp::from_secs(u));
+                }
+                if let Some(l) = limit {
+                    f = f.limit(l);
+                }
+                f
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn query_matches_model(
+            raw in proptest::collection::vec((1u8..4, proptest::sample::select(vec![1u16, 2, 7]), 0u64..20, proptest::option::of(0u8..3)), 0..40),
+            filters in proptest::collection::vec(arb_filter(), 1..4),
+        ) {
+            let mut s = Store::new(limits(1000));
+            let now = Instant::now();
+            let mut events = Vec::new();
+            for (i, (author, kind, t, tag)) in raw.into_iter().enumerate() {
+                let v = tag.map(|v| format!("v{v}"));
+                let tags: Vec<(u8, &str)> = v.iter().map(|v| (b't', v.as_str())).collect();
+                let e = entry(i as u16, author, kind, t, &tags);
+                s.insert(e.clone(), now);
+                events.push(e);
+            }
+            let compiled: Vec<CompiledFilter> = filters.into_iter().map(compile).collect();
+            let got: Vec<EventId> = s.query(&compiled).into_iter().map(|e| e.id).collect();
+            prop_assert_eq!(got, model(&events, &compiled));
+        }
+    }
+}

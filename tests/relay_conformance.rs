@@ -553,11 +553,12 @@ async fn message_rate_limit() {
     .await;
     let a = Signer::new(1);
     let mut c = relay.client().await;
-    let events: Vec<Event> = (0..15).map(|i| a.note(&format!("n{i}"))).collect();
+    let events: Vec<Event> = (0..30).map(|i| a.note(&format!("n{i}"))).collect();
+    let started = std::time::Instant::now();
     for e in &events {
         c.send(ClientMessage::event(e.clone())).await;
     }
-    let mut limited = 0;
+    let mut limited = 0u64;
     for e in &events {
         match c.recv().await {
             RelayMessage::Ok {
@@ -574,8 +575,14 @@ async fn message_rate_limit() {
             other => panic!("expected OK, got {other:?}"),
         }
     }
-    // Burst is 10 (two seconds' worth); a little refill may happen while sending.
-    assert!((3..=5).contains(&limited), "limited {limited} of 15");
+    // Burst of 10 (two seconds' worth), then 5/s refill while the relay works through them.
+    let accepted = 30 - limited;
+    let refill = (started.elapsed().as_secs_f64() * 5.0).ceil() as u64;
+    assert!(accepted >= 10, "the burst passes: {accepted}");
+    assert!(
+        accepted <= 10 + refill,
+        "accepted {accepted}, refill {refill}"
+    );
     assert_eq!(relay.relay.stats().rejected.rate_limited, limited);
 }
 
@@ -610,7 +617,7 @@ async fn connections_per_ip_limit() {
 #[tokio::test]
 async fn purge_with_short_ttl() {
     let relay = TestRelay::start(igloo::relay::RelayConfig {
-        purge_seconds: 1,
+        purge_seconds: 2,
         ..test_config()
     })
     .await;
@@ -618,7 +625,7 @@ async fn purge_with_short_ttl() {
     let mut c = relay.client().await;
     c.publish_ok(&a.note("short-lived")).await;
     assert_eq!(c.req("now", vec![Filter::new()]).await.len(), 1);
-    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    tokio::time::sleep(Duration::from_millis(2_300)).await;
     assert!(c.req("later", vec![Filter::new()]).await.is_empty());
     // The maintenance timer purges on its own too: memory is freed with no traffic.
     c.publish_ok(&a.note("second")).await;

@@ -156,7 +156,7 @@ type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(url: &str) -> Ws {
-    tokio_tungstenite::connect_async(url)
+    tokio_tungstenite::connect_async_with_config(url, None, true)
         .await
         .expect("connect")
         .0

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
-use futures_util::SinkExt;
+use futures_util::{FutureExt, SinkExt};
 use nostr::prelude::{ClientMessage, EventId, RelayMessage, SubscriptionId};
 use tokio::sync::{Notify, mpsc};
 use tokio::time::timeout;
@@ -33,6 +33,8 @@ const PING_INTERVAL: Duration = Duration::from_secs(30);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(95);
 /// Live events written per flush; bounds the time between checks of the socket.
 const LIVE_BATCH: usize = 256;
+/// Client messages answered per flush; bounds how long live events wait behind a pipeline.
+const INBOUND_BATCH: usize = 64;
 
 /// Why the loop ended.
 enum End {
@@ -100,17 +102,25 @@ async fn run(
             _ = shutdown.changed() => return End::Close(close_code::AWAY, "relay shutting down"),
             msg = socket.recv() => {
                 last_seen = Instant::now();
-                match msg {
-                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return End::Gone,
-                    Some(Ok(Message::Text(text))) => {
-                        on_text(relay, socket, conn, text.as_str(), &mut bucket).await
+                // Answer everything the client has already sent, then flush once: pipelined
+                // publishers get their OKs in a few large writes instead of one each.
+                let mut msg = msg;
+                let mut handled = 1;
+                loop {
+                    match on_message(relay, socket, conn, msg, &mut bucket).await {
+                        Ok(true) => {}
+                        Ok(false) | Err(WriteFailed) => return End::Gone,
                     }
-                    Some(Ok(Message::Binary(_))) => {
-                        inc(&relay.counters.rejected.unsupported);
-                        send(socket, RelayMessage::notice("invalid: binary messages are not supported").as_json()).await
+                    if handled >= INBOUND_BATCH {
+                        break;
                     }
-                    Some(Ok(_)) => Ok(()), // ping/pong: tungstenite answers pings itself
+                    match socket.recv().now_or_never() {
+                        Some(next) => msg = next,
+                        None => break,
+                    }
+                    handled += 1;
                 }
+                flush(socket).await
             }
             Some(first) = rx.recv() => {
                 // A kick must not wait for a write blocked on a client that stopped reading.
@@ -129,6 +139,31 @@ async fn run(
         if step.is_err() {
             return End::Gone;
         }
+    }
+}
+
+/// Handle one inbound frame, queueing (not flushing) any reply. False: the client is gone.
+async fn on_message(
+    relay: &Relay,
+    socket: &mut WebSocket,
+    conn: ConnId,
+    msg: Option<Result<Message, axum::Error>>,
+    bucket: &mut TokenBucket,
+) -> Result<bool, WriteFailed> {
+    match msg {
+        None | Some(Err(_)) | Some(Ok(Message::Close(_))) => Ok(false),
+        Some(Ok(Message::Text(text))) => {
+            on_text(relay, socket, conn, text.as_str(), bucket).await?;
+            Ok(true)
+        }
+        Some(Ok(Message::Binary(_))) => {
+            inc(&relay.counters.rejected.unsupported);
+            let notice = RelayMessage::notice("invalid: binary messages are not supported");
+            feed(socket, notice.as_json()).await?;
+            Ok(true)
+        }
+        // Ping/pong: tungstenite answers pings itself.
+        Some(Ok(_)) => Ok(true),
     }
 }
 
@@ -180,7 +215,7 @@ async fn on_text(
             text.len(),
             cfg.max_message_bytes
         );
-        return send(socket, refusal(text, &why)).await;
+        return feed(socket, refusal(text, &why)).await;
     }
     if !bucket.take() {
         inc(&rej.rate_limited);
@@ -188,14 +223,14 @@ async fn on_text(
             "rate-limited: more than {} messages per second",
             cfg.messages_per_second
         );
-        return send(socket, refusal(text, &why)).await;
+        return feed(socket, refusal(text, &why)).await;
     }
     let msg = match ClientMessage::from_json(text) {
         Ok(m) => m,
         Err(e) => {
             inc(&rej.invalid);
             let why = format!("invalid: could not parse message: {e}");
-            return send(socket, refusal(text, &why)).await;
+            return feed(socket, refusal(text, &why)).await;
         }
     };
     match msg {
@@ -240,7 +275,7 @@ async fn on_text(
             Ok(f) => {
                 let n = relay.count(std::slice::from_ref(&f));
                 let msg = RelayMessage::count(subscription_id.into_owned(), n);
-                send(socket, msg.as_json()).await
+                feed(socket, msg.as_json()).await
             }
             Err(e) => {
                 inc(&rej.invalid);
@@ -254,20 +289,20 @@ async fn on_text(
         ClientMessage::Auth(event) => {
             inc(&rej.unsupported);
             let msg = "unsupported: this relay does not use AUTH (NIP-42)";
-            send(socket, RelayMessage::ok(event.id, false, msg).as_json()).await
+            feed(socket, RelayMessage::ok(event.id, false, msg).as_json()).await
         }
         ClientMessage::NegOpen { .. }
         | ClientMessage::NegMsg { .. }
         | ClientMessage::NegClose { .. } => {
             inc(&rej.unsupported);
             let msg = "unsupported: negentropy (NIP-77) is not supported";
-            send(socket, RelayMessage::notice(msg).as_json()).await
+            feed(socket, RelayMessage::notice(msg).as_json()).await
         }
     }
 }
 
 async fn closed(socket: &mut WebSocket, id: &SubscriptionId, why: &str) -> Result<(), WriteFailed> {
-    send(socket, RelayMessage::closed(id.clone(), why).as_json()).await
+    feed(socket, RelayMessage::closed(id.clone(), why).as_json()).await
 }
 
 /// The right NIP-01 answer to a message we will not process: `OK false` for an EVENT whose id

@@ -10,6 +10,7 @@ use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use axum::serve::ListenerExt;
 
 use super::state::Relay;
 use super::{connection, nip11};
@@ -117,6 +118,10 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let app = router(Arc::clone(&relay));
     let closer = Arc::clone(&relay);
+    // Small NIP-01 frames must not wait for Nagle's algorithm (40 ms with delayed ACKs).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

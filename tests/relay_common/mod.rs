@@ -84,7 +84,7 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(url: &str) -> Self {
-        let (ws, _) = tokio_tungstenite::connect_async(url)
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
             .await
             .expect("websocket connect");
         Self { ws }
@@ -96,6 +96,7 @@ impl Client {
         let sock = TcpSocket::new_v4().expect("socket");
         sock.set_recv_buffer_size(8 * 1024).expect("SO_RCVBUF");
         let stream = sock.connect(addr).await.expect("tcp connect");
+        stream.set_nodelay(true).expect("TCP_NODELAY");
         let (ws, _) =
             tokio_tungstenite::client_async(format!("ws://{addr}/"), MaybeTlsStream::Plain(stream))
                 .await

@@ -279,8 +279,12 @@ fn bench_req(c: &mut Criterion, rt: &Runtime, t: &Target) {
                         match ws.next().await {
                             Some(Ok(Message::Text(t))) => {
                                 match RelayMessage::from_json(t.as_str()) {
-                                    Ok(RelayMessage::Event { .. }) => events += 1,
-                                    Ok(RelayMessage::EndOfStoredEvents(_)) => break,
+                                    Ok(RelayMessage::Event {
+                                        subscription_id, ..
+                                    }) if *subscription_id == sub => events += 1,
+                                    Ok(RelayMessage::EndOfStoredEvents(id)) if *id == sub => {
+                                        break;
+                                    }
                                     _ => {}
                                 }
                             }

@@ -82,7 +82,7 @@ pub struct RelayConfig {
 
     /// Messages per second per connection (token bucket, bursts of twice this). igloo-server's
     /// 20/s closed sockets of busy signing groups; 100/s leaves headroom for a group signing
-    /// in bursts while capping what one client can make the relay verify.
+    /// in bursts while capping what one client can make the relay verify. 0 disables it.
     #[arg(
         long = "relay-messages-per-second",
         env = "RELAY_MESSAGES_PER_SECOND",

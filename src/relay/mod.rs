@@ -4,9 +4,18 @@
 //! for `RELAY_PURGE_SECONDS`, every queue and cache capped. It knows nothing of the signing
 //! node; the daemon mounts [`serve_root`] at `/` and may also [`run`] it on its own port.
 //!
-//! Flow: [`connection`] (one task per socket) parses client messages, [`state::Relay`]
-//! verifies and stores events in [`store`] and fans them out through [`subscription`] into
+//! Flow: `connection` (one task per socket) parses client messages, [`Relay`]
+//! verifies and stores events in `store` and fans them out through `subscription` into
 //! each connection's bounded queue.
+//!
+//! For the daemon: create one [`Relay`] and call [`Relay::spawn_maintenance`] before the
+//! signing node starts; on `GET /` hand requests for which [`is_relay_request`] holds to
+//! [`serve_root`] (needs `ConnectInfo<SocketAddr>`); set `TCP_NODELAY` on accepted sockets
+//! (`axum::serve::ListenerExt::tap_io`), or small frames wait up to 40 ms for Nagle; serve
+//! [`Relay::stats`] under `relay` in `/api/status`. With `RELAY_PORT`, also [`run`] it.
+//!
+//! Overflow policy: a connection whose live queue (`RELAY_SEND_QUEUE`) is full is
+//! disconnected (close 1008) rather than silently losing events.
 
 mod config;
 mod connection;

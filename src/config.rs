@@ -287,6 +287,10 @@ pub struct Settings {
     /// Inbound message burst per socket [default: max(40, WS_MSG_RATE)].
     #[arg(long, env = "WS_MSG_BURST", value_parser = parse_limit, help_heading = "Rate limits")]
     pub ws_msg_burst: Option<u32>,
+
+    // ---- built-in relay ----
+    #[command(flatten, next_help_heading = "Built-in relay")]
+    pub relay: crate::relay::RelayConfig,
 }
 
 /// The validated configuration the daemon runs with.
@@ -313,6 +317,7 @@ pub struct Config {
     pub health_restart: Backoff,
     pub auth: AuthConfig,
     pub rate_limits: RateLimits,
+    pub relay: crate::relay::RelayConfig,
 }
 
 /// Restart policy: delay = min(initial · multiplier^attempt, max), at most `max_attempts`.
@@ -490,6 +495,7 @@ impl Config {
                 ws_msg_rate: s.ws_msg_rate,
                 ws_msg_burst: s.ws_msg_burst.unwrap_or(s.ws_msg_rate.max(40)),
             },
+            relay: s.relay,
         })
     }
 

@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::http::{self, AppInner, AppState};
+use crate::relay::Relay;
 use crate::store::{Store, StoreError};
 use crate::systemd::{self, Notifier};
 use crate::{server, tls};
@@ -19,6 +20,8 @@ pub enum DaemonError {
     Tls(#[from] tls::TlsError),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    #[error("cannot bind the relay port {port}: {source}")]
+    RelayBind { port: u16, source: std::io::Error },
     #[error("cannot bind the HTTP redirect port {port}: {source}")]
     RedirectBind { port: u16, source: std::io::Error },
     #[error("server error: {0}")]
@@ -42,6 +45,8 @@ pub struct Daemon {
     app: axum::Router,
     tls: Option<Arc<rustls::ServerConfig>>,
     redirect: Option<TcpListener>,
+    relay: Option<Arc<Relay>>,
+    relay_listener: Option<TcpListener>,
     store: Store,
     health: tokio::sync::watch::Receiver<bool>,
     notifier: Notifier,
@@ -69,6 +74,19 @@ pub async fn start_with_notifier(
     let store = store.await.map_err(join)??;
     let tls = tls.await.map_err(join)??;
     tracing::info!(path = %store.path().display(), schema = store.schema_version(), "store open");
+    // The relay exists before anything else that might use it (the node connects to it).
+    let relay = config
+        .relay
+        .enabled
+        .then(|| Relay::new(config.relay.clone()));
+    let relay_listener = match (&relay, config.relay.port) {
+        (Some(_), Some(port)) => Some(
+            TcpListener::bind((config.bind.ip(), port))
+                .await
+                .map_err(|source| DaemonError::RelayBind { port, source })?,
+        ),
+        _ => None,
+    };
     // Until a signing node feeds it, health means "the server runs".
     let (health_tx, health) = tokio::sync::watch::channel(true);
     let state = AppState::new(AppInner {
@@ -77,6 +95,7 @@ pub async fn start_with_notifier(
         tls_enabled: tls.is_some(),
         store: store.clone(),
         health: health_tx,
+        relay: relay.clone(),
     });
     let app = http::router(state);
     let redirect = match (config.http_redirect_port, tls.is_some()) {
@@ -93,6 +112,8 @@ pub async fn start_with_notifier(
         app,
         tls,
         redirect,
+        relay,
+        relay_listener,
         store,
         health,
         notifier,
@@ -115,6 +136,8 @@ impl Daemon {
             app,
             tls,
             redirect,
+            relay,
+            relay_listener,
             store,
             health,
             notifier,
@@ -141,6 +164,18 @@ impl Daemon {
             }
             None => None,
         };
+        let mut relay_task = None;
+        if let Some(relay) = &relay {
+            relay.spawn_maintenance(wait_stop());
+            if let Some(l) = relay_listener {
+                tracing::info!(addr = %l.local_addr()?, "relay listening on its own port");
+                relay_task = Some(tokio::spawn(crate::relay::run(
+                    l,
+                    relay.clone(),
+                    wait_stop(),
+                )));
+            }
+        }
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(
             url = %format!("{scheme}://{local}"),
@@ -162,6 +197,9 @@ impl Daemon {
         });
         let served = server::serve(listener, app, tls, wait_stop(), config.shutdown_timeout).await;
         if let Some(r) = redirect {
+            let _ = r.await;
+        }
+        if let Some(r) = relay_task {
             let _ = r.await;
         }
         if let Some(w) = watchdog {

@@ -32,6 +32,8 @@ pub struct AppInner {
     pub store: crate::store::Store,
     /// Health as the systemd watchdog sees it; the signing node feeds it.
     pub health: tokio::sync::watch::Sender<bool>,
+    /// The built-in relay, when enabled.
+    pub relay: Option<Arc<crate::relay::Relay>>,
 }
 
 impl Deref for AppState {
@@ -48,7 +50,9 @@ impl AppState {
 
     /// The built-in relay's counters for `/api/status`.
     pub fn relay_stats(&self) -> Option<serde_json::Value> {
-        None
+        self.relay
+            .as_ref()
+            .and_then(|r| serde_json::to_value(r.stats()).ok())
     }
 }
 
@@ -78,6 +82,20 @@ pub fn api_routes() -> Vec<ApiRoute> {
     ]
 }
 
+/// `GET /`: the relay for WebSocket upgrades and NIP-11 requests, the UI for everything else.
+async fn root(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    match &state.relay {
+        Some(relay) if crate::relay::is_relay_request(req.headers()) => {
+            crate::relay::serve_root(relay.clone(), peer, req).await
+        }
+        _ => ui::serve(axum::extract::State(state), req).await,
+    }
+}
+
 /// The complete application router.
 pub fn router(state: AppState) -> Router {
     let mut api = Router::new();
@@ -87,7 +105,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(docs::swagger_ui())
-        .route("/", get(ui::serve))
+        .route("/", get(root))
         .fallback(ui::serve)
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed().into_response() })
         .layer(axum::middleware::from_fn(request_id::middleware))

@@ -6,7 +6,7 @@ mod relay_common;
 
 use std::time::Duration;
 
-use common::{TestServer, client};
+use common::{TestServer, client, get_json};
 use nostr::prelude::Filter;
 use relay_common::{Client, Signer};
 
@@ -54,14 +54,7 @@ async fn relay_answers_on_the_daemon_port_beside_the_ui() {
         .unwrap();
     assert!(html.contains("<title>igloo</title>"));
 
-    let status: serde_json::Value = client()
-        .get(srv.url("/api/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = get_json(&srv.url("/api/status")).await;
     let relay = &status["relay"];
     assert!(relay.is_object(), "{status}");
     assert!(
@@ -73,14 +66,7 @@ async fn relay_answers_on_the_daemon_port_beside_the_ui() {
 #[tokio::test]
 async fn relay_can_be_disabled_and_can_have_its_own_port() {
     let srv = TestServer::start(&["--relay-enabled", "false"]);
-    let status: serde_json::Value = client()
-        .get(srv.url("/api/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = get_json(&srv.url("/api/status")).await;
     assert!(status["relay"].is_null());
     let ws = tokio_tungstenite::connect_async(format!("ws://{}/", srv.addr)).await;
     assert!(ws.is_err(), "no relay when disabled");

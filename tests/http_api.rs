@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{TestServer, client};
+use common::{TestServer, client, get_json};
 use serde_json::Value;
 
 #[tokio::test]
@@ -40,14 +40,7 @@ async fn status_reports_configured_relays_and_headless_credentials() {
         "--share-cred",
         "bfshare1x",
     ]);
-    let s: Value = client()
-        .get(srv.url("/api/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let s = get_json(&srv.url("/api/status")).await;
     assert_eq!(
         s["relays"],
         serde_json::json!(["ws://127.0.0.1:7777", "wss://relay.example.com"]),

@@ -129,3 +129,15 @@ pub fn client() -> reqwest::Client {
         .build()
         .expect("client")
 }
+
+/// GET a URL and parse its JSON body (any status).
+pub async fn get_json(url: &str) -> serde_json::Value {
+    client()
+        .get(url)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON body")
+}

@@ -34,6 +34,8 @@ pub struct AppInner {
     pub health: tokio::sync::watch::Sender<bool>,
     /// The built-in relay, when enabled.
     pub relay: Option<Arc<crate::relay::Relay>>,
+    /// The signing node, when it was started.
+    pub node: Option<crate::node::NodeHandle>,
 }
 
 impl Deref for AppState {

@@ -1,6 +1,6 @@
 //! The requester side: sign, ping and ECDH requests to peers, correlated by id (spec §4.6).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use k256::PublicKey;
 use rand::RngCore;
@@ -29,7 +29,12 @@ fn fresh_id() -> MessageId {
 
 impl NodeHandle {
     /// Send `payload` to `peers` under one id and wait for one reply from each.
-    async fn request(&self, peers: &[[u8; 32]], payload: Payload) -> Result<Vec<Reply>, NodeError> {
+    async fn request(
+        &self,
+        peers: &[[u8; 32]],
+        payload: Payload,
+        timeout: Duration,
+    ) -> Result<Vec<Reply>, NodeError> {
         if !self.is_running() {
             return Err(NodeError::Stopped);
         }
@@ -41,12 +46,12 @@ impl NodeHandle {
                 return Err(e);
             }
         }
-        match tokio::time::timeout(self.0.timeout, rx).await {
+        match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(replies)) => Ok(replies),
             Ok(Err(_)) => Err(NodeError::Stopped),
             Err(_) => {
                 self.0.pending.cancel(&id);
-                Err(NodeError::Timeout(self.0.timeout))
+                Err(NodeError::Timeout(timeout))
             }
         }
     }
@@ -78,7 +83,9 @@ impl NodeHandle {
         let keys: Vec<[u8; 32]> = peers.iter().map(|p| p.xonly).collect();
         let mut pkgs: Vec<PsigPackage> = vec![own];
         if !keys.is_empty() {
-            for (from, reply) in self.request(&keys, Payload::SignReq(package)).await? {
+            for (from, reply) in self
+                .request(&keys, Payload::SignReq(package), self.0.timeout)
+                .await? {
                 match reply {
                     Payload::SignRes(p) => pkgs.push(p),
                     other => {
@@ -99,13 +106,13 @@ impl NodeHandle {
             .ok_or_else(|| NodeError::BadReply("no signature for the message".into()))
     }
 
-    /// Ping one peer (x-only key); marks it online and records latency on success.
-    pub async fn ping(&self, peer: &[u8; 32]) -> Result<PingResult, NodeError> {
+    /// Ping one peer (x-only key) waiting at most `timeout`; records latency on success.
+    pub async fn ping(&self, peer: &[u8; 32], timeout: Duration) -> Result<PingResult, NodeError> {
         if self.0.peers.get(peer).is_none() {
             return Err(NodeError::UnknownPeer(hex::encode(peer)));
         }
         let started = Instant::now();
-        let replies = self.request(&[*peer], Payload::PingReq).await?;
+        let replies = self.request(&[*peer], Payload::PingReq, timeout).await?;
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         match replies.into_iter().next() {
             Some((_, Payload::PingRes(policy))) => {
@@ -138,7 +145,9 @@ impl NodeHandle {
         let keys: Vec<[u8; 32]> = peers.iter().map(|p| p.xonly).collect();
         let mut shares = vec![own];
         if !keys.is_empty() {
-            for (from, reply) in self.request(&keys, Payload::EcdhReq(req)).await? {
+            for (from, reply) in self
+                .request(&keys, Payload::EcdhReq(req), self.0.timeout)
+                .await? {
                 let Payload::EcdhRes(p) = reply else {
                     return Err(NodeError::BadReply(format!(
                         "{} answered an ECDH request with something else",

@@ -246,12 +246,10 @@ mod tests {
 
     #[test]
     fn filter_is_the_v1_subscription() {
-        let me = [0x11; 32];
         let ks =
             crate::frostr::keyset::generate(&mut rand::thread_rng(), 2, 3, None).expect("keyset");
         let me_real = x_only(&ks.shares[0].public_key());
         let peer = x_only(&ks.shares[1].public_key());
-        let _ = me;
         let f = v1_filter(&me_real, &[peer], 1_700_000_000);
         let json = serde_json::to_value(&f).expect("json");
         assert_eq!(json["kinds"], serde_json::json!([20004]));

@@ -85,7 +85,8 @@ impl NodeHandle {
         if !keys.is_empty() {
             for (from, reply) in self
                 .request(&keys, Payload::SignReq(package), self.0.timeout)
-                .await? {
+                .await?
+            {
                 match reply {
                     Payload::SignRes(p) => pkgs.push(p),
                     other => {
@@ -147,7 +148,8 @@ impl NodeHandle {
         if !keys.is_empty() {
             for (from, reply) in self
                 .request(&keys, Payload::EcdhReq(req), self.0.timeout)
-                .await? {
+                .await?
+            {
                 let Payload::EcdhRes(p) = reply else {
                     return Err(NodeError::BadReply(format!(
                         "{} answered an ECDH request with something else",

@@ -266,3 +266,30 @@ async fn without_credentials_the_node_is_unavailable() {
     let (code, _) = post(&srv, "/api/peers/ping", json!({ "target": "all" })).await;
     assert_eq!(code, 503);
 }
+
+#[tokio::test]
+async fn a_share_of_another_group_leaves_the_node_off_but_the_server_up() {
+    let ks = generate(&mut rand::thread_rng(), 2, 3, None).expect("keyset");
+    let other = generate(&mut rand::thread_rng(), 2, 3, None).expect("keyset");
+    let group = encode_group(&ks.group);
+    let share = encode_share(&other.shares[0]);
+    let srv = TestServer::start(&[
+        "--headless",
+        "true",
+        "--group-cred",
+        &group,
+        "--share-cred",
+        &share,
+        "--relays",
+        "ws://127.0.0.1:9",
+    ]);
+    let s = status(&srv).await;
+    assert_eq!(s["serverRunning"], json!(true));
+    assert_eq!(s["hasCredentials"], json!(true));
+    assert_eq!(s["nodeActive"], json!(false));
+    let (code, body) = post(&srv, "/api/sign", json!({ "message": "00".repeat(32) })).await;
+    assert_eq!(
+        (code, body["code"].clone()),
+        (503, json!("NODE_UNAVAILABLE"))
+    );
+}

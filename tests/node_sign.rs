@@ -265,6 +265,12 @@ async fn without_credentials_the_node_is_unavailable() {
     );
     let (code, _) = post(&srv, "/api/peers/ping", json!({ "target": "all" })).await;
     assert_eq!(code, 503);
+    let r = client()
+        .get(srv.url("/api/peers"))
+        .send()
+        .await
+        .expect("peers");
+    assert_eq!(r.status().as_u16(), 400);
 }
 
 #[tokio::test]

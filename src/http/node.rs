@@ -203,10 +203,15 @@ fn peer_view(p: &crate::node::Peer, now: Instant) -> PeerView {
     tag = "node",
     responses(
         (status = 200, description = "The group's other members", body = PeersResponse),
+        (status = 400, description = "No group credential configured", body = super::error::ErrorBody),
         (status = 503, description = "No running node", body = super::error::ErrorBody)
     )
 )]
 pub async fn peers(State(state): State<AppState>) -> Result<Json<PeersResponse>, ApiError> {
+    // igloo-server (headless) answers 400 when there is no credential at all.
+    if !state.config.has_env_credentials() {
+        return Err(bad_request("No group credential available"));
+    }
     let node = node(&state)?;
     let now = Instant::now();
     let peers: Vec<PeerView> = node.peers().iter().map(|p| peer_view(p, now)).collect();

@@ -50,6 +50,7 @@ pub struct Daemon {
     store: Store,
     health: tokio::sync::watch::Receiver<bool>,
     notifier: Notifier,
+    node_stop: tokio::sync::watch::Sender<bool>,
 }
 
 /// Everything that can fail at start-up happens here, before the first request.
@@ -89,6 +90,20 @@ pub async fn start_with_notifier(
     };
     // Until a signing node feeds it, health means "the server runs".
     let (health_tx, health) = tokio::sync::watch::channel(true);
+    // The signing node (headless credentials only; database mode starts it per user).
+    // A bad credential is logged and the node stays off; the server still serves.
+    let (node_stop, node_stop_rx) = tokio::sync::watch::channel(false);
+    let node = if config.headless && config.has_env_credentials() {
+        match crate::node::start(&config, node_stop_rx) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::error!(error = %e, "signing node not started");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let state = AppState::new(AppInner {
         config: config.clone(),
         started: Instant::now(),
@@ -96,6 +111,7 @@ pub async fn start_with_notifier(
         store: store.clone(),
         health: health_tx,
         relay: relay.clone(),
+        node,
     });
     let app = http::router(state);
     let redirect = match (config.http_redirect_port, tls.is_some()) {
@@ -117,6 +133,7 @@ pub async fn start_with_notifier(
         store,
         health,
         notifier,
+        node_stop,
     })
 }
 
@@ -141,6 +158,7 @@ impl Daemon {
             store,
             health,
             notifier,
+            node_stop,
         } = self;
         let local = listener.local_addr()?;
         // One shutdown signal fans out to every listener.
@@ -187,6 +205,7 @@ impl Daemon {
             shutdown.await;
             tracing::info!("shutting down");
             let _ = stop_notifier.stopping();
+            let _ = node_stop.send(true);
             let _ = stop_tx.send(true);
         });
         // The listener is bound and the store is open: tell systemd.

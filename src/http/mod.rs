@@ -5,6 +5,7 @@
 
 pub mod docs;
 pub mod error;
+pub mod node;
 pub mod request_id;
 pub mod status;
 pub mod ui;
@@ -16,7 +17,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::http::Method;
 use axum::response::IntoResponse;
-use axum::routing::{MethodRouter, get};
+use axum::routing::{MethodRouter, get, post};
 
 use crate::config::Config;
 use error::ApiError;
@@ -34,6 +35,8 @@ pub struct AppInner {
     pub health: tokio::sync::watch::Sender<bool>,
     /// The built-in relay, when enabled.
     pub relay: Option<Arc<crate::relay::Relay>>,
+    /// The signing node, when it was started.
+    pub node: Option<crate::node::NodeHandle>,
 }
 
 impl Deref for AppState {
@@ -71,12 +74,22 @@ impl ApiRoute {
             handler,
         }
     }
+    fn post(path: &'static str, handler: MethodRouter<AppState>) -> Self {
+        Self {
+            method: Method::POST,
+            path,
+            handler,
+        }
+    }
 }
 
 /// The table of API routes. Add new endpoints here (and annotate them for OpenAPI).
 pub fn api_routes() -> Vec<ApiRoute> {
     vec![
         ApiRoute::get("/api/status", get(status::status)),
+        ApiRoute::post("/api/sign", post(node::sign)),
+        ApiRoute::get("/api/peers", get(node::peers)),
+        ApiRoute::post("/api/peers/ping", post(node::ping)),
         ApiRoute::get("/api/docs/openapi.json", get(docs::openapi_json)),
         ApiRoute::get("/api/docs/openapi.yaml", get(docs::openapi_yaml)),
     ]

@@ -62,9 +62,12 @@ pub struct Health {
 pub async fn status(State(state): State<AppState>) -> Json<StatusResponse> {
     let cfg = &state.config;
     let has_credentials = cfg.has_env_credentials();
+    let node_active = state.node.as_ref().is_some_and(|n| n.is_running());
+    // Connected means an open relay socket, never a configured URL.
+    let is_connected = node_active && state.node.as_ref().is_some_and(|n| n.is_connected());
     Json(StatusResponse {
         server_running: true,
-        node_active: false,
+        node_active,
         has_credentials: Some(has_credentials),
         relay_count: cfg.relays.len(),
         relays: cfg.relays.clone(),
@@ -76,7 +79,11 @@ pub async fn status(State(state): State<AppState>) -> Json<StatusResponse> {
         restart_info: RestartInfo {
             blocked_by_credentials: !has_credentials,
         },
-        health: Health::default(),
+        health: Health {
+            is_healthy: node_active && is_connected,
+            is_connected,
+            ..Health::default()
+        },
         relay: state.relay_stats(),
     })
 }

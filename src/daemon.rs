@@ -50,7 +50,8 @@ pub struct Daemon {
     store: Store,
     health: tokio::sync::watch::Receiver<bool>,
     notifier: Notifier,
-    node_stop: tokio::sync::watch::Sender<bool>,
+    /// The one shutdown signal: the node, the relay and every listener watch it.
+    stop_tx: tokio::sync::watch::Sender<bool>,
 }
 
 /// Everything that can fail at start-up happens here, before the first request.
@@ -92,7 +93,7 @@ pub async fn start_with_notifier(
     let (health_tx, health) = tokio::sync::watch::channel(true);
     // The signing node (headless credentials only; database mode starts it per user).
     // A bad credential is logged and the node stays off; the server still serves.
-    let (node_stop, node_stop_rx) = tokio::sync::watch::channel(false);
+    let (stop_tx, node_stop_rx) = tokio::sync::watch::channel(false);
     let node = if config.headless && config.has_env_credentials() {
         match crate::node::start(&config, node_stop_rx) {
             Ok(n) => Some(n),
@@ -133,7 +134,7 @@ pub async fn start_with_notifier(
         store,
         health,
         notifier,
-        node_stop,
+        stop_tx,
     })
 }
 
@@ -158,11 +159,11 @@ impl Daemon {
             store,
             health,
             notifier,
-            node_stop,
+            stop_tx,
         } = self;
         let local = listener.local_addr()?;
         // One shutdown signal fans out to every listener.
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stop_rx = stop_tx.subscribe();
         let wait_stop = move || {
             let mut rx = stop_rx.clone();
             async move {
@@ -205,7 +206,6 @@ impl Daemon {
             shutdown.await;
             tracing::info!("shutting down");
             let _ = stop_notifier.stopping();
-            let _ = node_stop.send(true);
             let _ = stop_tx.send(true);
         });
         // The listener is bound and the store is open: tell systemd.

@@ -93,18 +93,17 @@ pub async fn start_with_notifier(
     let (health_tx, health) = tokio::sync::watch::channel(true);
     // The signing node (headless credentials only; database mode starts it per user).
     // A bad credential is logged and the node stays off; the server still serves.
-    let (stop_tx, node_stop_rx) = tokio::sync::watch::channel(false);
-    let node = if config.headless && config.has_env_credentials() {
-        match crate::node::start(&config, node_stop_rx) {
-            Ok(n) => Some(n),
-            Err(e) => {
-                tracing::error!(error = %e, "signing node not started");
-                None
-            }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let events = crate::events::EventBus::new();
+    let node = crate::node::Supervisor::new(stop_rx, events.clone());
+    if config.headless && config.has_env_credentials() {
+        let started = crate::node::credentials_from_config(&config).and_then(|(group, share)| {
+            node.start(group, share, config.relays.clone(), config.sign_timeout)
+        });
+        if let Err(e) = started {
+            tracing::error!(error = %e, "signing node not started");
         }
-    } else {
-        None
-    };
+    }
     let state = AppState::new(AppInner {
         config: config.clone(),
         started: Instant::now(),
@@ -113,6 +112,7 @@ pub async fn start_with_notifier(
         health: health_tx,
         relay: relay.clone(),
         node,
+        events,
     });
     let app = http::router(state);
     let redirect = match (config.http_redirect_port, tls.is_some()) {

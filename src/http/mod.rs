@@ -35,8 +35,10 @@ pub struct AppInner {
     pub health: tokio::sync::watch::Sender<bool>,
     /// The built-in relay, when enabled.
     pub relay: Option<Arc<crate::relay::Relay>>,
-    /// The signing node, when it was started.
-    pub node: Option<crate::node::NodeHandle>,
+    /// Owns the signing node (at most one; restarted when credentials or relays change).
+    pub node: crate::node::Supervisor,
+    /// What `/api/events` clients receive.
+    pub events: crate::events::EventBus,
 }
 
 impl Deref for AppState {

@@ -22,8 +22,8 @@ const ONLINE_WINDOW: Duration = Duration::from_secs(120);
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn node(state: &AppState) -> Result<NodeHandle, ApiError> {
-    match &state.node {
-        Some(n) if n.is_running() => Ok(n.clone()),
+    match state.node.current() {
+        Some(n) => Ok(n),
         _ if !state.config.has_env_credentials() => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "NODE_UNAVAILABLE",

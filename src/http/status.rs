@@ -62,9 +62,10 @@ pub struct Health {
 pub async fn status(State(state): State<AppState>) -> Json<StatusResponse> {
     let cfg = &state.config;
     let has_credentials = cfg.has_env_credentials();
-    let node_active = state.node.as_ref().is_some_and(|n| n.is_running());
+    let node = state.node.current();
+    let node_active = node.is_some();
     // Connected means an open relay socket, never a configured URL.
-    let is_connected = node_active && state.node.as_ref().is_some_and(|n| n.is_connected());
+    let is_connected = node.as_ref().is_some_and(|n| n.is_connected());
     Json(StatusResponse {
         server_running: true,
         node_active,

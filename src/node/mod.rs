@@ -8,9 +8,10 @@ pub mod pending;
 pub mod pool;
 mod requester;
 mod responder;
+pub mod supervisor;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::RngCore;
@@ -29,6 +30,7 @@ use crate::frostr::{GroupPackage, SharePackage};
 
 pub use peers::{Peer, Policy};
 pub use requester::PingResult;
+pub use supervisor::Supervisor;
 
 /// Why the node could not start or a request failed.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +73,8 @@ struct Inner {
     pool: pool::PoolHandle,
     timeout: Duration,
     running: AtomicBool,
+    /// Where the node reports what it does (`/api/events`); set by the [`Supervisor`].
+    events: OnceLock<crate::events::EventBus>,
 }
 
 /// A cheap handle on the running node.
@@ -162,6 +166,7 @@ pub fn start_with(
         pool,
         timeout,
         running: AtomicBool::new(true),
+        events: OnceLock::new(),
     }));
     tracing::info!(idx = node.0.share.idx, pubkey = %hex::encode(self_xonly), "signing node started");
     let looped = node.clone();
@@ -207,6 +212,23 @@ impl NodeHandle {
     /// Change our policy towards a peer; false when it is not a peer.
     pub fn set_policy(&self, xonly: &[u8; 32], policy: Policy) -> bool {
         self.0.peers.set_policy(xonly, policy)
+    }
+
+    /// Attach the event bus; only the first call counts.
+    pub fn set_events(&self, events: crate::events::EventBus) {
+        let _ = self.0.events.set(events);
+    }
+
+    /// Publish to the event stream, when one is attached. Never pass secrets.
+    pub(crate) fn emit(
+        &self,
+        kind: crate::events::EventKind,
+        message: impl Into<String>,
+        data: Option<serde_json::Value>,
+    ) {
+        if let Some(bus) = self.0.events.get() {
+            bus.emit(kind, message, data);
+        }
     }
 
     pub fn self_xonly(&self) -> [u8; 32] {

@@ -2,6 +2,7 @@
 //! v1 has no rejection message: a refused or failed request is logged and left unanswered.
 
 use super::NodeHandle;
+use crate::events::EventKind;
 use crate::frostr::ecdh;
 use crate::frostr::sign::{HexPoint, sign_session};
 use crate::frostr::transport::envelope::MessageId;
@@ -60,8 +61,21 @@ impl NodeHandle {
             }
             req => {
                 let tag = req.tag();
-                if let Err(why) = self.answer(from, id, req) {
-                    tracing::warn!(%tag, peer = %hex::encode(from), reason = %why, "request not answered");
+                let peer = hex::encode(from);
+                match self.answer(from, id, req) {
+                    Ok(()) => self.emit(
+                        EventKind::Bifrost,
+                        format!("answered {tag} from a peer"),
+                        Some(serde_json::json!({ "tag": tag.as_str(), "peer": peer })),
+                    ),
+                    Err(why) => {
+                        tracing::warn!(%tag, %peer, reason = %why, "request not answered");
+                        self.emit(
+                            EventKind::Warn,
+                            format!("{tag} not answered: {why}"),
+                            Some(serde_json::json!({ "tag": tag.as_str(), "peer": peer })),
+                        );
+                    }
                 }
             }
         }

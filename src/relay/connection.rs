@@ -235,10 +235,12 @@ async fn on_text(
     };
     match msg {
         ClientMessage::Event(event) => {
-            let ack = relay.publish(&event);
-            send(
+            let id = event.id;
+            let ack = relay.publish_owned(Box::new(event.into_owned())).await;
+            // Queued, not flushed: the read loop flushes once per batch of pipelined messages.
+            feed(
                 socket,
-                RelayMessage::ok(event.id, ack.accepted, ack.message).as_json(),
+                RelayMessage::ok(id, ack.accepted, ack.message).as_json(),
             )
             .await
         }

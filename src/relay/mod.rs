@@ -28,6 +28,7 @@ mod state;
 mod stats;
 mod store;
 mod subscription;
+mod verify;
 
 pub use config::RelayConfig;
 pub use serve::{is_relay_request, router, run, serve_root};

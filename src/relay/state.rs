@@ -16,6 +16,7 @@ use super::filter::CompiledFilter;
 use super::stats::{Counters, RelayStats, add, dec, inc};
 use super::store::{Inserted, Store, StoreLimits};
 use super::subscription::{ConnId, Outbound, Registry, SubscribeError, Subscription};
+use super::verify::Verifier;
 
 /// How often the maintenance task purges expired events at most. Queries purge too, so this
 /// only bounds how long expired events hold memory.
@@ -29,6 +30,7 @@ pub struct Relay {
     pub(crate) counters: Counters,
     next_conn: AtomicU64,
     shutdown: watch::Sender<bool>,
+    verifier: Verifier,
 }
 
 struct Inner {
@@ -123,6 +125,7 @@ impl Relay {
             counters: Counters::default(),
             next_conn: AtomicU64::new(1),
             shutdown,
+            verifier: Verifier::new(),
         })
     }
 
@@ -213,36 +216,69 @@ impl Relay {
         lock(&self.inner).registry.add_conn(id, tx, kicked);
     }
 
-    /// Handle an EVENT: verify, store, fan out.
+    /// Handle an EVENT: verify, store, fan out (the signature checked on this thread).
     pub fn publish(&self, event: &Event) -> Ack {
         inc(&self.counters.events_in);
-        let ack = self.publish_inner(event);
-        if ack.accepted {
-            inc(&self.counters.events_accepted);
-        }
+        let ack = match self.precheck(event) {
+            Err(ack) => ack,
+            Ok(()) => {
+                let valid = event.verify_signature();
+                self.accept(event, valid)
+            }
+        };
+        self.count_accepted(&ack);
         ack
     }
 
-    fn publish_inner(&self, event: &Event) -> Ack {
+    /// [`Relay::publish`] with the signature checked on a spare core when there is one.
+    pub(crate) async fn publish_owned(&self, event: Box<Event>) -> Ack {
+        inc(&self.counters.events_in);
+        let ack = match self.precheck(&event) {
+            Err(ack) => ack,
+            Ok(()) => match self.verifier.verify(event).await {
+                Some((event, valid)) => self.accept(&event, valid),
+                None => Ack::no("error: could not check the signature; try again"),
+            },
+        };
+        self.count_accepted(&ack);
+        ack
+    }
+
+    fn count_accepted(&self, ack: &Ack) {
+        if ack.accepted {
+            inc(&self.counters.events_accepted);
+        }
+    }
+
+    /// The cheap checks, before the signature: time, id, duplicate.
+    fn precheck(&self, event: &Event) -> Result<(), Ack> {
         let rej = &self.counters.rejected;
         let now = Timestamp::now().as_secs();
         if event.created_at.as_secs() > now.saturating_add(self.cfg.future_seconds) {
             inc(&rej.invalid);
-            return Ack::no(format!(
+            return Err(Ack::no(format!(
                 "invalid: created_at is more than {} seconds in the future",
                 self.cfg.future_seconds
-            ));
+            )));
         }
         if !event.verify_id() {
             inc(&rej.invalid);
-            return Ack::no("invalid: event id does not match the event's content");
+            return Err(Ack::no(
+                "invalid: event id does not match the event's content",
+            ));
         }
         // A stored id with a correct hash is the same event: skip the costly signature check.
         if lock(&self.inner).store.contains(&event.id) {
             inc(&rej.duplicate);
-            return Ack::no("duplicate: already have this event");
+            return Err(Ack::no("duplicate: already have this event"));
         }
-        if !event.verify_signature() {
+        Ok(())
+    }
+
+    /// Store and fan out an event whose signature check gave `valid`.
+    fn accept(&self, event: &Event, valid: bool) -> Ack {
+        let rej = &self.counters.rejected;
+        if !valid {
             inc(&rej.invalid);
             return Ack::no("invalid: bad signature");
         }

@@ -461,6 +461,26 @@ mod tests {
     }
 
     #[test]
+    fn peer_keys_in_every_accepted_form() {
+        // x of the generator: a valid key, which npub decoding checks.
+        let mut x = [0u8; 32];
+        hex::decode_to_slice(
+            "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798",
+            &mut x,
+        )
+        .expect("hex");
+        assert_eq!(parse_peer_key(&hex::encode(x)), Some(x));
+        let mut c = vec![3u8];
+        c.extend_from_slice(&x);
+        assert_eq!(parse_peer_key(&hex::encode(&c)), Some(x));
+        c[0] = 4;
+        assert_eq!(parse_peer_key(&hex::encode(&c)), None);
+        let npub = crate::frostr::nip19::encode_npub(&x);
+        assert_eq!(parse_peer_key(&npub), Some(x));
+        assert_eq!(parse_peer_key("zz"), None);
+    }
+
+    #[test]
     fn send_policy_excludes_a_peer_from_requests() {
         let p = peers();
         let all = p.list();

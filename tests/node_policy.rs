@@ -400,7 +400,13 @@ async fn send_policy_picks_peers_and_receive_policy_times_the_requester_out() {
     let relay_url = format!("ws://{}", relay.addr);
     let (a_x, b_x, c_x) = (xonly(&ks, 0), xonly(&ks, 1), xonly(&ks, 2));
     let a = start(&signer_args(&ks, 0, &relay_url, 2_000), &[], None);
-    let b = start(&signer_args(&ks, 1, &relay_url, 10_000), &[], None);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let b_dir = tmp.path().join("b");
+    let b = start(
+        &signer_args(&ks, 1, &relay_url, 10_000),
+        &[],
+        Some(b_dir.clone()),
+    );
     wait_connected(&a).await;
     wait_connected(&b).await;
     ping_until_online(&a, &b_x).await;
@@ -508,6 +514,15 @@ async fn send_policy_picks_peers_and_receive_policy_times_the_requester_out() {
         &msg,
         body["signature"].as_str().expect("sig")
     ));
+
+    // Uncapped counts are written in batches; none is lost when the node stops.
+    assert_eq!(policy_of(&b, &a_x).await["partialsIssued"], json!(2));
+    b.stop().expect("b stops");
+    let store = igloo::store::Store::open(&b_dir).expect("reopen B's store");
+    let counts = store
+        .load_partial_counts(&igloo::frostr::credentials::group_id(&ks.group))
+        .expect("counts");
+    assert_eq!(counts.get(&a_x), Some(&2));
 }
 
 /// Start a sign on A in the background; returns its eventual (status, body).

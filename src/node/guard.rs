@@ -77,6 +77,18 @@ impl Guard {
     }
 }
 
+impl Guard {
+    /// Last-chance synchronous write of the counts, when the node's state is dropped (e.g. the
+    /// runtime shut down before the flusher's final write ran). Counters only grow, so a
+    /// repeated write is harmless.
+    pub(super) fn flush_blocking(&self, peers: &Peers) {
+        let Some(store) = &self.store else { return };
+        if let Err(e) = store.raise_partial_counts(&self.group_id, &peers.partial_counts()) {
+            tracing::error!(error = %e, "partial-signature counts not saved at stop");
+        }
+    }
+}
+
 /// A change to one peer's policy. `None` keeps the current value; for the optional details
 /// `Some(None)` clears them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -147,9 +159,14 @@ impl NodeHandle {
                 now,
             );
             let (gid, peer) = (self.guard().group_id, *xonly);
-            store
-                .run_blocking(move |s| s.put_peer_policy(&gid, &peer, &rec))
+            let counts = store
+                .run_blocking(move |s| {
+                    s.put_peer_policy(&gid, &peer, &rec)?;
+                    s.load_partial_counts(&gid)
+                })
                 .await?;
+            // A cap must start from the true count, including any flushed after our start.
+            self.0.peers.raise_counts(&counts);
         }
         self.0.peers.set_full_policy(xonly, policy, meta);
         tracing::info!(peer = %hex::encode(xonly), send = policy.send, recv = policy.recv, "peer policy changed");
@@ -348,9 +365,12 @@ impl NodeHandle {
                     _ = node.guard().dirty.notified() => false,
                     _ = shutdown.wait_for(|s| *s) => true,
                 };
-                if !stopping {
-                    tokio::time::sleep(FLUSH_DELAY).await;
-                }
+                // Coalesce, but never sit out a stop: the last write must happen.
+                let stopping = stopping
+                    || tokio::select! {
+                        _ = tokio::time::sleep(FLUSH_DELAY) => false,
+                        _ = shutdown.wait_for(|s| *s) => true,
+                    };
                 node.persist_counts_logged().await;
                 if stopping {
                     break;

@@ -85,6 +85,12 @@ struct Inner {
     events: OnceLock<crate::events::EventBus>,
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.guard.flush_blocking(&self.peers);
+    }
+}
+
 /// A cheap handle on the running node.
 #[derive(Clone)]
 pub struct NodeHandle(Arc<Inner>);

@@ -328,6 +328,18 @@ impl Peers {
         })
     }
 
+    /// Raise in-memory counts to at least the stored ones (another node of this process
+    /// may have flushed counts after we loaded them).
+    pub fn raise_counts(&self, counts: &HashMap<[u8; 32], u64>) {
+        self.with(|v| {
+            for p in v.iter_mut() {
+                if let Some(n) = counts.get(&p.xonly) {
+                    p.partials_issued = p.partials_issued.max(*n);
+                }
+            }
+        });
+    }
+
     /// Every peer's partial count, for persisting.
     pub fn partial_counts(&self) -> Vec<([u8; 32], u64)> {
         self.with(|v| {

@@ -200,6 +200,21 @@ pub struct Settings {
     #[arg(long, env = "NODE_HEALTH_BACKOFF_MULTIPLIER", default_value_t = 2.0, value_parser = parse_multiplier, help_heading = "Node")]
     pub node_health_backoff_multiplier: f64,
 
+    // ---- POLICY: share-leak guard ----
+    /// What to do with a sign request a peer's policy allows: `auto` answers at once,
+    /// `approve` queues it until approved through the API.
+    #[arg(
+        long,
+        env = "SIGN_POLICY",
+        default_value = "auto",
+        help_heading = "Node"
+    )]
+    pub sign_policy: crate::node::SignPolicy,
+    /// Per-peer policies: JSON array of {pubkey, allowSend?, allowReceive?, label?, note?,
+    /// partialCap?}. Policies changed through the API win over these.
+    #[arg(long, env = "PEER_POLICIES", help_heading = "Node")]
+    pub peer_policies: Option<String>,
+
     // ---- auth ----
     /// Require authentication for the API (refused on a non-loopback bind unless IGLOO_INSECURE_OK=true).
     #[arg(long, env = "AUTH_ENABLED", default_value = "true", value_parser = parse_bool, action = clap::ArgAction::Set, help_heading = "Authentication")]
@@ -315,6 +330,9 @@ pub struct Config {
     pub ping_timeout: Duration,
     pub restart: Backoff,
     pub health_restart: Backoff,
+    // ---- POLICY: share-leak guard ----
+    pub sign_policy: crate::node::SignPolicy,
+    pub peer_policies: Vec<crate::node::PolicySeed>,
     pub auth: AuthConfig,
     pub rate_limits: RateLimits,
     pub relay: crate::relay::RelayConfig,
@@ -467,6 +485,15 @@ impl Config {
                 max_delay: Duration::from_secs(3600),
                 max_attempts: s.node_health_max_restarts,
             },
+            // ---- POLICY: share-leak guard ----
+            sign_policy: s.sign_policy,
+            peer_policies: crate::node::peers::parse_policy_seeds(
+                s.peer_policies.as_deref().unwrap_or(""),
+            )
+            .map_err(|problem| ConfigError {
+                var: "PEER_POLICIES",
+                problem,
+            })?,
             auth: AuthConfig {
                 enabled: s.auth_enabled,
                 api_key: s.api_key.filter(|k| !k.expose().is_empty()),

@@ -96,6 +96,11 @@ pub async fn start_with_notifier(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let events = crate::events::EventBus::new();
     let node = crate::node::Supervisor::new(stop_rx, events.clone());
+    node.set_guard_config(crate::node::GuardConfig {
+        store: Some(store.clone()),
+        sign_policy: config.sign_policy,
+        seeds: config.peer_policies.clone(),
+    });
     if config.headless && config.has_env_credentials() {
         let started = crate::node::credentials_from_config(&config).and_then(|(group, share)| {
             node.start(group, share, config.relays.clone(), config.sign_timeout)

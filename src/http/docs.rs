@@ -9,7 +9,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::{node, status};
+use super::{node, peers, status};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,10 +18,18 @@ use super::{node, status};
         description = "HTTP API of the igloo FROSTR signing node. Paths and shapes follow igloo-server.",
         license(name = "MIT")
     ),
-    paths(status::status, node::sign, node::peers, node::ping, openapi_json, openapi_yaml),
+    paths(status::status, node::sign, node::peers, node::ping, openapi_json, openapi_yaml,
+        // ---- POLICY ----
+        peers::self_key, peers::group, peers::policies, peers::get_policy, peers::put_policy,
+        peers::delete_policy, node::pending_signs, node::approve_sign, node::deny_sign),
     components(schemas(ErrorBody, status::StatusResponse, status::Health, status::RestartInfo,
         node::SignRequest, node::UnsignedEvent, node::SignResponse, node::PeersResponse, node::PeerView,
-        node::PeerPolicyView, node::PingRequest, node::PingResultView, node::PingAllResponse)),
+        node::PingRequest, node::PingResultView, node::PingAllResponse,
+        // ---- POLICY ----
+        node::SignedEvent, node::PendingSignView, node::PendingSignsResponse, node::ApprovedResponse,
+        node::DeniedResponse, peers::PeerPolicyView, peers::SelfResponse, peers::GroupResponse,
+        peers::PoliciesResponse, peers::PolicyResponse, peers::PolicyRemovedResponse,
+        peers::PolicyRequest)),
     tags((name = "status", description = "Server and node status"), (name = "docs", description = "This document"), (name = "node", description = "Signing node: sign, peers, ping"))
 )]
 pub struct ApiDoc;

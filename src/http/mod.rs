@@ -6,6 +6,7 @@
 pub mod docs;
 pub mod error;
 pub mod node;
+pub mod peers;
 pub mod request_id;
 pub mod status;
 pub mod ui;
@@ -17,7 +18,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::http::Method;
 use axum::response::IntoResponse;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, post, put};
 
 use crate::config::Config;
 use error::ApiError;
@@ -83,6 +84,20 @@ impl ApiRoute {
             handler,
         }
     }
+    fn put(path: &'static str, handler: MethodRouter<AppState>) -> Self {
+        Self {
+            method: Method::PUT,
+            path,
+            handler,
+        }
+    }
+    fn delete(path: &'static str, handler: MethodRouter<AppState>) -> Self {
+        Self {
+            method: Method::DELETE,
+            path,
+            handler,
+        }
+    }
 }
 
 /// The table of API routes. Add new endpoints here (and annotate them for OpenAPI).
@@ -92,6 +107,16 @@ pub fn api_routes() -> Vec<ApiRoute> {
         ApiRoute::post("/api/sign", post(node::sign)),
         ApiRoute::get("/api/peers", get(node::peers)),
         ApiRoute::post("/api/peers/ping", post(node::ping)),
+        // ---- POLICY: peers, policies, approvals ----
+        ApiRoute::get("/api/peers/self", get(peers::self_key)),
+        ApiRoute::get("/api/peers/group", get(peers::group)),
+        ApiRoute::get("/api/peers/policies", get(peers::policies)),
+        ApiRoute::get("/api/peers/{pubkey}/policy", get(peers::get_policy)),
+        ApiRoute::put("/api/peers/{pubkey}/policy", put(peers::put_policy)),
+        ApiRoute::delete("/api/peers/{pubkey}/policy", delete(peers::delete_policy)),
+        ApiRoute::get("/api/sign/pending", get(node::pending_signs)),
+        ApiRoute::post("/api/sign/pending/{id}/approve", post(node::approve_sign)),
+        ApiRoute::post("/api/sign/pending/{id}/deny", post(node::deny_sign)),
         ApiRoute::get("/api/docs/openapi.json", get(docs::openapi_json)),
         ApiRoute::get("/api/docs/openapi.yaml", get(docs::openapi_yaml)),
     ]

@@ -1,27 +1,28 @@
 //! Node endpoints with igloo-server's shapes (reference §3.7, §3.9): `POST /api/sign`,
-//! `GET /api/peers`, `POST /api/peers/ping`.
+//! `GET /api/peers`, `POST /api/peers/ping`, and the approval queue of `SIGN_POLICY=approve`
+//! (`GET /api/sign/pending`, `POST /api/sign/pending/{id}/approve|deny`).
 
 use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::frostr::nip19;
 use crate::frostr::transport::event::event_id;
-use crate::node::{NodeError, NodeHandle};
+use crate::node::peers::parse_peer_key;
+use crate::node::{ApprovalError, NodeError, NodeHandle};
 
 /// A peer counts as online when a valid message from it arrived this recently.
 const ONLINE_WINDOW: Duration = Duration::from_secs(120);
 /// igloo-core's ping timeout.
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
 
-fn node(state: &AppState) -> Result<NodeHandle, ApiError> {
+pub(super) fn node(state: &AppState) -> Result<NodeHandle, ApiError> {
     match state.node.current() {
         Some(n) => Ok(n),
         _ if !state.config.has_env_credentials() => Err(ApiError::new(
@@ -37,19 +38,32 @@ fn node(state: &AppState) -> Result<NodeHandle, ApiError> {
     }
 }
 
-fn bad_request(msg: impl Into<String>) -> ApiError {
+pub(super) fn bad_request(msg: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", msg)
 }
 
 /// An unsigned Nostr event whose NIP-01 id is to be signed.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct UnsignedEvent {
-    /// 64-hex x-only author key (not checked against the group key, as in igloo-server).
-    pub pubkey: String,
+    /// 64-hex x-only author key; must be the group key (which it is when absent).
+    /// igloo-server does not check it, and so signs events whose signature cannot verify.
+    pub pubkey: Option<String>,
     pub kind: u16,
     pub created_at: u64,
     pub content: String,
     pub tags: Vec<Vec<String>>,
+}
+
+/// The complete signed event (NIP-01).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SignedEvent {
+    pub id: String,
+    pub pubkey: String,
+    pub created_at: u64,
+    pub kind: u16,
+    pub tags: Vec<Vec<String>>,
+    pub content: String,
+    pub sig: String,
 }
 
 /// Either `message` (64-hex, e.g. an event id) or `event`.
@@ -65,6 +79,9 @@ pub struct SignResponse {
     pub id: String,
     /// 64-byte BIP-340 signature under the group key, hex.
     pub signature: String,
+    /// For an `event` request: the event with `id`, `pubkey` and `sig` filled in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<SignedEvent>,
 }
 
 fn parse_hex32(s: &str, what: &str) -> Result<[u8; 32], ApiError> {
@@ -129,35 +146,47 @@ pub async fn sign(State(state): State<AppState>, body: Bytes) -> Response {
 async fn sign_inner(state: &AppState, body: &[u8]) -> Result<SignResponse, ApiError> {
     let req: SignRequest = serde_json::from_slice(body)
         .map_err(|e| bad_request(format!("The body is not a valid sign request: {e}")))?;
-    let message = match (req.message, req.event) {
-        (Some(m), None) => parse_hex32(&m, "message")?,
-        (None, Some(ev)) => {
-            parse_hex32(&ev.pubkey, "event.pubkey")?;
-            event_id(
-                &ev.pubkey.to_ascii_lowercase(),
-                ev.created_at,
-                ev.kind,
-                &ev.tags,
-                &ev.content,
-            )
-        }
-        _ => return Err(bad_request("Give exactly one of `message` or `event`")),
-    };
+    if req.message.is_some() == req.event.is_some() {
+        return Err(bad_request("Give exactly one of `message` or `event`"));
+    }
+    let message = req
+        .message
+        .as_deref()
+        .map(|m| parse_hex32(m, "message"))
+        .transpose()?;
     let node = node(state)?;
+    let (message, event) = match (message, req.event) {
+        (Some(m), _) => (m, None),
+        (None, Some(ev)) => {
+            let group = hex::encode(node.group().pubkey_x_only());
+            if let Some(pk) = &ev.pubkey {
+                let pk = parse_hex32(pk, "event.pubkey")?;
+                if hex::encode(pk) != group {
+                    return Err(bad_request(
+                        "event.pubkey must be the group public key (or left out)",
+                    ));
+                }
+            }
+            let id = event_id(&group, ev.created_at, ev.kind, &ev.tags, &ev.content);
+            (id, Some((group, ev)))
+        }
+        (None, None) => return Err(bad_request("Give exactly one of `message` or `event`")),
+    };
     let sig = node.sign(message).await.map_err(sign_error)?;
+    let (id, signature) = (hex::encode(message), hex::encode(sig));
     Ok(SignResponse {
-        id: hex::encode(message),
-        signature: hex::encode(sig),
+        event: event.map(|(pubkey, ev)| SignedEvent {
+            id: id.clone(),
+            pubkey,
+            created_at: ev.created_at,
+            kind: ev.kind,
+            tags: ev.tags,
+            content: ev.content,
+            sig: signature.clone(),
+        }),
+        id,
+        signature,
     })
-}
-
-/// Our policy towards a peer.
-#[derive(Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PeerPolicyView {
-    pub pubkey: String,
-    pub allow_send: bool,
-    pub allow_receive: bool,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -170,7 +199,11 @@ pub struct PeerView {
     pub last_seen: Option<String>,
     /// Round-trip of the last ping, milliseconds.
     pub latency: Option<u64>,
-    pub policy: PeerPolicyView,
+    /// Partial signatures we issued to this peer, ever (the v1 share-leak audit).
+    pub partials_issued: u64,
+    /// Most partial signatures this peer may obtain; absent = no cap.
+    pub partial_cap: Option<u64>,
+    pub policy: super::peers::PeerPolicyView,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -180,20 +213,21 @@ pub struct PeersResponse {
     pub online: usize,
 }
 
+/// Heard from within [`ONLINE_WINDOW`].
+pub(super) fn online(p: &crate::node::Peer, now: Instant) -> bool {
+    p.last_seen
+        .is_some_and(|(at, _)| now.duration_since(at) < ONLINE_WINDOW)
+}
+
 fn peer_view(p: &crate::node::Peer, now: Instant) -> PeerView {
-    let pubkey = hex::encode(p.compressed);
     PeerView {
-        online: p
-            .last_seen
-            .is_some_and(|(at, _)| now.duration_since(at) < ONLINE_WINDOW),
+        pubkey: hex::encode(p.compressed),
+        online: online(p, now),
         last_seen: p.last_seen.map(|(_, t)| crate::timefmt::iso8601(t)),
         latency: p.latency_ms,
-        policy: PeerPolicyView {
-            pubkey: pubkey.clone(),
-            allow_send: p.policy.send,
-            allow_receive: p.policy.recv,
-        },
-        pubkey,
+        partials_issued: p.partials_issued,
+        partial_cap: p.meta.partial_cap,
+        policy: super::peers::policy_view(p, now),
     }
 }
 
@@ -243,20 +277,6 @@ pub struct PingResultView {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct PingAllResponse {
     pub results: Vec<PingResultView>,
-}
-
-/// Normalise a peer key given as npub, 64-hex or 66-hex to x-only.
-fn parse_peer_key(s: &str) -> Option<[u8; 32]> {
-    let s = s.trim();
-    if s.starts_with("npub1") {
-        return nip19::decode_npub(s).ok();
-    }
-    let b = hex::decode(s.to_ascii_lowercase()).ok()?;
-    match b.len() {
-        32 => b.try_into().ok(),
-        33 if matches!(b.first(), Some(2 | 3)) => b.get(1..)?.try_into().ok(),
-        _ => None,
-    }
 }
 
 async fn ping_one(node: &NodeHandle, peer: &crate::node::Peer) -> PingResultView {
@@ -309,26 +329,142 @@ pub async fn ping(State(state): State<AppState>, body: Bytes) -> Result<Response
     Ok(Json(ping_one(&node, peer).await).into_response())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A sign request waiting for approval.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingSignView {
+    /// Id to approve or deny it with.
+    pub id: String,
+    /// The requesting peer's 33-byte compressed share key, hex.
+    pub peer: String,
+    /// The messages to sign (v1 sessions with more than one are refused before queueing).
+    pub sighashes: Vec<String>,
+    /// Free text the requester attached to the session, if any (untrusted).
+    pub content: Option<String>,
+    /// ISO-8601 arrival time.
+    pub received_at: String,
+    /// ISO-8601 time the requester stops waiting (arrival + FROSTR_SIGN_TIMEOUT).
+    pub expires_at: String,
+}
 
-    #[test]
-    fn peer_keys_in_every_accepted_form() {
-        // x of the generator: a valid key, which npub decoding checks.
-        let mut x = [0u8; 32];
-        hex::decode_to_slice(
-            "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798",
-            &mut x,
-        )
-        .expect("hex");
-        assert_eq!(parse_peer_key(&hex::encode(x)), Some(x));
-        let mut c = vec![3u8];
-        c.extend_from_slice(&x);
-        assert_eq!(parse_peer_key(&hex::encode(&c)), Some(x));
-        c[0] = 4;
-        assert_eq!(parse_peer_key(&hex::encode(&c)), None);
-        assert_eq!(parse_peer_key(&nip19::encode_npub(&x)), Some(x));
-        assert_eq!(parse_peer_key("zz"), None);
-    }
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PendingSignsResponse {
+    /// `auto` or `approve` (SIGN_POLICY).
+    pub policy: String,
+    pub pending: Vec<PendingSignView>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/sign/pending",
+    tag = "node",
+    responses(
+        (status = 200, description = "Sign requests waiting for approval", body = PendingSignsResponse),
+        (status = 503, description = "No running node", body = super::error::ErrorBody)
+    )
+)]
+pub async fn pending_signs(
+    State(state): State<AppState>,
+) -> Result<Json<PendingSignsResponse>, ApiError> {
+    let node = node(&state)?;
+    let peers = node.peers();
+    let pending = node
+        .pending_signs()
+        .into_iter()
+        .map(|p| PendingSignView {
+            peer: peers
+                .iter()
+                .find(|x| x.xonly == p.peer)
+                .map(|x| hex::encode(x.compressed))
+                .unwrap_or_else(|| hex::encode(p.peer)),
+            sighashes: p
+                .session
+                .hashes
+                .iter()
+                .map(|h| hex::encode(h.sighash.0))
+                .collect(),
+            content: p.session.content.clone(),
+            received_at: crate::timefmt::iso8601(p.received_at),
+            expires_at: crate::timefmt::iso8601(p.expires_at),
+            id: p.id,
+        })
+        .collect();
+    Ok(Json(PendingSignsResponse {
+        policy: node.sign_policy().as_str().into(),
+        pending,
+    }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovedResponse {
+    pub approved: bool,
+    pub id: String,
+    /// The peer's partial-signature count after this one.
+    pub partials_issued: u64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeniedResponse {
+    pub denied: bool,
+    pub id: String,
+}
+
+fn approval_error(e: ApprovalError) -> ApiError {
+    let (status, code) = match &e {
+        ApprovalError::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+        ApprovalError::Expired => (StatusCode::GONE, "EXPIRED"),
+        ApprovalError::PolicyDenied => (StatusCode::CONFLICT, "POLICY_DENIED"),
+        ApprovalError::CapReached(_) => (StatusCode::CONFLICT, "CAP_REACHED"),
+        ApprovalError::NotRecorded(_) => (StatusCode::INTERNAL_SERVER_ERROR, "STORE_ERROR"),
+        ApprovalError::Failed(_) => (StatusCode::BAD_GATEWAY, "SIGN_FAILED"),
+    };
+    ApiError::new(status, code, e.to_string())
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/sign/pending/{id}/approve",
+    tag = "node",
+    params(("id" = String, Path, description = "Id from GET /api/sign/pending")),
+    responses(
+        (status = 200, description = "Partial signature computed and sent", body = ApprovedResponse),
+        (status = 404, description = "No such pending request", body = super::error::ErrorBody),
+        (status = 409, description = "Cap reached or policy no longer allows it", body = super::error::ErrorBody),
+        (status = 410, description = "Expired", body = super::error::ErrorBody),
+        (status = 503, description = "No running node", body = super::error::ErrorBody)
+    )
+)]
+pub async fn approve_sign(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ApprovedResponse>, ApiError> {
+    let node = node(&state)?;
+    let partials_issued = node.approve_sign(&id).await.map_err(approval_error)?;
+    Ok(Json(ApprovedResponse {
+        approved: true,
+        id,
+        partials_issued,
+    }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/sign/pending/{id}/deny",
+    tag = "node",
+    params(("id" = String, Path, description = "Id from GET /api/sign/pending")),
+    responses(
+        (status = 200, description = "Dropped unanswered; the requester times out", body = DeniedResponse),
+        (status = 404, description = "No such pending request", body = super::error::ErrorBody),
+        (status = 410, description = "Expired", body = super::error::ErrorBody),
+        (status = 503, description = "No running node", body = super::error::ErrorBody)
+    )
+)]
+pub async fn deny_sign(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<DeniedResponse>, ApiError> {
+    let node = node(&state)?;
+    node.deny_sign(&id).map_err(approval_error)?;
+    Ok(Json(DeniedResponse { denied: true, id }))
 }

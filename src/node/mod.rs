@@ -3,6 +3,8 @@
 //! [`start`] decodes the headless credentials, opens the pool with the v1 filter (spec §4.1)
 //! and spawns the receive loop; [`NodeHandle`] is what the HTTP layer calls.
 
+pub mod approval;
+mod guard;
 pub mod peers;
 pub mod pending;
 pub mod pool;
@@ -28,7 +30,9 @@ use crate::frostr::transport::payload::Payload;
 use crate::frostr::types::x_only;
 use crate::frostr::{GroupPackage, SharePackage};
 
-pub use peers::{Peer, Policy};
+pub use approval::{ApprovalError, PendingSign, SignPolicy};
+pub use guard::{GuardConfig, PolicyError, PolicyUpdate};
+pub use peers::{Peer, Policy, PolicyMeta, PolicySeed, PolicySource};
 pub use requester::PingResult;
 pub use supervisor::Supervisor;
 
@@ -61,6 +65,8 @@ pub enum NodeError {
     BadReply(String),
     #[error("cannot seal a message: {0}")]
     Seal(#[from] OpenError),
+    #[error("peer policies or counters could not be loaded: {0}")]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// Shared state of a running node.
@@ -73,8 +79,16 @@ struct Inner {
     pool: pool::PoolHandle,
     timeout: Duration,
     running: AtomicBool,
+    /// Policies, partial counts, approvals (the share-leak guard).
+    guard: guard::Guard,
     /// Where the node reports what it does (`/api/events`); set by the [`Supervisor`].
     events: OnceLock<crate::events::EventBus>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.guard.flush_blocking(&self.peers);
+    }
 }
 
 /// A cheap handle on the running node.
@@ -137,7 +151,7 @@ pub fn start(config: &Config, shutdown: watch::Receiver<bool>) -> Result<NodeHan
     )
 }
 
-/// Start a node with explicit credentials and relays.
+/// Start a node with explicit credentials and relays, policies in memory only.
 pub fn start_with(
     group: GroupPackage,
     share: SharePackage,
@@ -145,11 +159,31 @@ pub fn start_with(
     timeout: Duration,
     shutdown: watch::Receiver<bool>,
 ) -> Result<NodeHandle, NodeError> {
+    start_guarded(
+        group,
+        share,
+        relays,
+        timeout,
+        GuardConfig::default(),
+        shutdown,
+    )
+}
+
+/// Start a node whose policies and partial counts live in `guard.store`.
+pub fn start_guarded(
+    group: GroupPackage,
+    share: SharePackage,
+    relays: Vec<String>,
+    timeout: Duration,
+    guard: GuardConfig,
+    shutdown: watch::Receiver<bool>,
+) -> Result<NodeHandle, NodeError> {
     if relays.is_empty() {
         return Err(NodeError::NoRelays);
     }
     let self_xonly = x_only(&share.public_key());
     let peers = peers::Peers::from_group(&group, share.idx);
+    let guard = guard::Guard::open(guard, &group, &peers)?;
     let peer_keys: Vec<[u8; 32]> = peers.list().iter().map(|p| p.xonly).collect();
     let filter = v1_filter(&self_xonly, &peer_keys, now_secs());
     let (pool, mut events) = pool::start(
@@ -166,8 +200,10 @@ pub fn start_with(
         pool,
         timeout,
         running: AtomicBool::new(true),
+        guard,
         events: OnceLock::new(),
     }));
+    node.spawn_count_flusher(shutdown.clone());
     tracing::info!(idx = node.0.share.idx, pubkey = %hex::encode(self_xonly), "signing node started");
     let looped = node.clone();
     let mut shutdown = shutdown;

@@ -1,7 +1,15 @@
-//! The group's other members as this node sees them: index, policy, liveness.
+//! The group's other members as this node sees them: index, policy, liveness, and the
+//! partial signatures we issued to each (the v1 share-leak guard, spec §11.1).
+//!
+//! Effective policy of a peer, first match wins: a policy set through the API (persisted),
+//! then its `PEER_POLICIES` entry, then the default, which allows both directions (as
+//! igloo-server's effective default).
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime};
+
+use serde::Deserialize;
 
 use crate::frostr::GroupPackage;
 use crate::frostr::transport::payload::PingResponse;
@@ -24,6 +32,129 @@ impl Default for Policy {
     }
 }
 
+/// Where a peer's effective policy comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicySource {
+    /// No explicit policy: allow both directions.
+    Default,
+    /// The `PEER_POLICIES` setting.
+    Env,
+    /// Set through the API; persisted, and wins over `PEER_POLICIES`.
+    Api,
+}
+
+impl PolicySource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicySource::Default => "default",
+            PolicySource::Env => "env",
+            PolicySource::Api => "api",
+        }
+    }
+}
+
+/// Everything about our policy towards a peer besides the two directions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyMeta {
+    pub label: Option<String>,
+    pub note: Option<String>,
+    /// Most partial signatures this peer may ever obtain from us; `None` = no cap.
+    pub partial_cap: Option<u64>,
+    pub source: PolicySource,
+    /// Unix seconds of the last change (none for the default).
+    pub last_updated: Option<u64>,
+}
+
+impl Default for PolicyMeta {
+    fn default() -> Self {
+        Self {
+            label: None,
+            note: None,
+            partial_cap: None,
+            source: PolicySource::Default,
+            last_updated: None,
+        }
+    }
+}
+
+/// One `PEER_POLICIES` entry (igloo-server's shape, plus an optional `partialCap`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicySeed {
+    pub pubkey: [u8; 32],
+    pub allow_send: Option<bool>,
+    pub allow_receive: Option<bool>,
+    pub label: Option<String>,
+    pub note: Option<String>,
+    pub partial_cap: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SeedJson {
+    pubkey: String,
+    allow_send: Option<bool>,
+    allow_receive: Option<bool>,
+    label: Option<String>,
+    note: Option<String>,
+    partial_cap: Option<u64>,
+}
+
+/// A peer key given as npub, 64-hex (x-only) or 66-hex (compressed), as x-only.
+pub fn parse_peer_key(s: &str) -> Option<[u8; 32]> {
+    let s = s.trim();
+    if s.starts_with("npub1") {
+        return crate::frostr::nip19::decode_npub(s).ok();
+    }
+    let b = hex::decode(s.to_ascii_lowercase()).ok()?;
+    match b.len() {
+        32 => b.try_into().ok(),
+        33 if matches!(b.first(), Some(2 | 3)) => b.get(1..)?.try_into().ok(),
+        _ => None,
+    }
+}
+
+/// Parse `PEER_POLICIES`: a JSON array of `{pubkey, allowSend?, allowReceive?, label?, note?,
+/// partialCap?}`, or one such object. Any bad entry is an error: silently skipping a
+/// mistyped deny rule would leave that peer allowed.
+pub fn parse_policy_seeds(json: &str) -> Result<Vec<PolicySeed>, String> {
+    let json = json.trim();
+    if json.is_empty() {
+        return Ok(Vec::new());
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("not valid JSON: {e}"))?;
+    let entries = match value {
+        serde_json::Value::Array(a) => a,
+        obj @ serde_json::Value::Object(_) => vec![obj],
+        _ => return Err("expected a JSON array of {pubkey, allowSend, allowReceive}".into()),
+    };
+    entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let e: SeedJson = serde_json::from_value(v).map_err(|e| format!("entry {i}: {e}"))?;
+            let pubkey = parse_peer_key(&e.pubkey)
+                .ok_or_else(|| format!("entry {i}: pubkey must be an npub or 64/66 hex"))?;
+            Ok(PolicySeed {
+                pubkey,
+                allow_send: e.allow_send,
+                allow_receive: e.allow_receive,
+                label: e.label,
+                note: e.note,
+                partial_cap: e.partial_cap,
+            })
+        })
+        .collect()
+}
+
+/// A cap refused a partial signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the cap of {cap} partial signatures for this peer is reached ({issued} issued)")]
+pub struct CapReached {
+    pub issued: u64,
+    pub cap: u64,
+}
+
 /// One peer's state.
 #[derive(Clone, Debug)]
 pub struct Peer {
@@ -33,6 +164,9 @@ pub struct Peer {
     /// 33-byte compressed share key, as igloo-server shows it.
     pub compressed: [u8; 33],
     pub policy: Policy,
+    pub meta: PolicyMeta,
+    /// Partial signatures we issued to this peer (persisted when the node has a store).
+    pub partials_issued: u64,
     /// Last time any valid message from it arrived.
     pub last_seen: Option<(Instant, SystemTime)>,
     /// Round-trip of the last successful ping, in milliseconds.
@@ -56,6 +190,8 @@ impl Peers {
                 xonly: x_only(&c.pubkey),
                 compressed: crate::frostr::types::compressed(&c.pubkey),
                 policy: Policy::default(),
+                meta: PolicyMeta::default(),
+                partials_issued: 0,
                 last_seen: None,
                 latency_ms: None,
                 remote_policy: None,
@@ -105,6 +241,115 @@ impl Peers {
         })
     }
 
+    /// Set a peer's policy and its details at once; false when it is not a peer.
+    pub fn set_full_policy(&self, xonly: &[u8; 32], policy: Policy, meta: PolicyMeta) -> bool {
+        self.with(|v| match v.iter_mut().find(|p| &p.xonly == xonly) {
+            Some(p) => {
+                p.policy = policy;
+                p.meta = meta;
+                true
+            }
+            None => false,
+        })
+    }
+
+    /// The policy a peer has without an API-set one: its seed, else the default.
+    pub fn fallback_policy(seed: Option<&PolicySeed>) -> (Policy, PolicyMeta) {
+        match seed {
+            Some(s) => (
+                Policy {
+                    send: s.allow_send.unwrap_or(true),
+                    recv: s.allow_receive.unwrap_or(true),
+                },
+                PolicyMeta {
+                    label: s.label.clone(),
+                    note: s.note.clone(),
+                    partial_cap: s.partial_cap,
+                    source: PolicySource::Env,
+                    last_updated: None,
+                },
+            ),
+            None => (Policy::default(), PolicyMeta::default()),
+        }
+    }
+
+    /// Apply the start-up state: seeds from `PEER_POLICIES`, then stored (API) policies which
+    /// win, and the persisted partial counts. Entries for keys outside the group are ignored.
+    pub fn load(
+        &self,
+        seeds: &[PolicySeed],
+        stored: &HashMap<[u8; 32], crate::store::policies::StoredPolicy>,
+        counts: &HashMap<[u8; 32], u64>,
+    ) {
+        self.with(|v| {
+            for p in v.iter_mut() {
+                let (policy, meta) = match stored.get(&p.xonly) {
+                    Some(s) => (
+                        Policy {
+                            send: s.allow_send,
+                            recv: s.allow_receive,
+                        },
+                        PolicyMeta {
+                            label: s.label.clone(),
+                            note: s.note.clone(),
+                            partial_cap: s.partial_cap,
+                            source: PolicySource::Api,
+                            last_updated: Some(s.last_updated),
+                        },
+                    ),
+                    None => Self::fallback_policy(seeds.iter().find(|s| s.pubkey == p.xonly)),
+                };
+                p.policy = policy;
+                p.meta = meta;
+                p.partials_issued = counts.get(&p.xonly).copied().unwrap_or(0);
+            }
+        });
+    }
+
+    /// Count one partial signature for `xonly` unless that would pass its cap. Check and
+    /// increment happen under one lock, so concurrent requests cannot both take the last
+    /// slot. Returns the new count and the cap in force.
+    pub fn reserve_partial(
+        &self,
+        xonly: &[u8; 32],
+    ) -> Option<Result<(u64, Option<u64>), CapReached>> {
+        self.with(|v| {
+            let p = v.iter_mut().find(|p| &p.xonly == xonly)?;
+            if let Some(cap) = p.meta.partial_cap {
+                if p.partials_issued >= cap {
+                    return Some(Err(CapReached {
+                        issued: p.partials_issued,
+                        cap,
+                    }));
+                }
+            }
+            p.partials_issued = p.partials_issued.saturating_add(1);
+            Some(Ok((p.partials_issued, p.meta.partial_cap)))
+        })
+    }
+
+    /// Raise in-memory counts to at least the stored ones (another node of this process
+    /// may have flushed counts after we loaded them).
+    pub fn raise_counts(&self, counts: &HashMap<[u8; 32], u64>) {
+        self.with(|v| {
+            for p in v.iter_mut() {
+                if let Some(n) = counts.get(&p.xonly) {
+                    p.partials_issued = p.partials_issued.max(*n);
+                }
+            }
+        });
+    }
+
+    /// Every peer's partial count, for persisting.
+    pub fn partial_counts(&self) -> Vec<([u8; 32], u64)> {
+        self.with(|v| {
+            v.iter()
+                .filter(|p| p.partials_issued > 0)
+                .map(|p| (p.xonly, p.partials_issued))
+                .collect()
+        })
+    }
+
     /// Up to `n` peers we may send to, most recently seen first (never-seen last, then by
     /// index), so a sign request goes to peers that are likely online.
     pub fn select_for_request(&self, n: usize) -> Vec<Peer> {
@@ -138,6 +383,113 @@ mod tests {
         p.mark_seen(&all[2].xonly);
         assert_eq!(p.select_for_request(1)[0].idx, 4);
         assert_eq!(p.select_for_request(5).len(), 3);
+    }
+
+    #[test]
+    fn cap_is_checked_and_counted_atomically() {
+        let p = peers();
+        let k = p.list()[0].xonly;
+        assert_eq!(p.reserve_partial(&k), Some(Ok((1, None))));
+        let (policy, mut meta) = Peers::fallback_policy(None);
+        meta.partial_cap = Some(2);
+        assert!(p.set_full_policy(&k, policy, meta));
+        assert_eq!(p.reserve_partial(&k), Some(Ok((2, Some(2)))));
+        assert_eq!(
+            p.reserve_partial(&k),
+            Some(Err(CapReached { issued: 2, cap: 2 }))
+        );
+        assert_eq!(p.get(&k).map(|x| x.partials_issued), Some(2));
+        assert_eq!(p.reserve_partial(&[0u8; 32]), None);
+        assert_eq!(p.partial_counts(), vec![(k, 2)]);
+    }
+
+    #[test]
+    fn stored_policy_wins_over_seed_which_wins_over_default() {
+        let p = peers();
+        let all = p.list();
+        let seed = |k: [u8; 32]| PolicySeed {
+            pubkey: k,
+            allow_send: Some(false),
+            allow_receive: None,
+            label: Some("env".into()),
+            note: None,
+            partial_cap: Some(3),
+        };
+        let seeds = vec![seed(all[0].xonly), seed(all[1].xonly)];
+        let mut stored = HashMap::new();
+        stored.insert(
+            all[1].xonly,
+            crate::store::policies::StoredPolicy::new(true, false, None, None, None, 7),
+        );
+        let mut counts = HashMap::new();
+        counts.insert(all[2].xonly, 9);
+        p.load(&seeds, &stored, &counts);
+        let now = p.list();
+        assert_eq!(
+            now[0].policy,
+            Policy {
+                send: false,
+                recv: true
+            }
+        );
+        assert_eq!(now[0].meta.source, PolicySource::Env);
+        assert_eq!(now[0].meta.partial_cap, Some(3));
+        assert_eq!(
+            now[1].policy,
+            Policy {
+                send: true,
+                recv: false
+            }
+        );
+        assert_eq!(now[1].meta.source, PolicySource::Api);
+        assert_eq!(now[1].meta.last_updated, Some(7));
+        assert_eq!(now[2].policy, Policy::default());
+        assert_eq!(now[2].meta.source, PolicySource::Default);
+        assert_eq!(now[2].partials_issued, 9);
+    }
+
+    #[test]
+    fn policy_seeds_parse_igloo_server_format_and_reject_mistakes() {
+        let x = "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
+        let got = parse_policy_seeds(&format!(
+            r#"[{{"pubkey":"02{x}","allowSend":false,"label":"laptop"}},
+                {{"pubkey":"{x}","allowReceive":false,"partialCap":10}}]"#
+        ))
+        .expect("parses");
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].allow_send, Some(false));
+        assert_eq!(got[0].allow_receive, None);
+        assert_eq!(got[0].label.as_deref(), Some("laptop"));
+        assert_eq!(got[1].partial_cap, Some(10));
+        assert_eq!(got[0].pubkey, got[1].pubkey);
+        let one = parse_policy_seeds(&format!(r#"{{"pubkey":"{x}","allowSend":true}}"#))
+            .expect("single object");
+        assert_eq!(one.len(), 1);
+        assert!(parse_policy_seeds("").expect("empty").is_empty());
+        assert!(parse_policy_seeds("[{\"pubkey\":\"zz\"}]").is_err());
+        assert!(parse_policy_seeds(&format!(r#"[{{"pubkey":"{x}","alowSend":false}}]"#)).is_err());
+        assert!(parse_policy_seeds("[").is_err());
+        assert!(parse_policy_seeds("42").is_err());
+    }
+
+    #[test]
+    fn peer_keys_in_every_accepted_form() {
+        // x of the generator: a valid key, which npub decoding checks.
+        let mut x = [0u8; 32];
+        hex::decode_to_slice(
+            "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798",
+            &mut x,
+        )
+        .expect("hex");
+        assert_eq!(parse_peer_key(&hex::encode(x)), Some(x));
+        let mut c = vec![3u8];
+        c.extend_from_slice(&x);
+        assert_eq!(parse_peer_key(&hex::encode(&c)), Some(x));
+        c[0] = 4;
+        assert_eq!(parse_peer_key(&hex::encode(&c)), None);
+        let npub = crate::frostr::nip19::encode_npub(&x);
+        assert_eq!(parse_peer_key(&npub), Some(x));
+        assert_eq!(parse_peer_key("zz"), None);
     }
 
     #[test]

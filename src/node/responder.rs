@@ -4,7 +4,7 @@
 use super::NodeHandle;
 use crate::events::EventKind;
 use crate::frostr::ecdh;
-use crate::frostr::sign::{HexPoint, sign_session};
+use crate::frostr::sign::HexPoint;
 use crate::frostr::transport::envelope::MessageId;
 use crate::frostr::transport::event::{self, Event};
 use crate::frostr::transport::payload::{EcdhPackage, Payload, PingResponse};
@@ -63,6 +63,8 @@ impl NodeHandle {
                 let tag = req.tag();
                 let peer = hex::encode(from);
                 match self.answer(from, id, req) {
+                    // The guard reports sign requests itself (issued, queued or refused).
+                    Ok(()) if tag == crate::frostr::transport::payload::Tag::SignReq => {}
                     Ok(()) => self.emit(
                         EventKind::Bifrost,
                         format!("answered {tag} from a peer"),
@@ -94,9 +96,8 @@ impl NodeHandle {
                 if session.hashes.len() > 1 {
                     return Err(Refusal::MultiSighash(session.hashes.len()));
                 }
-                let pkg = sign_session(&self.0.group, &self.0.share, session)
-                    .map_err(|e| Refusal::Failed(e.to_string()))?;
-                Payload::SignRes(pkg)
+                // Counting, caps and approval: see guard.rs.
+                return self.on_sign_request(from, id, session);
             }
             Payload::EcdhReq(req) => {
                 let target = req

@@ -23,6 +23,8 @@ struct Inner {
     current: Mutex<Option<Running>>,
     shutdown: watch::Receiver<bool>,
     events: EventBus,
+    /// Store, sign policy and policy seeds every started node gets.
+    guard: Mutex<super::GuardConfig>,
 }
 
 /// Cheap to clone; all clones manage the same node.
@@ -44,7 +46,13 @@ impl Supervisor {
             current: Mutex::new(None),
             shutdown,
             events,
+            guard: Mutex::new(super::GuardConfig::default()),
         }))
+    }
+
+    /// Where nodes started from now on keep their policies and counts, and how they sign.
+    pub fn set_guard_config(&self, guard: super::GuardConfig) {
+        *self.0.guard.lock().unwrap_or_else(|p| p.into_inner()) = guard;
     }
 
     pub fn events(&self) -> &EventBus {
@@ -71,7 +79,13 @@ impl Supervisor {
         self.stop();
         let (stop_tx, stop_rx) = watch::channel(false);
         forward_shutdown(self.0.shutdown.clone(), stop_tx.clone());
-        let handle = super::start_with(group, share, relays, timeout, stop_rx)?;
+        let guard = self
+            .0
+            .guard
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let handle = super::start_guarded(group, share, relays, timeout, guard, stop_rx)?;
         handle.set_events(self.0.events.clone());
         let mut guard = self.0.current.lock().unwrap_or_else(|p| p.into_inner());
         *guard = Some(Running {

@@ -14,6 +14,7 @@
 mod error;
 pub mod migrations;
 mod path;
+pub mod policies;
 pub mod schema;
 pub mod settings;
 

@@ -95,7 +95,7 @@ pub async fn start_with_notifier(
     // A bad credential is logged and the node stays off; the server still serves.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let events = crate::events::EventBus::new();
-    let node = crate::node::Supervisor::new(stop_rx, events.clone());
+    let node = crate::node::Supervisor::new(stop_rx.clone(), events.clone());
     if config.headless && config.has_env_credentials() {
         let started = crate::node::credentials_from_config(&config).and_then(|(group, share)| {
             node.start(group, share, config.relays.clone(), config.sign_timeout)
@@ -104,6 +104,13 @@ pub async fn start_with_notifier(
             tracing::error!(error = %e, "signing node not started");
         }
     }
+    // Health model and watchdog: feeds `health` (the systemd watchdog) and `/api/status`.
+    crate::node::health::spawn(
+        node.clone(),
+        crate::node::health::HealthSettings::from_config(&config),
+        health_tx.clone(),
+        stop_rx.clone(),
+    );
     let state = AppState::new(AppInner {
         config: config.clone(),
         started: Instant::now(),

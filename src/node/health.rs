@@ -525,4 +525,58 @@ mod tests {
         );
         assert_eq!(m.restart_count(), 2);
     }
+
+    /// The runner against a real supervised node whose only relay can never connect: it
+    /// turns unhealthy at two minutes, the watchdog restarts it (same credentials), gives up
+    /// after the allowed restarts, and a server without a node is healthy again.
+    #[tokio::test(start_paused = true)]
+    async fn runner_feeds_the_watchdog_and_restarts_a_dead_node() {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let bus = crate::events::EventBus::new();
+        let mut events = bus.subscribe();
+        let sup = Supervisor::new(stop_rx.clone(), bus);
+        let ks =
+            crate::frostr::keyset::generate(&mut rand::thread_rng(), 2, 3, None).expect("keyset");
+        // An empty host: the pool fails at once, without any I/O, and never connects.
+        let first = sup
+            .start(
+                ks.group.clone(),
+                ks.shares[0].clone(),
+                vec!["ws://".into()],
+                Duration::from_secs(5),
+            )
+            .expect("start");
+        let (health_tx, health_rx) = watch::channel(true);
+        let task = spawn(sup.clone(), settings(2), health_tx, stop_rx);
+        tokio::time::sleep(Duration::from_secs(100)).await;
+        assert!(*health_rx.borrow(), "healthy before two idle minutes");
+        assert!(sup.health().last_health_check.is_some());
+        tokio::time::sleep(Duration::from_secs(40)).await;
+        assert!(!*health_rx.borrow(), "unhealthy after two idle minutes");
+        assert!(!sup.health().is_healthy);
+        assert!(sup.health().consecutive_failures >= 1);
+        tokio::time::sleep(Duration::from_secs(260)).await; // t = 400 s
+        assert_eq!(sup.health().restart_count, 1);
+        let second = sup.current().expect("restarted node runs");
+        assert!(!first.is_running(), "the old node was stopped");
+        assert_eq!(second.self_xonly(), first.self_xonly(), "same credentials");
+        tokio::time::sleep(Duration::from_secs(900)).await; // t = 1300 s
+        let report = sup.health();
+        assert_eq!(report.restart_count, 2);
+        assert!(report.gave_up);
+        assert!(!*health_rx.borrow());
+        // Credentials removed: no node configured counts as a healthy server.
+        sup.apply(None, vec![], Duration::from_secs(5)).expect("stop");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(*health_rx.borrow());
+        let mut kinds = Vec::new();
+        while let Ok(ev) = events.try_recv() {
+            kinds.push(ev.kind);
+        }
+        assert!(kinds.contains(&EventKind::Ready));
+        assert!(kinds.contains(&EventKind::Info), "node stopped is reported");
+        assert!(kinds.contains(&EventKind::Warn), "watchdog restart is reported");
+        let _ = stop_tx.send(true);
+        task.await.expect("runner ends on shutdown");
+    }
 }

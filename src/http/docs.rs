@@ -9,7 +9,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::{node, status};
+use super::{events, node, status};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,11 +18,11 @@ use super::{node, status};
         description = "HTTP API of the igloo FROSTR signing node. Paths and shapes follow igloo-server.",
         license(name = "MIT")
     ),
-    paths(status::status, node::sign, node::peers, node::ping, openapi_json, openapi_yaml),
-    components(schemas(ErrorBody, status::StatusResponse, status::Health, status::RestartInfo,
+    paths(status::status, events::events, node::sign, node::peers, node::ping, openapi_json, openapi_yaml),
+    components(schemas(ErrorBody, status::StatusResponse, status::Health, status::RestartInfo, status::RelayStatus,
         node::SignRequest, node::UnsignedEvent, node::SignResponse, node::PeersResponse, node::PeerView,
         node::PeerPolicyView, node::PingRequest, node::PingResultView, node::PingAllResponse)),
-    tags((name = "status", description = "Server and node status"), (name = "docs", description = "This document"), (name = "node", description = "Signing node: sign, peers, ping"))
+    tags((name = "status", description = "Server and node status"), (name = "docs", description = "This document"), (name = "events", description = "Live event stream (WebSocket)"), (name = "node", description = "Signing node: sign, peers, ping"))
 )]
 pub struct ApiDoc;
 

@@ -56,8 +56,7 @@ pub struct RestartInfo {
     pub blocked_by_credentials: bool,
 }
 
-/// Node health as the watchdog sees it; null fields mean "no check yet". With no node
-/// configured the server counts as healthy.
+/// Node health from the health model; null fields mean "no check yet".
 #[derive(Serialize, utoipa::ToSchema, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Health {
@@ -118,7 +117,9 @@ pub async fn status(State(state): State<AppState>) -> Json<StatusResponse> {
             blocked_by_credentials: !has_credentials,
         },
         health: Health {
-            is_healthy: report.is_healthy,
+            // The node's health: false without a node (the systemd watchdog, by contrast,
+            // counts a server with no node configured as healthy).
+            is_healthy: node_active && report.is_healthy,
             is_connected,
             last_activity: iso(report.last_activity),
             last_health_check: iso(report.last_health_check),

@@ -566,7 +566,8 @@ mod tests {
         assert!(report.gave_up);
         assert!(!*health_rx.borrow());
         // Credentials removed: no node configured counts as a healthy server.
-        sup.apply(None, vec![], Duration::from_secs(5)).expect("stop");
+        sup.apply(None, vec![], Duration::from_secs(5))
+            .expect("stop");
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert!(*health_rx.borrow());
         let mut kinds = Vec::new();
@@ -575,7 +576,10 @@ mod tests {
         }
         assert!(kinds.contains(&EventKind::Ready));
         assert!(kinds.contains(&EventKind::Info), "node stopped is reported");
-        assert!(kinds.contains(&EventKind::Warn), "watchdog restart is reported");
+        assert!(
+            kinds.contains(&EventKind::Warn),
+            "watchdog restart is reported"
+        );
         let _ = stop_tx.send(true);
         task.await.expect("runner ends on shutdown");
     }

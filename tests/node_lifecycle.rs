@@ -265,3 +265,84 @@ async fn a_second_device_with_our_share_is_detected_by_its_echo() {
         }
     }
 }
+
+/// The health model feeds the systemd watchdog end to end: a real notify socket receives
+/// `WATCHDOG=1` while the node is healthy and nothing once it has been idle for two minutes
+/// (its only relay can never connect). Paused time.
+#[tokio::test(start_paused = true)]
+async fn watchdog_pings_stop_when_the_node_turns_unhealthy() {
+    use igloo::config::Backoff;
+    use igloo::node::health::{self, HealthSettings};
+    use std::io::ErrorKind;
+    use std::os::unix::net::UnixDatagram;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&path).expect("bind");
+    sock.set_nonblocking(true).expect("nonblocking");
+    let notifier = igloo::systemd::Notifier::new(&path).expect("notifier");
+    let pings = |sock: &UnixDatagram| {
+        let mut n = 0;
+        let mut buf = [0u8; 256];
+        loop {
+            match sock.recv(&mut buf) {
+                Ok(len) => {
+                    assert_eq!(&buf[..len], b"WATCHDOG=1");
+                    n += 1;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return n,
+                Err(e) => panic!("recv: {e}"),
+            }
+        }
+    };
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let sup = Supervisor::new(stop_rx.clone(), EventBus::new());
+    let ks = keyset();
+    sup.start(
+        ks.group.clone(),
+        ks.shares[0].clone(),
+        vec!["ws://".into()],
+        Duration::from_secs(5),
+    )
+    .expect("start");
+    let backoff = Backoff {
+        initial: Duration::from_secs(60),
+        multiplier: 2.0,
+        max_delay: Duration::from_secs(600),
+        max_attempts: 3,
+    };
+    let settings = HealthSettings {
+        check_interval: Duration::from_secs(30),
+        keepalive_after: Duration::from_secs(45),
+        unhealthy_after: Duration::from_secs(120),
+        restart_after: Duration::from_secs(300),
+        ping_timeout: Duration::from_secs(10),
+        health_restart: backoff.clone(),
+        restart: backoff,
+    };
+    let (health_tx, health_rx) = watch::channel(true);
+    let runner = health::spawn(sup.clone(), settings, health_tx, stop_rx.clone());
+    let mut stop_wd = stop_rx.clone();
+    let wd =
+        igloo::systemd::spawn_watchdog(notifier, Duration::from_secs(10), health_rx, async move {
+            let _ = stop_wd.wait_for(|s| *s).await;
+        });
+    tokio::time::sleep(Duration::from_secs(100)).await;
+    let healthy_pings = pings(&sock);
+    assert!(
+        healthy_pings >= 9,
+        "pinged every 10 s while healthy: {healthy_pings}"
+    );
+    tokio::time::sleep(Duration::from_secs(40)).await; // t = 140 s: unhealthy since 120 s
+    let _ = pings(&sock);
+    tokio::time::sleep(Duration::from_secs(100)).await; // t = 240 s
+    assert_eq!(pings(&sock), 0, "no WATCHDOG=1 while unhealthy");
+    // Credentials removed: a server with no node is healthy again.
+    sup.stop();
+    tokio::time::sleep(Duration::from_secs(35)).await;
+    assert!(pings(&sock) >= 1, "pings resume without a node");
+    let _ = stop_tx.send(true);
+    runner.await.expect("runner");
+    wd.await.expect("watchdog");
+}

@@ -95,7 +95,7 @@ pub async fn start_with_notifier(
     // A bad credential is logged and the node stays off; the server still serves.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let events = crate::events::EventBus::new();
-    let node = crate::node::Supervisor::new(stop_rx, events.clone());
+    let node = crate::node::Supervisor::new(stop_rx.clone(), events.clone());
     node.set_guard_config(crate::node::GuardConfig {
         store: Some(store.clone()),
         sign_policy: config.sign_policy,
@@ -109,6 +109,13 @@ pub async fn start_with_notifier(
             tracing::error!(error = %e, "signing node not started");
         }
     }
+    // Health model and watchdog: feeds `health` (the systemd watchdog) and `/api/status`.
+    crate::node::health::spawn(
+        node.clone(),
+        crate::node::health::HealthSettings::from_config(&config),
+        health_tx.clone(),
+        stop_rx.clone(),
+    );
     let state = AppState::new(AppInner {
         config: config.clone(),
         started: Instant::now(),

@@ -9,7 +9,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::{node, peers, status};
+use super::{events, node, peers, status};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,11 +18,11 @@ use super::{node, peers, status};
         description = "HTTP API of the igloo FROSTR signing node. Paths and shapes follow igloo-server.",
         license(name = "MIT")
     ),
-    paths(status::status, node::sign, node::peers, node::ping, openapi_json, openapi_yaml,
+    paths(status::status, events::events, node::sign, node::peers, node::ping, openapi_json, openapi_yaml,
         // ---- POLICY ----
         peers::self_key, peers::group, peers::policies, peers::get_policy, peers::put_policy,
         peers::delete_policy, node::pending_signs, node::approve_sign, node::deny_sign),
-    components(schemas(ErrorBody, status::StatusResponse, status::Health, status::RestartInfo,
+    components(schemas(ErrorBody, status::StatusResponse, status::Health, status::RestartInfo, status::RelayStatus,
         node::SignRequest, node::UnsignedEvent, node::SignResponse, node::PeersResponse, node::PeerView,
         node::PingRequest, node::PingResultView, node::PingAllResponse,
         // ---- POLICY ----
@@ -30,7 +30,7 @@ use super::{node, peers, status};
         node::DeniedResponse, peers::PeerPolicyView, peers::SelfResponse, peers::GroupResponse,
         peers::PoliciesResponse, peers::PolicyResponse, peers::PolicyRemovedResponse,
         peers::PolicyRequest)),
-    tags((name = "status", description = "Server and node status"), (name = "docs", description = "This document"), (name = "node", description = "Signing node: sign, peers, ping"))
+    tags((name = "status", description = "Server and node status"), (name = "docs", description = "This document"), (name = "events", description = "Live event stream (WebSocket)"), (name = "node", description = "Signing node: sign, peers, ping"))
 )]
 pub struct ApiDoc;
 

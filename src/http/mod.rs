@@ -5,6 +5,7 @@
 
 pub mod docs;
 pub mod error;
+pub mod events;
 pub mod node;
 pub mod peers;
 pub mod request_id;
@@ -104,6 +105,7 @@ impl ApiRoute {
 pub fn api_routes() -> Vec<ApiRoute> {
     vec![
         ApiRoute::get("/api/status", get(status::status)),
+        ApiRoute::get("/api/events", get(events::events)),
         ApiRoute::post("/api/sign", post(node::sign)),
         ApiRoute::get("/api/peers", get(node::peers)),
         ApiRoute::post("/api/peers/ping", post(node::ping)),

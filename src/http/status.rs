@@ -18,6 +18,8 @@ pub struct StatusResponse {
     pub has_credentials: Option<bool>,
     pub relay_count: usize,
     pub relays: Vec<String>,
+    /// What is true of each relay connection of the running node (empty without a node).
+    pub relay_states: Vec<RelayStatus>,
     /// ISO-8601 time of this answer.
     pub timestamp: String,
     pub version: String,
@@ -32,6 +34,21 @@ pub struct StatusResponse {
     pub relay: Option<serde_json::Value>,
 }
 
+/// One relay connection of the node.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RelayStatus {
+    pub url: String,
+    /// An open socket (never just a configured URL).
+    pub connected: bool,
+    /// ISO-8601 start of the current connection or outage.
+    pub since: Option<String>,
+    pub last_error: Option<String>,
+    /// Round-trip time of the last WebSocket ping, in milliseconds.
+    pub rtt_ms: Option<u64>,
+    pub reconnects: u32,
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RestartInfo {
@@ -39,7 +56,7 @@ pub struct RestartInfo {
     pub blocked_by_credentials: bool,
 }
 
-/// Node health as the watchdog sees it; null fields mean "no node yet".
+/// Node health from the health model; null fields mean "no check yet".
 #[derive(Serialize, utoipa::ToSchema, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Health {
@@ -66,13 +83,32 @@ pub async fn status(State(state): State<AppState>) -> Json<StatusResponse> {
     let node_active = node.is_some();
     // Connected means an open relay socket, never a configured URL.
     let is_connected = node.as_ref().is_some_and(|n| n.is_connected());
+    let report = state.node.health();
+    let now = SystemTime::now();
+    let iso = |t: Option<SystemTime>| t.map(crate::timefmt::iso8601);
+    let since_activity = report
+        .last_activity
+        .and_then(|t| now.duration_since(t).ok())
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let relay_states = node.as_ref().map(|n| n.relay_states()).unwrap_or_default();
     Json(StatusResponse {
         server_running: true,
         node_active,
         has_credentials: Some(has_credentials),
         relay_count: cfg.relays.len(),
         relays: cfg.relays.clone(),
-        timestamp: crate::timefmt::iso8601(SystemTime::now()),
+        relay_states: relay_states
+            .into_iter()
+            .map(|s| RelayStatus {
+                url: s.url,
+                connected: s.connected,
+                since: s.since,
+                last_error: s.last_error,
+                rtt_ms: s.rtt_ms,
+                reconnects: s.reconnects,
+            })
+            .collect(),
+        timestamp: crate::timefmt::iso8601(now),
         version: env!("CARGO_PKG_VERSION").to_string(),
         mode: if cfg.headless { "headless" } else { "database" }.to_string(),
         tls: state.tls_enabled,
@@ -81,9 +117,15 @@ pub async fn status(State(state): State<AppState>) -> Json<StatusResponse> {
             blocked_by_credentials: !has_credentials,
         },
         health: Health {
-            is_healthy: node_active && is_connected,
+            // The node's health: false without a node (the systemd watchdog, by contrast,
+            // counts a server with no node configured as healthy).
+            is_healthy: node_active && report.is_healthy,
             is_connected,
-            ..Health::default()
+            last_activity: iso(report.last_activity),
+            last_health_check: iso(report.last_health_check),
+            consecutive_failures: report.consecutive_failures,
+            restart_count: report.restart_count,
+            time_since_last_activity: since_activity,
         },
         relay: state.relay_stats(),
     })

@@ -5,6 +5,8 @@
 
 pub mod approval;
 mod guard;
+mod echo;
+pub mod health;
 pub mod peers;
 pub mod pending;
 pub mod pool;
@@ -83,6 +85,8 @@ struct Inner {
     guard: guard::Guard,
     /// Where the node reports what it does (`/api/events`); set by the [`Supervisor`].
     events: OnceLock<crate::events::EventBus>,
+    /// Ids of the echoes we published, to tell them from another device's (see `echo`).
+    sent_echoes: echo::SentEchoes,
 }
 
 impl Drop for Inner {
@@ -159,13 +163,14 @@ pub fn start_with(
     timeout: Duration,
     shutdown: watch::Receiver<bool>,
 ) -> Result<NodeHandle, NodeError> {
-    start_guarded(
+    start_inner(
         group,
         share,
         relays,
         timeout,
         GuardConfig::default(),
         shutdown,
+        None,
     )
 }
 
@@ -177,6 +182,31 @@ pub fn start_guarded(
     timeout: Duration,
     guard: GuardConfig,
     shutdown: watch::Receiver<bool>,
+) -> Result<NodeHandle, NodeError> {
+    start_inner(group, share, relays, timeout, guard, shutdown, None)
+}
+
+/// [`start_guarded`], reporting to `events` from the first moment (the start-up echo included).
+pub fn start_with_events(
+    group: GroupPackage,
+    share: SharePackage,
+    relays: Vec<String>,
+    timeout: Duration,
+    guard: GuardConfig,
+    shutdown: watch::Receiver<bool>,
+    events: &crate::events::EventBus,
+) -> Result<NodeHandle, NodeError> {
+    start_inner(group, share, relays, timeout, guard, shutdown, Some(events))
+}
+
+fn start_inner(
+    group: GroupPackage,
+    share: SharePackage,
+    relays: Vec<String>,
+    timeout: Duration,
+    guard: GuardConfig,
+    shutdown: watch::Receiver<bool>,
+    bus: Option<&crate::events::EventBus>,
 ) -> Result<NodeHandle, NodeError> {
     if relays.is_empty() {
         return Err(NodeError::NoRelays);
@@ -202,9 +232,15 @@ pub fn start_guarded(
         running: AtomicBool::new(true),
         guard,
         events: OnceLock::new(),
+        sent_echoes: echo::SentEchoes::default(),
     }));
     node.spawn_count_flusher(shutdown.clone());
+    if let Some(bus) = bus {
+        node.set_events(bus.clone());
+    }
     tracing::info!(idx = node.0.share.idx, pubkey = %hex::encode(self_xonly), "signing node started");
+    // The echo Igloo Desktop's share-export flow waits for (igloo-core `awaitShareEcho`).
+    tokio::spawn(node.clone().startup_echo(shutdown.clone()));
     let looped = node.clone();
     let mut shutdown = shutdown;
     tokio::spawn(async move {
@@ -221,6 +257,7 @@ pub fn start_guarded(
             }
         }
         looped.0.running.store(false, Ordering::SeqCst);
+        looped.fail_pending();
         tracing::info!("signing node stopped");
     });
     Ok(node)
@@ -239,6 +276,16 @@ impl NodeHandle {
 
     pub fn relay_states(&self) -> Vec<pool::RelayState> {
         self.0.pool.states()
+    }
+
+    /// Changes on every message in or out and every relay connection change.
+    pub fn activity(&self) -> watch::Receiver<std::time::Instant> {
+        self.0.pool.activity()
+    }
+
+    /// Fail every request in flight (the node stops): their callers get [`NodeError::Stopped`].
+    pub fn fail_pending(&self) {
+        self.0.pending.clear();
     }
 
     pub fn peers(&self) -> Vec<Peer> {
@@ -277,23 +324,26 @@ impl NodeHandle {
 
     /// Encrypt `payload` for `to` and publish it to every connected relay.
     fn send(&self, to: &[u8; 32], id: MessageId, payload: &Payload) -> Result<(), NodeError> {
+        self.send_envelope(to, &payload.to_envelope(id))
+    }
+
+    /// Encrypt an envelope for `to` and publish it to every connected relay.
+    fn send_envelope(
+        &self,
+        to: &[u8; 32],
+        envelope: &crate::frostr::transport::envelope::Envelope,
+    ) -> Result<(), NodeError> {
         let mut iv = [0u8; 24];
         let mut aux = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut iv);
         rand::rngs::OsRng.fill_bytes(&mut aux);
-        let ev = event::seal(
-            &self.0.share.seckey,
-            to,
-            &payload.to_envelope(id),
-            &iv,
-            &aux,
-            now_secs(),
-        )?;
+        let ev = event::seal(&self.0.share.seckey, to, envelope, &iv, &aux, now_secs())?;
         let ev = nostr::prelude::Event::from_json(ev.to_json())
             .map_err(|e| NodeError::BadReply(format!("cannot convert our own event: {e}")))?;
         if self.0.pool.publish(&ev) == 0 {
             return Err(NodeError::NotPublished);
         }
+        self.0.pool.touch();
         Ok(())
     }
 }

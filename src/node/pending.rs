@@ -71,6 +71,12 @@ impl Pending {
         true
     }
 
+    /// Drop every request in flight: their waiters see the node as stopped.
+    pub fn clear(&self) {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        g.clear();
+    }
+
     pub fn len(&self) -> usize {
         self.0.lock().map(|g| g.len()).unwrap_or(0)
     }

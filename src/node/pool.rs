@@ -85,9 +85,14 @@ impl PoolHandle {
         self.states().iter().filter(|s| s.connected).count()
     }
 
-    /// Marks a change of state or traffic; the node's health watches this.
+    /// Marks a connection change or traffic; the node's health watches this.
     pub fn activity(&self) -> watch::Receiver<Instant> {
         self.activity.subscribe()
+    }
+
+    /// Marks outgoing traffic (a message we sent) as activity.
+    pub fn touch(&self) {
+        self.activity.send_replace(Instant::now());
     }
 }
 
@@ -215,12 +220,23 @@ enum SessionError {
 }
 
 impl RelayTask {
-    fn set_state(&self, f: impl FnOnce(&mut RelayState)) {
+    /// Update this relay's state; `activity` marks it for the health model (a connection
+    /// change does, a round-trip measurement or a failed reconnect attempt does not).
+    fn set_state(&self, activity: bool, f: impl FnOnce(&mut RelayState)) {
         if let Some(m) = self.handle.states.get(self.index) {
             let mut g = m.lock().unwrap_or_else(|p| p.into_inner());
             f(&mut g);
         }
-        self.handle.activity.send_replace(Instant::now());
+        if activity {
+            self.handle.activity.send_replace(Instant::now());
+        }
+    }
+
+    fn is_connected(&self) -> bool {
+        self.handle
+            .states
+            .get(self.index)
+            .is_some_and(|m| m.lock().map(|g| g.connected).unwrap_or(false))
     }
 
     async fn run(self, mut shutdown: watch::Receiver<bool>) {
@@ -238,7 +254,8 @@ impl RelayTask {
                 Err(e) => e,
             };
             tracing::debug!(relay = %self.url, error = %err, "relay disconnected");
-            self.set_state(|s| {
+            let was_connected = self.is_connected();
+            self.set_state(was_connected, |s| {
                 if s.connected {
                     s.since = Some(crate::timefmt::iso8601(SystemTime::now()));
                 }
@@ -297,7 +314,7 @@ impl RelayTask {
         sink.send(Message::text(req)).await?;
         let mut outbound = self.handle.outbound.subscribe();
         *attempt = 0;
-        self.set_state(|s| {
+        self.set_state(true, |s| {
             s.connected = true;
             s.since = Some(crate::timefmt::iso8601(SystemTime::now()));
             s.last_error = None;
@@ -317,7 +334,7 @@ impl RelayTask {
                         Message::Pong(_) => {
                             if let Some(t0) = ping_sent.take() {
                                 let rtt = t0.elapsed().as_millis() as u64;
-                                self.set_state(|s| s.rtt_ms = Some(rtt));
+                                self.set_state(false, |s| s.rtt_ms = Some(rtt));
                             }
                         }
                         Message::Close(_) => return Err(SessionError::Closed),

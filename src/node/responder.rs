@@ -46,11 +46,12 @@ impl NodeHandle {
                 return;
             }
         };
-        // §4.5 step 4: echo always passes (1.0.7 has no handler); anything else from
-        // ourselves is dropped.
-        if matches!(payload, Payload::EchoReq(_)) || from == self.0.self_xonly {
-            return;
-        }
+        // §4.5 step 4: echo always passes (see `echo`); anything else from ourselves is dropped.
+        let payload = match payload {
+            Payload::EchoReq(challenge) => return self.on_echo(from, env.id, challenge),
+            _ if from == self.0.self_xonly => return,
+            p => p,
+        };
         let id = env.id;
         match payload {
             Payload::PingRes(_) | Payload::SignRes(_) | Payload::EcdhRes(_) => {

@@ -9,9 +9,19 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::health::HealthReport;
 use super::{NodeError, NodeHandle};
-use crate::events::EventBus;
+use crate::events::{EventBus, EventKind};
 use crate::frostr::{GroupPackage, SharePackage};
+
+/// What the node was last asked to run with, so the watchdog can restart it the same way.
+#[derive(Clone)]
+struct Desired {
+    group: GroupPackage,
+    share: SharePackage,
+    relays: Vec<String>,
+    timeout: Duration,
+}
 
 struct Running {
     handle: NodeHandle,
@@ -21,6 +31,10 @@ struct Running {
 
 struct Inner {
     current: Mutex<Option<Running>>,
+    desired: Mutex<Option<Desired>>,
+    /// Bumped whenever a node starts or stops; the health runner follows it.
+    generation: watch::Sender<u64>,
+    health: Mutex<HealthReport>,
     shutdown: watch::Receiver<bool>,
     events: EventBus,
     /// Store, sign policy and policy seeds every started node gets.
@@ -44,6 +58,12 @@ impl Supervisor {
     pub fn new(shutdown: watch::Receiver<bool>, events: EventBus) -> Self {
         Supervisor(Arc::new(Inner {
             current: Mutex::new(None),
+            desired: Mutex::new(None),
+            generation: watch::Sender::new(0),
+            health: Mutex::new(HealthReport {
+                is_healthy: true,
+                ..HealthReport::default()
+            }),
             shutdown,
             events,
             guard: Mutex::new(super::GuardConfig::default()),
@@ -55,14 +75,59 @@ impl Supervisor {
         *self.0.guard.lock().unwrap_or_else(|p| p.into_inner()) = guard;
     }
 
+    /// Run a node with these credentials and relays, or none (`creds` = `None`: the
+    /// credentials were removed). A running node is stopped first; requests in flight on it
+    /// fail with [`NodeError::Stopped`]. This is what credential or relay changes call.
+    pub fn apply(
+        &self,
+        creds: Option<(GroupPackage, SharePackage)>,
+        relays: Vec<String>,
+        timeout: Duration,
+    ) -> Result<Option<NodeHandle>, NodeError> {
+        match creds {
+            Some((group, share)) => self.start(group, share, relays, timeout).map(Some),
+            None => {
+                self.stop();
+                Ok(None)
+            }
+        }
+    }
+
+    /// Restart the node with the credentials and relays it last started with.
+    pub fn restart(&self) -> Result<NodeHandle, NodeError> {
+        let desired = lock(&self.0.desired).clone();
+        let Some(d) = desired else {
+            return Err(NodeError::NoCredentials);
+        };
+        self.start(d.group, d.share, d.relays, d.timeout)
+    }
+
+    /// True when a node should be running (it was started and not stopped since).
+    pub fn wants_node(&self) -> bool {
+        lock(&self.0.desired).is_some()
+    }
+
+    /// Changes whenever a node starts or stops.
+    pub fn generation(&self) -> watch::Receiver<u64> {
+        self.0.generation.subscribe()
+    }
+
+    /// The health model's last report (see [`super::health`]).
+    pub fn health(&self) -> HealthReport {
+        lock(&self.0.health).clone()
+    }
+
+    pub(super) fn set_health(&self, report: HealthReport) {
+        *lock(&self.0.health) = report;
+    }
+
     pub fn events(&self) -> &EventBus {
         &self.0.events
     }
 
     /// The running node, if any (a node whose loop ended counts as none).
     pub fn current(&self) -> Option<NodeHandle> {
-        let guard = self.0.current.lock().unwrap_or_else(|p| p.into_inner());
-        guard
+        lock(&self.0.current)
             .as_ref()
             .map(|r| r.handle.clone())
             .filter(NodeHandle::is_running)
@@ -76,39 +141,77 @@ impl Supervisor {
         relays: Vec<String>,
         timeout: Duration,
     ) -> Result<NodeHandle, NodeError> {
-        self.stop();
+        self.halt();
+        *lock(&self.0.desired) = Some(Desired {
+            group: group.clone(),
+            share: share.clone(),
+            relays: relays.clone(),
+            timeout,
+        });
         let (stop_tx, stop_rx) = watch::channel(false);
         forward_shutdown(self.0.shutdown.clone(), stop_tx.clone());
-        let guard = self
-            .0
-            .guard
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let handle = super::start_guarded(group, share, relays, timeout, guard, stop_rx)?;
-        handle.set_events(self.0.events.clone());
-        let mut guard = self.0.current.lock().unwrap_or_else(|p| p.into_inner());
-        *guard = Some(Running {
+        let guard = lock(&self.0.guard).clone();
+        let started = super::start_with_events(
+            group,
+            share,
+            relays.clone(),
+            timeout,
+            guard,
+            stop_rx,
+            &self.0.events,
+        );
+        let handle = match started {
+            Ok(h) => h,
+            Err(e) => {
+                self.0
+                    .events
+                    .emit(EventKind::Error, format!("Node failed to start: {e}"), None);
+                self.0.generation.send_modify(|g| *g += 1);
+                return Err(e);
+            }
+        };
+        *lock(&self.0.current) = Some(Running {
             handle: handle.clone(),
             stop: stop_tx,
         });
+        self.0.events.emit(
+            EventKind::Ready,
+            "Node started",
+            Some(serde_json::json!({
+                "pubkey": hex::encode(handle.self_xonly()),
+                "relays": relays,
+            })),
+        );
+        self.0.generation.send_modify(|g| *g += 1);
         Ok(handle)
     }
 
-    /// Stop the running node; true when one was running.
+    /// Stop the running node and forget its credentials (no restart); true when one was
+    /// running.
     pub fn stop(&self) -> bool {
-        let old = {
-            let mut guard = self.0.current.lock().unwrap_or_else(|p| p.into_inner());
-            guard.take()
-        };
+        *lock(&self.0.desired) = None;
+        let stopped = self.halt();
+        self.0.generation.send_modify(|g| *g += 1);
+        stopped
+    }
+
+    /// Stop the running node, keeping what it should run with.
+    fn halt(&self) -> bool {
+        let old = lock(&self.0.current).take();
         match old {
             Some(r) => {
                 let _ = r.stop.send(true);
+                r.handle.fail_pending();
+                self.0.events.emit(EventKind::Info, "Node stopped", None);
                 true
             }
             None => false,
         }
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Relay the process-wide shutdown to one node's stop channel; ends when that node is gone.

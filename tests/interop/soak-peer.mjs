@@ -1,16 +1,17 @@
-// A long-running @frostr/bifrost 1.0.7 peer for scripts/soak: it pings the igloo node every
-// few seconds and asks it to co-sign now and then, printing one JSON line per minute.
+// A @frostr/bifrost 1.0.7 peer for scripts/soak: pings the igloo node every `interval_ms`
+// and asks it to co-sign every tenth tick, until stdin closes.
 //
 //   node --experimental-websocket soak-peer.mjs < input.json
-//     input: { group, share, relays[], peer (x-only key of igloo), pingMs, signMs }
+//     input: { group, share, relays[], peer (x-only key of the igloo node), interval_ms }
 //
-// Ends when stdin closes.
+// Prints one JSON line per minute ({pings_ok, pings_failed, signs_ok, signs_failed}) and a
+// last one when stdin closes.
 
-import { randomBytes } from 'node:crypto';
 import { SimplePool } from 'nostr-tools';
 import { BifrostNode, PackageEncoder } from '@frostr/bifrost';
+import { randomBytes } from 'node:crypto';
 
-// nostr-p2p passes [filter]; see live-node.mjs.
+// nostr-p2p passes [filter] to subscribeMany; unwrap it as igloo-server does (spec §4.1).
 const orig = SimplePool.prototype.subscribeMany;
 SimplePool.prototype.subscribeMany = function (relays, filter, params) {
   const f = Array.isArray(filter) && filter.length === 1 ? filter[0] : filter;
@@ -18,30 +19,43 @@ SimplePool.prototype.subscribeMany = function (relays, filter, params) {
 };
 
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
-const req = JSON.parse(await new Promise((resolve) => process.stdin.once('data', resolve)));
-process.stdin.on('end', () => process.exit(0));
-process.stdin.resume();
-
-const node = new BifrostNode(
-  PackageEncoder.group.decode(req.group),
-  PackageEncoder.share.decode(req.share),
-  req.relays,
+const req = JSON.parse(
+  await new Promise((resolve) => {
+    let buf = '';
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', (c) => {
+      buf += c;
+      if (buf.includes('\n')) resolve(buf.slice(0, buf.indexOf('\n')));
+    });
+  }),
 );
+
+const counts = { pings_ok: 0, pings_failed: 0, signs_ok: 0, signs_failed: 0 };
+process.stdin.on('end', () => {
+  out({ final: true, ...counts });
+  process.exit(0);
+});
+
+const group = PackageEncoder.group.decode(req.group);
+const share = PackageEncoder.share.decode(req.share);
+const node = new BifrostNode(group, share, req.relays);
 await new Promise((resolve) => {
   node.once('ready', resolve);
   node.connect();
 });
 out({ ready: true });
 
-const stats = { pings: 0, pingFailures: 0, signs: 0, signFailures: 0 };
-setInterval(async () => {
-  const res = await node.req.ping(req.peer);
-  if (res.ok) stats.pings++;
-  else stats.pingFailures++;
-}, req.pingMs);
-setInterval(async () => {
-  const res = await node.req.sign(randomBytes(32).toString('hex'), { peers: [req.peer] });
-  if (res.ok) stats.signs++;
-  else stats.signFailures++;
-}, req.signMs);
-setInterval(() => out({ stats }), 60000);
+let tick = 0;
+setInterval(() => out({ ...counts }), 60000);
+for (;;) {
+  tick += 1;
+  const ping = await node.req.ping(req.peer);
+  if (ping.ok) counts.pings_ok += 1;
+  else counts.pings_failed += 1;
+  if (tick % 10 === 0) {
+    const res = await node.req.sign(randomBytes(32).toString('hex'), { peers: [req.peer] });
+    if (res.ok) counts.signs_ok += 1;
+    else counts.signs_failed += 1;
+  }
+  await new Promise((r) => setTimeout(r, req.interval_ms));
+}

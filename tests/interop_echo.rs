@@ -1,0 +1,127 @@
+//! Live interop of the echo with igloo-core 0.2.4 (tests/interop/echo.mjs), through a daemon's
+//! built-in relay on 127.0.0.1:
+//! * igloo-core's `awaitShareEcho` (Igloo Desktop's share-export confirmation) resolves when an
+//!   igloo daemon starts with that share;
+//! * igloo-core's `sendEcho` from a second device holding the same share makes igloo report
+//!   "another device holds this share" on `/api/events`.
+//!
+//! Needs `node` 20+ and `npm ci --prefix tests/interop`.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::TestServer;
+use futures_util::StreamExt;
+use igloo::frostr::credentials::{encode_group, encode_share};
+use igloo::frostr::keyset::generate;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+fn interop_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("interop")
+}
+
+/// Kills the JS process if the test fails half-way.
+struct JsProc(Child);
+impl Drop for JsProc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn igloo_core_await_share_echo_and_send_echo() {
+    let dir = interop_dir();
+    assert!(
+        dir.join("node_modules/@frostr/igloo-core").is_dir(),
+        "the JavaScript libraries are not installed: run `npm ci --prefix tests/interop` first"
+    );
+    let ks = generate(&mut rand::thread_rng(), 2, 3, None).expect("keyset");
+    let group = encode_group(&ks.group);
+    let share = encode_share(&ks.shares[0]);
+    let relay = TestServer::start(&[]);
+    let relay_url = format!("ws://{}", relay.addr);
+
+    let mut child = Command::new("node")
+        .arg("--experimental-websocket")
+        .arg("--no-warnings")
+        .arg("echo.mjs")
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run `node` ({e}); install Node.js 20"));
+    let mut stdin = child.stdin.take().expect("stdin");
+    let stdout = child.stdout.take().expect("stdout");
+    let js = JsProc(child);
+    let input = json!({ "group": group, "share": share.as_str(), "relays": [relay_url] });
+    writeln!(stdin, "{input}").expect("write input");
+    let (tx, rx) = mpsc::channel::<Value>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str(&line) {
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let next = |what: &str| {
+        let v = rx
+            .recv_timeout(Duration::from_secs(45))
+            .unwrap_or_else(|_| panic!("the JS side printed no {what}"));
+        assert!(v.get("error").is_none(), "JS {what}: {v}");
+        v
+    };
+    assert_eq!(next("listening line")["listening"], json!(true));
+
+    // Igloo starts with the exported share: its start-up echo confirms the export.
+    let igloo = TestServer::start(&[
+        "--headless",
+        "true",
+        "--group-cred",
+        &group,
+        "--share-cred",
+        &share,
+        "--relays",
+        &relay_url,
+        "--relay-enabled",
+        "false",
+    ]);
+    assert_eq!(next("awaitShareEcho result")["echo"], json!(true));
+
+    // A second device with the same share echoes: igloo reports it on its event stream.
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/events", igloo.addr))
+        .await
+        .expect("event stream");
+    writeln!(stdin, "send").expect("write");
+    assert_eq!(next("sendEcho result")["sent"], json!(true));
+    let warned = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(Ok(m)) = ws.next().await {
+            if let Message::Text(t) = m {
+                let v: Value = serde_json::from_str(t.as_str()).expect("json");
+                if v["type"] == "warn"
+                    && v["message"]
+                        .as_str()
+                        .is_some_and(|s| s.contains("Another device holds this share"))
+                {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(warned, Ok(true), "igloo did not report the second device");
+    drop(stdin);
+    drop(js);
+}

@@ -9,7 +9,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::{node, status};
+use super::{crypto, node, recover, status};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,11 +18,18 @@ use super::{node, status};
         description = "HTTP API of the igloo FROSTR signing node. Paths and shapes follow igloo-server.",
         license(name = "MIT")
     ),
-    paths(status::status, node::sign, node::peers, node::ping, openapi_json, openapi_yaml),
+    paths(status::status, node::sign, node::peers, node::ping, openapi_json, openapi_yaml,
+        crypto::nip44_encrypt, crypto::nip44_decrypt, crypto::nip04_encrypt, crypto::nip04_decrypt,
+        recover::recover, recover::validate),
     components(schemas(ErrorBody, status::StatusResponse, status::Health, status::RestartInfo,
         node::SignRequest, node::UnsignedEvent, node::SignResponse, node::PeersResponse, node::PeerView,
-        node::PeerPolicyView, node::PingRequest, node::PingResultView, node::PingAllResponse)),
-    tags((name = "status", description = "Server and node status"), (name = "docs", description = "This document"), (name = "node", description = "Signing node: sign, peers, ping"))
+        node::PeerPolicyView, node::PingRequest, node::PingResultView, node::PingAllResponse,
+        crypto::CryptoRequest, crypto::CryptoResponse, recover::RecoverRequest, recover::RecoverResponse,
+        recover::RecoverDetails, recover::InvalidShare, recover::RecoverErrorBody, recover::ValidateRequest,
+        recover::ValidateResponse, recover::Validation, recover::Decoded)),
+    tags((name = "status", description = "Server and node status"), (name = "docs", description = "This document"), (name = "node", description = "Signing node: sign, peers, ping"),
+        (name = "crypto", description = "NIP-44 v2 and NIP-04 with the group key (threshold ECDH)"),
+        (name = "recovery", description = "Rebuild the group nsec from shares"))
 )]
 pub struct ApiDoc;
 

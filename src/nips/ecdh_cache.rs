@@ -16,11 +16,13 @@ pub const TTL: Duration = Duration::from_secs(120);
 pub const CAPACITY: usize = 256;
 
 type Key = ([u8; 32], [u8; 32]);
+/// When an entry was stored, and the shared x.
+type Entry = (Instant, Zeroizing<[u8; 32]>);
 
 pub struct EcdhCache {
     ttl: Duration,
     capacity: usize,
-    map: Mutex<HashMap<Key, (Instant, Zeroizing<[u8; 32]>)>>,
+    map: Mutex<HashMap<Key, Entry>>,
 }
 
 impl EcdhCache {

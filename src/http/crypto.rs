@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::events::EventKind;
 use crate::frostr::ecdh::{parse_ecdh_pk, shared_x};
 use crate::nips::ecdh_cache::EcdhCache;
 use crate::nips::{CryptoError, nip04, nip44};
@@ -123,9 +124,25 @@ async fn shared_secret(node: &NodeHandle, peer: &[u8]) -> Result<Zeroizing<[u8; 
     if let Some(x) = cache.get(&group, &peer_x) {
         return Ok(x);
     }
-    let point = node.ecdh(&pk).await.map_err(ecdh_error)?;
+    let point = match node.ecdh(&pk).await {
+        Ok(p) => p,
+        Err(e) => {
+            node.emit(
+                EventKind::Ecdh,
+                format!("ECDH with {} failed: {e}", hex::encode(peer_x)),
+                None,
+            );
+            return Err(ecdh_error(e));
+        }
+    };
     let x = shared_x(&point);
     cache.put(&group, &peer_x, &x);
+    // The peer key only; the shared secret never leaves this function unencrypted.
+    node.emit(
+        EventKind::Ecdh,
+        format!("ECDH with {} completed", hex::encode(peer_x)),
+        Some(serde_json::json!({ "peer": hex::encode(peer_x) })),
+    );
     Ok(x)
 }
 

@@ -10,6 +10,7 @@ pub mod events;
 pub mod frostr;
 pub mod http;
 pub mod logging;
+pub mod nips;
 pub mod node;
 pub mod relay;
 pub mod server;

@@ -9,7 +9,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::{events, node, peers, status};
+use super::{crypto, events, node, peers, recover, status};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,7 +21,10 @@ use super::{events, node, peers, status};
     paths(status::status, events::events, node::sign, node::peers, node::ping, openapi_json, openapi_yaml,
         // ---- POLICY ----
         peers::self_key, peers::group, peers::policies, peers::get_policy, peers::put_policy,
-        peers::delete_policy, node::pending_signs, node::approve_sign, node::deny_sign),
+        peers::delete_policy, node::pending_signs, node::approve_sign, node::deny_sign,
+        // ---- CRYPTO ----
+        crypto::nip44_encrypt, crypto::nip44_decrypt, crypto::nip04_encrypt, crypto::nip04_decrypt,
+        recover::recover, recover::validate),
     components(schemas(ErrorBody, status::StatusResponse, status::Health, status::RestartInfo, status::RelayStatus,
         node::SignRequest, node::UnsignedEvent, node::SignResponse, node::PeersResponse, node::PeerView,
         node::PingRequest, node::PingResultView, node::PingAllResponse,
@@ -29,8 +32,14 @@ use super::{events, node, peers, status};
         node::SignedEvent, node::PendingSignView, node::PendingSignsResponse, node::ApprovedResponse,
         node::DeniedResponse, peers::PeerPolicyView, peers::SelfResponse, peers::GroupResponse,
         peers::PoliciesResponse, peers::PolicyResponse, peers::PolicyRemovedResponse,
-        peers::PolicyRequest)),
-    tags((name = "status", description = "Server and node status"), (name = "docs", description = "This document"), (name = "events", description = "Live event stream (WebSocket)"), (name = "node", description = "Signing node: sign, peers, ping"))
+        peers::PolicyRequest,
+        // ---- CRYPTO ----
+        crypto::CryptoRequest, crypto::CryptoResponse, recover::RecoverRequest, recover::RecoverResponse,
+        recover::RecoverDetails, recover::InvalidShare, recover::RecoverErrorBody, recover::ValidateRequest,
+        recover::ValidateResponse, recover::Validation, recover::Decoded)),
+    tags((name = "status", description = "Server and node status"), (name = "docs", description = "This document"), (name = "events", description = "Live event stream (WebSocket)"), (name = "node", description = "Signing node: sign, peers, ping"),
+        (name = "crypto", description = "NIP-44 v2 and NIP-04 with the group key (threshold ECDH)"),
+        (name = "recovery", description = "Rebuild the group nsec from shares"))
 )]
 pub struct ApiDoc;
 

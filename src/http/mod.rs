@@ -3,11 +3,13 @@
 //! Every API route is declared once in [`api_routes`]; the router is built from that table
 //! and a test checks that each entry is in the OpenAPI document.
 
+pub mod crypto;
 pub mod docs;
 pub mod error;
 pub mod events;
 pub mod node;
 pub mod peers;
+pub mod recover;
 pub mod request_id;
 pub mod status;
 pub mod ui;
@@ -119,6 +121,13 @@ pub fn api_routes() -> Vec<ApiRoute> {
         ApiRoute::get("/api/sign/pending", get(node::pending_signs)),
         ApiRoute::post("/api/sign/pending/{id}/approve", post(node::approve_sign)),
         ApiRoute::post("/api/sign/pending/{id}/deny", post(node::deny_sign)),
+        // CRYPTO: NIP-04/44 through threshold ECDH, and recovery.
+        ApiRoute::post("/api/nip44/encrypt", post(crypto::nip44_encrypt)),
+        ApiRoute::post("/api/nip44/decrypt", post(crypto::nip44_decrypt)),
+        ApiRoute::post("/api/nip04/encrypt", post(crypto::nip04_encrypt)),
+        ApiRoute::post("/api/nip04/decrypt", post(crypto::nip04_decrypt)),
+        ApiRoute::post("/api/recover", post(recover::recover)),
+        ApiRoute::post("/api/recover/validate", post(recover::validate)),
         ApiRoute::get("/api/docs/openapi.json", get(docs::openapi_json)),
         ApiRoute::get("/api/docs/openapi.yaml", get(docs::openapi_yaml)),
     ]

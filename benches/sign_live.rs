@@ -1,0 +1,162 @@
+//! `scripts/bench sign`: end-to-end threshold-signing latency on a loopback relay, p50/p99 over
+//! 200 signatures of a 2-of-3 group:
+//!   (a) `POST /api/sign` on an igloo daemon, an igloo daemon answering;
+//!   (b) a JS (`@frostr/bifrost`) requester, an igloo daemon answering;
+//!   (c) the same JS requester, a JS node answering.
+//! Not a criterion bench: the figures wanted are tail latencies of a live network round, so it
+//! times each signature and prints a table. Needs `npm ci --prefix tests/interop`.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+#[path = "../tests/interop_common/mod.rs"]
+mod interop_common;
+
+use std::time::{Duration, Instant};
+
+use common::client;
+use igloo::frostr::keyset::generate;
+use igloo::frostr::types::x_only;
+use interop_common::{JsPeer, igloo, sign_until_ok, verify, wait_connected};
+use serde_json::{Value, json};
+
+const N: usize = 200;
+const WARMUP: usize = 10;
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn row(name: &str, mut ms: Vec<f64>) -> (f64, f64) {
+    ms.sort_by(|a, b| a.total_cmp(b));
+    let (p50, p99) = (percentile(&ms, 50.0), percentile(&ms, 99.0));
+    let mean = ms.iter().sum::<f64>() / ms.len().max(1) as f64;
+    println!(
+        "{name:<44} {:>5} {p50:>9.2} {p99:>9.2} {mean:>9.2} {:>9.2}",
+        ms.len(),
+        ms.last().copied().unwrap_or(f64::NAN)
+    );
+    (p50, p99)
+}
+
+fn js_times(v: &Value) -> Vec<f64> {
+    assert_eq!(v["ok"], json!(true), "JS bench failed: {v}");
+    v["ms"]
+        .as_array()
+        .expect("ms")
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    // `cargo bench` passes `--bench`; a filter that names nothing here skips the run.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    if !args.is_empty() && !args.iter().any(|a| "sign_live".contains(a.as_str())) {
+        return;
+    }
+    if !interop_common::interop_dir()
+        .join("node_modules/@frostr/bifrost")
+        .is_dir()
+    {
+        println!(
+            "sign_live skipped: run `npm ci --prefix tests/interop` (scripts/bench sign does)"
+        );
+        return;
+    }
+    let ks = generate(&mut rand::thread_rng(), 2, 3, None).expect("keyset");
+    let group_x = ks.group.pubkey_x_only();
+    let relay = common::TestServer::start(&[]);
+    let url = format!("ws://{}", relay.addr);
+    let a = igloo(&ks.group, &ks.shares[0], &url, 10_000);
+    let b = igloo(&ks.group, &ks.shares[1], &url, 10_000);
+    wait_connected(&a).await;
+    wait_connected(&b).await;
+
+    // (a) POST /api/sign with igloo B answering (B is the only other member online).
+    let http = client();
+    let warm: [u8; 32] = rand::random();
+    assert!(verify(
+        &group_x,
+        &warm,
+        &sign_until_ok(&a, &warm, Duration::from_secs(60)).await
+    ));
+    let mut times_a = Vec::with_capacity(N);
+    for i in 0..WARMUP + N {
+        let msg: [u8; 32] = rand::random();
+        let t0 = Instant::now();
+        let r = http
+            .post(a.url("/api/sign"))
+            .json(&json!({"message": hex::encode(msg)}))
+            .send()
+            .await
+            .expect("sign request");
+        let status = r.status();
+        let body: Value = r.json().await.expect("json");
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        assert!(status.is_success(), "sign {i}: {status} {body}");
+        if i >= WARMUP {
+            times_a.push(ms);
+        }
+    }
+    drop(b);
+
+    // (b) and (c): one JS requester (member 2); igloo A (member 1) or a JS node (member 3).
+    let mut req = JsPeer::spawn();
+    req.start(&ks.group, &ks.shares[1], &url).await;
+    let ig_x = hex::encode(x_only(&ks.shares[0].public_key()));
+    req.retry_ok(
+        json!({"cmd": "sign", "message": hex::encode([1u8; 32]), "peers": [ig_x]}),
+        Duration::from_secs(60),
+    )
+    .await;
+    let wait = Duration::from_secs(600);
+    req.call_within(
+        json!({"cmd": "bench_sign", "n": WARMUP, "peers": [ig_x]}),
+        wait,
+    )
+    .await;
+    let times_b = js_times(
+        &req.call_within(json!({"cmd": "bench_sign", "n": N, "peers": [ig_x]}), wait)
+            .await,
+    );
+
+    let mut js3 = JsPeer::spawn();
+    js3.start(&ks.group, &ks.shares[2], &url).await;
+    let js3_x = hex::encode(x_only(&ks.shares[2].public_key()));
+    req.retry_ok(
+        json!({"cmd": "sign", "message": hex::encode([2u8; 32]), "peers": [js3_x]}),
+        Duration::from_secs(60),
+    )
+    .await;
+    req.call_within(
+        json!({"cmd": "bench_sign", "n": WARMUP, "peers": [js3_x]}),
+        wait,
+    )
+    .await;
+    let times_c = js_times(
+        &req.call_within(json!({"cmd": "bench_sign", "n": N, "peers": [js3_x]}), wait)
+            .await,
+    );
+
+    println!("\nthreshold signing, 2-of-3, loopback relay (ms per signature)");
+    println!(
+        "{:<44} {:>5} {:>9} {:>9} {:>9} {:>9}",
+        "scenario", "n", "p50", "p99", "mean", "max"
+    );
+    let (a50, _) = row("(a) POST /api/sign, igloo responder", times_a);
+    let (b50, _) = row("(b) JS requester, igloo responder", times_b);
+    let (c50, _) = row("(c) JS requester, JS responder", times_c);
+    println!(
+        "\ntargets: (a) p50 < 10 ms: {}; (b) faster than (c): {}",
+        if a50 < 10.0 { "met" } else { "MISSED" },
+        if b50 < c50 { "met" } else { "MISSED" }
+    );
+}

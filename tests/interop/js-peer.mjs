@@ -1,0 +1,123 @@
+// A scriptable JavaScript peer for the interop tests and the sign benchmark: a real
+// @frostr/bifrost 1.0.7 node plus nostr-tools' NIP-04/NIP-44/verifyEvent.
+//
+//   node --experimental-websocket js-peer.mjs
+//
+// Reads one JSON command per line on stdin, answers one JSON line on stdout with the same
+// `id`: {id, ok: true, ...} or {id, ok: false, err}. Exits when stdin closes.
+//   {cmd:"start", group, share, relays[]}       start a bifrost node, wait until ready
+//   {cmd:"sign", message, peers?}               -> {sig}        (peers: x-only keys)
+//   {cmd:"ecdh", pubkey, peers?}                -> {secret}     (33-byte compressed hex)
+//   {cmd:"ping", peer}                          -> {policy}
+//   {cmd:"bench_sign", n, peers?}               -> {ms: [..]}   n sequential signatures
+//   {cmd:"nip44_encrypt"|"nip44_decrypt"|"nip04_encrypt"|"nip04_decrypt", sk, pk, content}
+//                                               -> {result}     (sk: hex secret, pk: x-only)
+//   {cmd:"verify_event", event}                 -> {valid}
+//   {cmd:"close"}                               close the bifrost node
+
+import { createInterface } from 'node:readline';
+import { randomBytes } from 'node:crypto';
+import { SimplePool, nip04, nip44, verifyEvent } from 'nostr-tools';
+import { BifrostNode, PackageEncoder } from '@frostr/bifrost';
+
+// nostr-p2p passes [filter] to subscribeMany; nostr-tools >= 2.17 would send it nested
+// (spec §4.1). igloo-server unwraps it the same way.
+const orig = SimplePool.prototype.subscribeMany;
+SimplePool.prototype.subscribeMany = function (relays, filter, params) {
+  const f = Array.isArray(filter) && filter.length === 1 ? filter[0] : filter;
+  return orig.call(this, relays, f, params);
+};
+
+const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
+const hexToBytes = (h) => Uint8Array.from(Buffer.from(h, 'hex'));
+let node = null;
+
+function need_node() {
+  if (node === null) throw new Error('no bifrost node: send {cmd:"start"} first');
+  return node;
+}
+
+async function sign(message, peers) {
+  const res = await need_node().req.sign(message, peers ? { peers } : {});
+  if (!res.ok) throw new Error(`sign failed: ${res.err}`);
+  return res.data[0][2];
+}
+
+const handlers = {
+  async start(c) {
+    const group = PackageEncoder.group.decode(c.group);
+    const share = PackageEncoder.share.decode(c.share);
+    node = new BifrostNode(group, share, c.relays);
+    node.on('bounced', (b) => process.stderr.write(`bounced: ${JSON.stringify(b)}\n`));
+    await new Promise((resolve) => {
+      node.once('ready', resolve);
+      node.connect();
+    });
+    return { pubkey: node.pubkey };
+  },
+  async sign(c) {
+    return { sig: await sign(c.message, c.peers) };
+  },
+  async ecdh(c) {
+    const res = await need_node().req.ecdh(c.pubkey, c.peers);
+    if (!res.ok) throw new Error(`ecdh failed: ${res.err}`);
+    return { secret: res.data };
+  },
+  async ping(c) {
+    const res = await need_node().req.ping(c.peer);
+    if (!res.ok) throw new Error(`ping failed: ${res.err}`);
+    return { policy: res.data };
+  },
+  async bench_sign(c) {
+    const ms = [];
+    for (let i = 0; i < c.n; i++) {
+      const msg = randomBytes(32).toString('hex');
+      const t0 = performance.now();
+      await sign(msg, c.peers);
+      ms.push(performance.now() - t0);
+    }
+    return { ms };
+  },
+  async nip44_encrypt(c) {
+    return { result: nip44.encrypt(c.content, nip44.getConversationKey(hexToBytes(c.sk), c.pk)) };
+  },
+  async nip44_decrypt(c) {
+    return { result: nip44.decrypt(c.content, nip44.getConversationKey(hexToBytes(c.sk), c.pk)) };
+  },
+  async nip04_encrypt(c) {
+    return { result: await nip04.encrypt(c.sk, c.pk, c.content) };
+  },
+  async nip04_decrypt(c) {
+    return { result: await nip04.decrypt(c.sk, c.pk, c.content) };
+  },
+  async verify_event(c) {
+    return { valid: verifyEvent(c.event) };
+  },
+  async close() {
+    if (node !== null) await node.close();
+    node = null;
+    return {};
+  },
+};
+
+const rl = createInterface({ input: process.stdin });
+rl.on('line', async (line) => {
+  let c;
+  try {
+    c = JSON.parse(line);
+  } catch (e) {
+    out({ id: null, ok: false, err: `bad JSON: ${e.message}` });
+    return;
+  }
+  const h = handlers[c.cmd];
+  if (h === undefined) {
+    out({ id: c.id, ok: false, err: `unknown command ${c.cmd}` });
+    return;
+  }
+  try {
+    out({ id: c.id, ok: true, ...(await h(c)) });
+  } catch (e) {
+    out({ id: c.id, ok: false, err: String(e?.message ?? e) });
+  }
+});
+rl.on('close', () => process.exit(0));

@@ -1,0 +1,279 @@
+//! Helpers for the live interop tests (tests/interop_*.rs) and the sign benchmark: a
+//! scriptable JS peer (tests/interop/js-peer.mjs), a relay on 127.0.0.1 that can be stopped
+//! and restarted on the same port, and igloo daemons configured for a keyset.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use igloo::frostr::credentials::{encode_group, encode_share};
+use igloo::frostr::{GroupPackage, SharePackage};
+use igloo::relay::{Relay, RelayConfig};
+use k256::schnorr::{Signature, VerifyingKey};
+use serde_json::{Value, json};
+
+use crate::common::{TestServer, client};
+
+pub fn interop_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("interop")
+}
+
+/// One `node js-peer.mjs` process; killed on drop.
+pub struct JsPeer {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    rx: tokio::sync::mpsc::UnboundedReceiver<Value>,
+    next_id: u64,
+}
+
+impl JsPeer {
+    pub fn spawn() -> JsPeer {
+        let dir = interop_dir();
+        assert!(
+            dir.join("node_modules/@frostr/bifrost").is_dir(),
+            "the JavaScript libraries are not installed: run `npm ci --prefix tests/interop` first"
+        );
+        let mut child = Command::new("node")
+            .arg("--experimental-websocket")
+            .arg("--no-warnings")
+            .arg("js-peer.mjs")
+            .current_dir(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run `node` ({e}); install Node.js 20"));
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    if tx.send(v).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        JsPeer {
+            child,
+            stdin,
+            rx,
+            next_id: 0,
+        }
+    }
+
+    /// Sends one command and waits (at most `wait`) for its answer.
+    pub async fn call_within(&mut self, mut cmd: Value, wait: Duration) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        cmd["id"] = json!(id);
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{cmd}").expect("write to the JS peer");
+        stdin.flush().expect("flush");
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let v = tokio::time::timeout_at(deadline, self.rx.recv())
+                .await
+                .unwrap_or_else(|_| panic!("the JS peer did not answer {cmd} in {wait:?}"))
+                .expect("the JS peer exited");
+            if v["id"] == json!(id) {
+                return v;
+            }
+        }
+    }
+
+    pub async fn call(&mut self, cmd: Value) -> Value {
+        self.call_within(cmd, Duration::from_secs(60)).await
+    }
+
+    /// A command that must succeed.
+    pub async fn ok(&mut self, cmd: Value) -> Value {
+        let what = cmd["cmd"].clone();
+        let v = self.call(cmd).await;
+        assert_eq!(v["ok"], json!(true), "JS {what} failed: {v}");
+        v
+    }
+
+    pub async fn start(&mut self, group: &GroupPackage, share: &SharePackage, relay: &str) {
+        self.ok(json!({
+            "cmd": "start",
+            "group": encode_group(group),
+            "share": encode_share(share).as_str(),
+            "relays": [relay],
+        }))
+        .await;
+    }
+
+    /// Retries `cmd` until it succeeds (peers subscribe asynchronously), at most `wait`.
+    pub async fn retry_ok(&mut self, cmd: Value, wait: Duration) -> Value {
+        let deadline = Instant::now() + wait;
+        loop {
+            let v = self.call(cmd.clone()).await;
+            if v["ok"] == json!(true) {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "JS {cmd} kept failing: {v}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+}
+
+impl Drop for JsPeer {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// igloo's relay on its own 127.0.0.1 listener, restartable on the same port.
+pub struct LoopRelay {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl LoopRelay {
+    pub async fn start() -> LoopRelay {
+        Self::start_at("127.0.0.1:0".parse().expect("addr")).await
+    }
+
+    pub async fn start_at(addr: SocketAddr) -> LoopRelay {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let listener = loop {
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => break l,
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "cannot bind {addr}: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
+        let addr = listener.local_addr().expect("local addr");
+        let relay: Arc<Relay> = Relay::new(RelayConfig::default());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = igloo::relay::run(listener, relay, async move {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        LoopRelay {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// Closes every connection and the listener.
+    pub async fn stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+    }
+}
+
+impl Drop for LoopRelay {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// An igloo daemon holding `share` of `group`, talking to `relay`, its own relay off.
+pub fn igloo(
+    group: &GroupPackage,
+    share: &SharePackage,
+    relay: &str,
+    timeout_ms: u64,
+) -> TestServer {
+    let g = encode_group(group);
+    let s = encode_share(share);
+    let t = timeout_ms.to_string();
+    TestServer::start(&[
+        "--headless",
+        "true",
+        "--group-cred",
+        &g,
+        "--share-cred",
+        &s,
+        "--relays",
+        relay,
+        "--relay-enabled",
+        "false",
+        "--frostr-sign-timeout",
+        &t,
+    ])
+}
+
+/// Waits until the daemon's node has an open relay socket.
+pub async fn wait_connected(server: &TestServer) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s: Value = client()
+            .get(server.url("/api/status"))
+            .send()
+            .await
+            .expect("status")
+            .json()
+            .await
+            .expect("json");
+        if s["health"]["isConnected"] == json!(true) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "igloo never connected: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn post(server: &TestServer, path: &str, body: &Value) -> (u16, Value) {
+    let r = client()
+        .post(server.url(path))
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// `POST /api/sign {message}` retried until 200 (peers may still be subscribing).
+pub async fn sign_until_ok(server: &TestServer, msg: &[u8; 32], wait: Duration) -> String {
+    let deadline = Instant::now() + wait;
+    loop {
+        let (s, b) = post(server, "/api/sign", &json!({ "message": hex::encode(msg) })).await;
+        if s == 200 {
+            return b["signature"].as_str().expect("signature").to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "signing never succeeded: {s} {b}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+pub fn verify(group_xonly: &[u8; 32], msg: &[u8; 32], sig_hex: &str) -> bool {
+    let Ok(vk) = VerifyingKey::from_bytes(group_xonly) else {
+        return false;
+    };
+    hex::decode(sig_hex)
+        .ok()
+        .and_then(|s| Signature::try_from(s.as_slice()).ok())
+        .is_some_and(|sig| vk.verify_raw(msg, &sig).is_ok())
+}

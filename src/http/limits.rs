@@ -1,23 +1,23 @@
 //! Request body limits, enforced on the bytes actually read (reference §6.7).
 //!
 //! igloo-server compared only `Content-Length`, so a chunked body of any size went through
-//! (§17). Here a declared length over the limit is refused before the handler runs, and every
-//! body is also wrapped in a counter that fails the read as soon as the limit is passed, so a
-//! chunked upload is stopped after `limit` bytes, never buffered whole. The answer is
-//! 413 JSON `{error, code: "PAYLOAD_TOO_LARGE"}` with `Connection: close` (the rest of the
-//! body is not read), whatever the handler made of the failed read.
-
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+//! (§17). Here a declared length over the limit is refused at once, and every other body is
+//! read here, before authentication and the handler, counting the bytes as they arrive: the
+//! moment the count passes the limit the request is answered 413 JSON
+//! `{error, code: "PAYLOAD_TOO_LARGE"}` with `Connection: close`, and the rest is never read.
+//! At most `limit` bytes are ever held, and every route is covered whether or not its handler
+//! reads a body. WebSocket upgrades carry no body and pass untouched.
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use bytes::BytesMut;
 use futures_util::StreamExt;
 
 use super::error::ApiError;
+use super::ratelimit::is_ws_upgrade;
 
 /// `/api/sign` carries a whole event to sign.
 pub const SIGN_LIMIT: usize = 100 * 1024;
@@ -32,11 +32,7 @@ pub fn limit_for(path: &str) -> usize {
     }
 }
 
-/// The read that crossed the limit; handlers see it as a body error.
-#[derive(Debug, thiserror::Error)]
-#[error("request body larger than {0} bytes")]
-pub struct TooLarge(pub usize);
-
+/// The 413 answer; the connection is closed after it.
 pub fn too_large(limit: usize) -> Response {
     let mut res = ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -50,6 +46,9 @@ pub fn too_large(limit: usize) -> Response {
 }
 
 pub async fn middleware(req: Request, next: Next) -> Response {
+    if is_ws_upgrade(req.headers()) {
+        return next.run(req).await;
+    }
     let limit = limit_for(req.uri().path());
     let declared = req
         .headers()
@@ -59,23 +58,23 @@ pub async fn middleware(req: Request, next: Next) -> Response {
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large(limit);
     }
-    let tripped = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&tripped);
     let (parts, body) = req.into_parts();
-    let mut seen = 0usize;
-    let counted = body.into_data_stream().map(move |chunk| {
-        let chunk = chunk?;
-        seen = seen.saturating_add(chunk.len());
-        if seen > limit {
-            flag.store(true, Ordering::Relaxed);
-            return Err(axum::Error::new(TooLarge(limit)));
+    let mut stream = body.into_data_stream();
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(c) if buf.len().saturating_add(c.len()) > limit => return too_large(limit),
+            Ok(c) => buf.extend_from_slice(&c),
+            Err(_) => {
+                return ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "BAD_REQUEST",
+                    "The request body could not be read",
+                )
+                .into_response();
+            }
         }
-        Ok(chunk)
-    });
-    let req = Request::from_parts(parts, Body::from_stream(counted));
-    let res = next.run(req).await;
-    if tripped.load(Ordering::Relaxed) {
-        return too_large(limit);
     }
-    res
+    next.run(Request::from_parts(parts, Body::from(buf.freeze())))
+        .await
 }

@@ -90,3 +90,12 @@ async fn upgrades_per_address_are_rate_limited() {
     let b = ("x-forwarded-for", "192.0.2.2");
     assert_eq!(upgrade(&srv, "/", &[b]).await, Ok(()));
 }
+
+#[tokio::test]
+async fn loopback_upgrades_are_not_counted() {
+    // The node's own reconnects to the built-in relay must never lock it out.
+    let srv = TestServer::start(&["--rate-limit-ws-upgrade-max", "2"]);
+    for _ in 0..5 {
+        assert_eq!(upgrade(&srv, "/", &[]).await, Ok(()));
+    }
+}

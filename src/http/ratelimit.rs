@@ -497,7 +497,13 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
         }
     };
     let upgrade = is_ws_upgrade(req.headers());
-    if let Some(bucket) = bucket_for(req.method(), req.uri().path(), upgrade) {
+    // The node's own sockets to the built-in relay come from loopback and reconnect whenever
+    // a relay drops; counting them could lock the signer out of its own relay (reference
+    // §17.22). Loopback clients are local processes; the relay's per-address connection cap
+    // still bounds them.
+    let bucket = bucket_for(req.method(), req.uri().path(), upgrade)
+        .filter(|b| !(*b == Bucket::WsUpgrade && ip.is_loopback()));
+    if let Some(bucket) = bucket {
         if let Err(retry) = state.guard.limiter.check(bucket, ip) {
             tracing::debug!(bucket = bucket.name(), %ip, "rate limited");
             return too_many(retry);

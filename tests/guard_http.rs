@@ -119,7 +119,7 @@ async fn recovery_and_env_write_have_their_own_small_buckets() {
 async fn cors_allows_the_own_host_and_listed_origins_only() {
     let srv = TestServer::start(&["--allowed-origins", "https://app.example"]);
     let c = client();
-    let own = format!("http://127.0.0.1:5173");
+    let own = "http://127.0.0.1:5173";
     // Preflight from a listed origin: 204 with methods, headers and credentials.
     let pre = c
         .request(reqwest::Method::OPTIONS, srv.url("/api/sign"))
@@ -157,11 +157,11 @@ async fn cors_allows_the_own_host_and_listed_origins_only() {
     // A simple GET from the box's own host (another port) is reflected; evil gets nothing.
     let get = c
         .get(srv.url("/api/status"))
-        .header("origin", &own)
+        .header("origin", own)
         .send()
         .await
         .unwrap();
-    assert_eq!(get.headers()["access-control-allow-origin"], own.as_str());
+    assert_eq!(get.headers()["access-control-allow-origin"], own);
     assert!(get.headers()["vary"].to_str().unwrap().contains("Origin"));
     let get = c
         .get(srv.url("/api/status"))

@@ -104,7 +104,7 @@ impl OriginPolicy {
                 return Verdict::SameHost;
             }
         }
-        if self.exact.iter().any(|o| *o == origin.normalized) {
+        if self.exact.contains(&origin.normalized) {
             return Verdict::Listed;
         }
         if self.wildcard && wildcard_ok {

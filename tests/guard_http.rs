@@ -224,3 +224,43 @@ async fn html_pages_carry_security_headers_in_every_mode() {
     assert_eq!(json.headers()["x-content-type-options"], "nosniff");
     assert!(json.headers().get("content-security-policy").is_none());
 }
+
+/// GET over HTTPS trusting exactly the server's self-signed certificate; the raw response.
+async fn https_get(srv: &TestServer, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let cert = srv.data_dir.join("tls/cert.pem");
+    let (certs, _) = igloo::tls::load(&cert, &cert.with_file_name("key.pem")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(certs[0].clone()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg));
+    let tcp = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::IpAddress(srv.addr.ip().into());
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        srv.addr
+    );
+    tls.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tls.read_to_end(&mut out).await;
+    String::from_utf8_lossy(&out).to_ascii_lowercase()
+}
+
+#[tokio::test]
+async fn hsts_is_sent_under_tls() {
+    let srv = TestServer::start(&["--tls", "self-signed"]);
+    for path in ["/", "/api/status"] {
+        let res = https_get(&srv, path).await;
+        assert!(res.starts_with("http/1.1 200"), "{res}");
+        assert!(
+            res.contains("strict-transport-security: max-age=31536000; includesubdomains"),
+            "{path}: {res}"
+        );
+    }
+}

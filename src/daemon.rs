@@ -125,6 +125,7 @@ pub async fn start_with_notifier(
         relay: relay.clone(),
         node,
         events,
+        guard: Arc::new(http::ratelimit::Guard::new(&config)),
     });
     let app = http::router(state);
     let redirect = match (config.http_redirect_port, tls.is_some()) {

@@ -3,12 +3,18 @@
 //! Every API route is declared once in [`api_routes`]; the router is built from that table
 //! and a test checks that each entry is in the OpenAPI document.
 
+pub mod client_ip;
+pub mod cors;
 pub mod crypto;
 pub mod docs;
 pub mod error;
 pub mod events;
+pub mod headers;
+pub mod limits;
 pub mod node;
+pub mod origin;
 pub mod peers;
+pub mod ratelimit;
 pub mod recover;
 pub mod request_id;
 pub mod status;
@@ -20,6 +26,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::http::Method;
+use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, delete, get, post, put};
 
@@ -43,6 +50,8 @@ pub struct AppInner {
     pub node: crate::node::Supervisor,
     /// What `/api/events` clients receive.
     pub events: crate::events::EventBus,
+    /// Rate limits, login throttle, event-socket cap and origin policy (task GUARD).
+    pub guard: Arc<ratelimit::Guard>,
 }
 
 impl Deref for AppState {
@@ -159,6 +168,14 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(root))
         .fallback(ui::serve)
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed().into_response() })
+        // GUARD layers, innermost first: body limit, WebSocket origin, rate limits, CORS,
+        // security headers, client address.
+        .layer(axum::middleware::from_fn(limits::middleware))
+        .layer(from_fn_with_state(state.clone(), origin::ws_middleware))
+        .layer(from_fn_with_state(state.clone(), ratelimit::middleware))
+        .layer(from_fn_with_state(state.clone(), cors::middleware))
+        .layer(from_fn_with_state(state.clone(), headers::middleware))
+        .layer(from_fn_with_state(state.clone(), client_ip::middleware))
         .layer(axum::middleware::from_fn(request_id::middleware))
         .with_state(state)
 }

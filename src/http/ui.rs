@@ -1,5 +1,6 @@
-//! The web UI, embedded from `static/`, with igloo-server's caching and security headers
-//! (reference §3.11) and an SPA fallback that does not swallow missing files.
+//! The web UI, embedded from `static/`, with igloo-server's caching (reference §3.11; the
+//! security headers come from `headers.rs`) and an SPA fallback that does not swallow missing
+//! files.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -70,43 +71,7 @@ fn file_response(state: &AppState, rel: &str, body: Vec<u8>) -> Response {
         "no-cache, no-store, must-revalidate"
     };
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    if prod && rel.ends_with(".html") {
-        security_headers(state, h);
-    }
+    // nosniff, CSP, frame and referrer policy, HSTS: added for every page by `headers.rs`.
     *res.status_mut() = StatusCode::OK;
     res
-}
-
-/// Production headers on HTML pages.
-fn security_headers(state: &AppState, h: &mut axum::http::HeaderMap) {
-    if state.tls_enabled {
-        h.insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
-        );
-    }
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    let wss: Vec<&str> = state
-        .config
-        .relays
-        .iter()
-        .map(String::as_str)
-        .filter(|r| r.starts_with("wss://") || r.starts_with("ws://"))
-        .collect();
-    let csp = format!(
-        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-         img-src 'self' data:; connect-src 'self' ws: wss: {}; frame-ancestors 'none'",
-        wss.join(" ")
-    );
-    if let Ok(v) = HeaderValue::from_str(csp.trim()) {
-        h.insert(header::CONTENT_SECURITY_POLICY, v);
-    }
 }

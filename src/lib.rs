@@ -12,6 +12,7 @@ pub mod http;
 pub mod logging;
 pub mod node;
 pub mod relay;
+pub mod secrets;
 pub mod server;
 pub mod store;
 pub mod systemd;

@@ -20,6 +20,8 @@ pub enum DaemonError {
     Tls(#[from] tls::TlsError),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    #[error("device key: {0}")]
+    Secrets(#[from] crate::secrets::SecretsError),
     #[error("cannot bind the relay port {port}: {source}")]
     RelayBind { port: u16, source: std::io::Error },
     #[error("cannot bind the HTTP redirect port {port}: {source}")]
@@ -104,6 +106,9 @@ pub async fn start_with_notifier(
             tracing::error!(error = %e, "signing node not started");
         }
     }
+    // Stored credentials start the node with nobody logged in (unless locked by a passphrase).
+    let vault = crate::secrets::Vault::open(store.data_dir())?;
+    crate::auth::node_control::boot(&config, &store, &vault, &node);
     let state = AppState::new(AppInner {
         config: config.clone(),
         started: Instant::now(),
@@ -113,6 +118,7 @@ pub async fn start_with_notifier(
         relay: relay.clone(),
         node,
         events,
+        vault,
     });
     let app = http::router(state);
     let redirect = match (config.http_redirect_port, tls.is_some()) {

@@ -3,6 +3,7 @@
 //! See `ARCHITECTURE.md` for the map of modules and how data flows between them.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -9,7 +9,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::{node, status};
+use super::{admin, auth, env, node, onboarding, status, user};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,11 +18,24 @@ use super::{node, status};
         description = "HTTP API of the igloo FROSTR signing node. Paths and shapes follow igloo-server.",
         license(name = "MIT")
     ),
-    paths(status::status, node::sign, node::peers, node::ping, openapi_json, openapi_yaml),
+    paths(status::status, node::sign, node::peers, node::ping, openapi_json, openapi_yaml,
+        auth::login, auth::logout, auth::status, auth::unlock,
+        onboarding::status, onboarding::validate_admin, onboarding::setup,
+        user::profile, user::get_credentials, user::set_credentials, user::set_credentials_put,
+        user::delete_credentials, user::get_relays, user::set_relays, user::set_relays_put,
+        user::change_password,
+        admin::whoami, admin::status, admin::list_users, admin::add_user, admin::delete_user,
+        admin::list_api_keys, admin::create_api_key, admin::revoke_api_key, admin::set_passphrase,
+        env::get_env, env::post_env, env::delete_env, env::get_shares, env::post_shares),
     components(schemas(ErrorBody, status::StatusResponse, status::Health, status::RestartInfo,
         node::SignRequest, node::UnsignedEvent, node::SignResponse, node::PeersResponse, node::PeerView,
-        node::PeerPolicyView, node::PingRequest, node::PingResultView, node::PingAllResponse)),
-    tags((name = "status", description = "Server and node status"), (name = "docs", description = "This document"), (name = "node", description = "Signing node: sign, peers, ping"))
+        node::PeerPolicyView, node::PingRequest, node::PingResultView, node::PingAllResponse,
+        auth::LoginRequest, auth::LoginResponse, auth::UnlockRequest, onboarding::OnboardingStatus,
+        onboarding::SetupRequest)),
+    tags((name = "status", description = "Server and node status"), (name = "docs", description = "This document"), (name = "node", description = "Signing node: sign, peers, ping"),
+        (name = "auth", description = "Login, logout, unlock"), (name = "onboarding", description = "First admin (database mode)"),
+        (name = "user", description = "The logged-in user's profile and node credentials (database mode)"),
+        (name = "admin", description = "Users and API keys (database mode)"), (name = "env", description = "Configuration"))
 )]
 pub struct ApiDoc;
 

@@ -313,6 +313,19 @@ fn unauthorized(state: &AppState, message: &str) -> Response {
         .into_response()
 }
 
+/// Whether a request presents any credential (key, basic, bearer, session header or cookie).
+fn carries_credentials(headers: &HeaderMap) -> bool {
+    [
+        "x-api-key",
+        "x-session-id",
+        "x-admin-secret",
+        "authorization",
+    ]
+    .iter()
+    .any(|h| headers.contains_key(*h))
+        || session_id(headers).is_some()
+}
+
 /// The route layer: authenticates the request, checks `access`, and inserts the
 /// [`Principal`] for the handler.
 pub async fn enforce(
@@ -330,6 +343,11 @@ pub async fn enforce(
             return unauthorized(&state, "Database user authentication required");
         }
         req.extensions_mut().insert(Principal::Anonymous);
+        return next.run(req).await;
+    }
+    // Public routes (status is polled every few seconds) skip the store when the request
+    // carries nothing to authenticate.
+    if access == Access::Public && !carries_credentials(req.headers()) {
         return next.run(req).await;
     }
     let headers = req.headers().clone();
@@ -398,4 +416,50 @@ pub async fn enforce(
     }
     req.extensions_mut().insert(principal);
     next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_headers_count_only_when_trusted() {
+        let mut h = HeaderMap::new();
+        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        h.insert("x-forwarded-for", "192.0.2.7, 10.0.0.1".parse().unwrap());
+        assert_eq!(client_ip(&h, Some(peer), false), Some(peer));
+        assert_eq!(client_ip(&h, Some(peer), true), "192.0.2.7".parse().ok());
+        h.insert("x-forwarded-for", "garbage".parse().unwrap());
+        h.insert("x-real-ip", "192.0.2.8".parse().unwrap());
+        assert_eq!(client_ip(&h, Some(peer), true), "192.0.2.8".parse().ok());
+    }
+
+    #[test]
+    fn credentials_are_recognised_in_headers() {
+        let mut h = HeaderMap::new();
+        assert!(!carries_credentials(&h));
+        h.insert("cookie", "theme=dark".parse().unwrap());
+        assert!(!carries_credentials(&h));
+        h.insert("cookie", "session=abc".parse().unwrap());
+        assert!(carries_credentials(&h));
+        let mut h = HeaderMap::new();
+        h.insert(
+            "authorization",
+            "Basic b3duZXI6cGE1NXdvcmQ=".parse().unwrap(),
+        );
+        let (u, p) = basic(&h).unwrap();
+        assert_eq!((u.as_str(), p.as_str()), ("owner", "pa55word"));
+        assert!(bearer(&h).is_none());
+        h.insert("authorization", "Bearer tok".parse().unwrap());
+        assert_eq!(bearer(&h).as_deref(), Some("tok"));
+        assert_eq!(
+            presented_api_key(&h).as_deref().map(String::as_str),
+            Some("tok")
+        );
+        h.insert("x-api-key", "key".parse().unwrap());
+        assert_eq!(
+            presented_api_key(&h).as_deref().map(String::as_str),
+            Some("key")
+        );
+    }
 }

@@ -57,3 +57,32 @@ impl Principal {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_rights_depend_on_mode_and_role() {
+        let user = |role| Principal::User {
+            id: 1,
+            username: "u".into(),
+            role,
+        };
+        assert!(user(Role::Admin).is_admin(false));
+        assert!(!user(Role::User).is_admin(false));
+        assert!(Principal::AdminSecret.is_admin(false));
+        assert!(!Principal::AdminSecret.is_admin(true));
+        assert!(Principal::EnvApiKey.is_admin(true));
+        assert!(!Principal::EnvApiKey.is_admin(false));
+        assert!(
+            !Principal::ApiKey {
+                id: 1,
+                prefix: "p".into()
+            }
+            .is_admin(false)
+        );
+        assert_eq!(user(Role::User).user_id_json(), serde_json::json!(1));
+        assert_eq!(Principal::EnvApiKey.user_id_json(), "api-user");
+    }
+}

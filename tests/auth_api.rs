@@ -1067,3 +1067,30 @@ fn auth_disabled_is_refused_on_a_lan_bind_unless_insecure_ok() {
     assert_eq!(err.var, "AUTH_ENABLED");
     assert!(parse(&["--insecure-ok", "true"]).is_ok());
 }
+
+#[tokio::test]
+async fn docs_are_public_except_in_production() {
+    let srv = db_server();
+    let (code, _, _) = call(&srv, Method::GET, "/api/docs/openapi.json", None, None).await;
+    assert_eq!(code, 200);
+    let prod =
+        TestServer::start_auth(&["--admin-secret", ADMIN_SECRET, "--node-env", "production"]);
+    onboard(&prod).await;
+    let (code, _, _) = call(&prod, Method::GET, "/api/docs/openapi.json", None, None).await;
+    assert_eq!(code, 401);
+    let res = client().get(prod.url("/api/docs/")).send().await.unwrap();
+    assert_eq!(res.status(), 401, "Swagger UI too");
+    let sid = login(&prod, "admin", ADMIN_PASS).await;
+    let (code, _, _) = call(
+        &prod,
+        Method::GET,
+        "/api/docs/openapi.json",
+        Some(("x-session-id", &sid)),
+        None,
+    )
+    .await;
+    assert_eq!(code, 200);
+    // Status stays public everywhere.
+    let (code, s, _) = call(&prod, Method::GET, "/api/status", None, None).await;
+    assert_eq!((code, &s["locked"]), (200, &json!(false)));
+}

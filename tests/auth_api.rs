@@ -808,6 +808,16 @@ async fn users_keep_their_own_credentials_and_the_node_follows() {
     .await;
     assert_eq!(code, 400);
 
+    // A plain user cannot take the node over from the admin.
+    let bob_pair = json!({
+        "group_cred": encode_group(&other.group),
+        "share_cred": encode_share(&other.shares[1]).as_str(),
+        "relays": ["ws://127.0.0.1:9"],
+    });
+    let (code, b, _) = post(&bob, bob_pair.clone()).await;
+    assert_eq!(code, 200, "{b}");
+    assert_eq!(b["nodeOwner"], false);
+
     let (code, _, _) = call(
         &srv,
         Method::DELETE,
@@ -821,6 +831,13 @@ async fn users_keep_their_own_credentials_and_the_node_follows() {
     assert_eq!(
         st["nodeActive"], false,
         "deleting the credentials stops the node"
+    );
+    // With the node free, the user's pair runs it.
+    let (code, b, _) = post(&bob, bob_pair).await;
+    assert_eq!(code, 200, "{b}");
+    assert_eq!(
+        (&b["nodeOwner"], &b["nodeActive"]),
+        (&json!(true), &json!(true))
     );
     // API keys and basic users have no user routes.
     let (code, _, _) = call(

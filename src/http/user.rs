@@ -106,29 +106,40 @@ async fn save(state: &AppState, id: u64, creds: NodeCredentials) -> Result<(), A
 }
 
 /// After a change to user `id`'s record: make it the node's when complete, restart or stop
-/// the node when it was (or becomes) this user's.
-async fn after_change(state: &AppState, id: u64, complete: bool) -> Result<(), ApiError> {
+/// the node when it was (or becomes) this user's. Only an admin may take the node over from
+/// another owner; a plain user's complete pair runs the node only when nobody else's does.
+/// Returns whether this user's credentials are the node's.
+async fn after_change(
+    state: &AppState,
+    id: u64,
+    complete: bool,
+    admin: bool,
+) -> Result<bool, ApiError> {
     let store = state.store.clone();
     let me = user_owner(id);
-    let owner = {
+    let (was_mine, is_mine) = {
         let me = me.clone();
         blocking(move || {
             let owner = store.node_owner().map_err(store_error)?;
-            if complete && owner.as_deref() != Some(me.as_str()) {
-                store.set_node_owner(Some(&me)).map_err(store_error)?;
-                return Ok(Some(me));
+            let was_mine = owner.as_deref() == Some(me.as_str());
+            let free = owner.is_none() || was_mine;
+            if complete && (free || admin) {
+                if !was_mine {
+                    store.set_node_owner(Some(&me)).map_err(store_error)?;
+                }
+                return Ok((was_mine, true));
             }
-            if !complete && owner.as_deref() == Some(me.as_str()) {
+            if !complete && was_mine {
                 store.set_node_owner(None).map_err(store_error)?;
             }
-            Ok(owner)
+            Ok((was_mine, false))
         })
         .await?
     };
-    if complete || owner.as_deref() == Some(me.as_str()) {
+    if is_mine || was_mine {
         node_control::reload(state).await;
     }
-    Ok(())
+    Ok(is_mine)
 }
 
 #[utoipa::path(get, path = "/api/user/credentials", tag = "user",
@@ -210,7 +221,8 @@ pub async fn set_credentials(
     Extension(p): Extension<Principal>,
     body: Bytes,
 ) -> Response {
-    match set_credentials_inner(&state, user_id(&p), &body).await {
+    let admin = p.is_admin(false);
+    match set_credentials_inner(&state, user_id(&p), admin, &body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -219,6 +231,7 @@ pub async fn set_credentials(
 async fn set_credentials_inner(
     state: &AppState,
     id: u64,
+    admin: bool,
     body: &Bytes,
 ) -> Result<Response, ApiError> {
     let map: Map<String, Value> = json_body(body)?;
@@ -251,11 +264,16 @@ async fn set_credentials_inner(
     }
     let complete = creds.has_credentials();
     save(state, id, creds).await?;
-    after_change(state, id, complete).await?;
-    tracing::info!(user = id, complete, "user credentials saved");
+    let node_owner = after_change(state, id, complete, admin).await?;
+    tracing::info!(user = id, complete, node_owner, "user credentials saved");
+    let message = if complete && !node_owner {
+        "Credentials saved; the node keeps running another user's credentials (an admin can switch it)"
+    } else {
+        "Credentials saved"
+    };
     Ok(no_store(
         StatusCode::OK,
-        json!({"success": true, "message": "Credentials saved", "nodeActive": state.node.current().is_some()}),
+        json!({"success": true, "message": message, "nodeOwner": node_owner, "nodeActive": state.node.current().is_some()}),
     ))
 }
 
@@ -276,7 +294,7 @@ pub async fn delete_credentials(
     if let Err(e) = res {
         return e.into_response();
     }
-    if let Err(e) = after_change(&state, id, false).await {
+    if let Err(e) = after_change(&state, id, false, false).await {
         return e.into_response();
     }
     tracing::info!(user = id, "user credentials deleted");

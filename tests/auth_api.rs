@@ -398,6 +398,23 @@ async fn admin_manages_users_and_the_last_admin_stays() {
     assert_eq!(w["userId"], Value::Null);
 
     let bob = add_user(&srv, &admin, "bob", "Kx9!Secret").await;
+    // The explicit admin-secret reveal: admin users only, confirmed.
+    let reveal = |sid: &str, body: Value| {
+        let (srv, sid) = (&srv, sid.to_string());
+        async move {
+            call(
+                srv,
+                Method::POST,
+                "/api/env/admin-secret",
+                Some(("x-session-id", &sid)),
+                Some(body),
+            )
+            .await
+        }
+    };
+    assert_eq!(reveal(&admin, json!({})).await.0, 400);
+    let (code, r, _) = reveal(&admin, json!({"confirm": true})).await;
+    assert_eq!((code, r["adminSecret"].as_str()), (200, Some(ADMIN_SECRET)));
     let (code, _, _) = call(
         &srv,
         Method::POST,
@@ -449,6 +466,7 @@ async fn admin_manages_users_and_the_last_admin_stays() {
 
     // A plain user is not an admin.
     let bob_sid = login(&srv, "bob", "Kx9!Secret").await;
+    assert_eq!(reveal(&bob_sid, json!({"confirm": true})).await.0, 403);
     let (code, _, _) = call(
         &srv,
         Method::GET,

@@ -443,3 +443,52 @@ pub async fn post_shares(State(state): State<AppState>, body: Bytes) -> Response
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
 }
+
+#[utoipa::path(post, path = "/api/env/admin-secret", tag = "env",
+    request_body(content = Object, description = "`{confirm: true}` (or `confirmReveal: true`)"),
+    responses((status = 200, description = "`{adminSecret}`: the explicit reveal, for an admin user's session only"),
+        (status = 400, description = "Not confirmed"), (status = 403, description = "Not an admin user"),
+        (status = 404, description = "No ADMIN_SECRET configured")))]
+pub async fn reveal_admin_secret(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    body: Bytes,
+) -> Response {
+    // A role-admin user only: not the secret itself, not an API key.
+    let Principal::User { role, id, .. } = &p else {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "An admin user's session is required",
+        )
+        .into_response();
+    };
+    if *role != crate::store::users::Role::Admin {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "An admin user's session is required",
+        )
+        .into_response();
+    }
+    let map: Map<String, Value> = match json_body(&body) {
+        Ok(m) => m,
+        Err(e) => return e.into_response(),
+    };
+    let confirmed = [map.get("confirm"), map.get("confirmReveal")]
+        .iter()
+        .any(|v| *v == Some(&Value::Bool(true)));
+    if !confirmed {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "NOT_CONFIRMED",
+            "Send {\"confirm\": true} to reveal the admin secret",
+        )
+        .into_response();
+    }
+    let Some(secret) = &state.config.auth.admin_secret else {
+        return ApiError::not_found("No ADMIN_SECRET is configured").into_response();
+    };
+    tracing::warn!(user = id, "admin secret revealed");
+    no_store(StatusCode::OK, json!({"adminSecret": secret.expose()}))
+}

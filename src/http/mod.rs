@@ -203,6 +203,9 @@ fn auth_routes() -> Vec<ApiRoute> {
         ApiRoute::get("/api/env", get(env::get_env)),
         ApiRoute::post("/api/env", post(env::post_env)).access(Admin),
         ApiRoute::post("/api/env/delete", post(env::delete_env)).access(Admin),
+        ApiRoute::post("/api/env/admin-secret", post(env::reveal_admin_secret))
+            .access(Admin)
+            .modes(Database),
         ApiRoute::get("/api/env/shares", get(env::get_shares)).modes(Headless),
         ApiRoute::post("/api/env/shares", post(env::post_shares))
             .access(Admin)

@@ -475,9 +475,8 @@ pub async fn reveal_admin_secret(
         Ok(m) => m,
         Err(e) => return e.into_response(),
     };
-    let confirmed = [map.get("confirm"), map.get("confirmReveal")]
-        .iter()
-        .any(|v| *v == Some(&Value::Bool(true)));
+    let confirmed =
+        [map.get("confirm"), map.get("confirmReveal")].contains(&Some(&Value::Bool(true)));
     if !confirmed {
         return ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -20,6 +20,8 @@ pub enum DaemonError {
     Tls(#[from] tls::TlsError),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    #[error("device key: {0}")]
+    Secrets(#[from] crate::secrets::SecretsError),
     #[error("cannot bind the relay port {port}: {source}")]
     RelayBind { port: u16, source: std::io::Error },
     #[error("cannot bind the HTTP redirect port {port}: {source}")]
@@ -116,6 +118,9 @@ pub async fn start_with_notifier(
         health_tx.clone(),
         stop_rx.clone(),
     );
+    // Stored credentials start the node with nobody logged in (unless locked by a passphrase).
+    let vault = crate::secrets::Vault::open(store.data_dir())?;
+    crate::auth::node_control::boot(&config, &store, &vault, &node);
     let state = AppState::new(AppInner {
         config: config.clone(),
         started: Instant::now(),
@@ -126,6 +131,7 @@ pub async fn start_with_notifier(
         node,
         events,
         guard: Arc::new(http::ratelimit::Guard::new(&config)),
+        vault,
     });
     let app = http::router(state);
     let redirect = match (config.http_redirect_port, tls.is_some()) {

@@ -3,6 +3,7 @@
 //! See `ARCHITECTURE.md` for the map of modules and how data flows between them.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod daemon;
@@ -13,6 +14,7 @@ pub mod logging;
 pub mod nips;
 pub mod node;
 pub mod relay;
+pub mod secrets;
 pub mod server;
 pub mod store;
 pub mod systemd;

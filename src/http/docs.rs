@@ -9,7 +9,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::{crypto, events, node, peers, recover, status};
+use super::{admin, auth, crypto, env, events, node, onboarding, peers, recover, status, user};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,7 +24,17 @@ use super::{crypto, events, node, peers, recover, status};
         peers::delete_policy, node::pending_signs, node::approve_sign, node::deny_sign,
         // ---- CRYPTO ----
         crypto::nip44_encrypt, crypto::nip44_decrypt, crypto::nip04_encrypt, crypto::nip04_decrypt,
-        recover::recover, recover::validate),
+        recover::recover, recover::validate,
+        // ---- AUTH ----
+        auth::login, auth::logout, auth::status, auth::unlock,
+        onboarding::status, onboarding::validate_admin, onboarding::setup,
+        user::profile, user::get_credentials, user::set_credentials, user::set_credentials_put,
+        user::delete_credentials, user::get_relays, user::set_relays, user::set_relays_put,
+        user::change_password,
+        admin::whoami, admin::status, admin::list_users, admin::add_user, admin::delete_user,
+        admin::list_api_keys, admin::create_api_key, admin::revoke_api_key, admin::set_passphrase,
+        env::get_env, env::post_env, env::delete_env, env::get_shares, env::post_shares,
+        env::reveal_admin_secret),
     components(schemas(ErrorBody, status::StatusResponse, status::Health, status::RestartInfo, status::RelayStatus,
         node::SignRequest, node::UnsignedEvent, node::SignResponse, node::PeersResponse, node::PeerView,
         node::PingRequest, node::PingResultView, node::PingAllResponse,
@@ -36,10 +46,16 @@ use super::{crypto, events, node, peers, recover, status};
         // ---- CRYPTO ----
         crypto::CryptoRequest, crypto::CryptoResponse, recover::RecoverRequest, recover::RecoverResponse,
         recover::RecoverDetails, recover::InvalidShare, recover::RecoverErrorBody, recover::ValidateRequest,
-        recover::ValidateResponse, recover::Validation, recover::Decoded)),
+        recover::ValidateResponse, recover::Validation, recover::Decoded,
+        // ---- AUTH ----
+        auth::LoginRequest, auth::LoginResponse, auth::UnlockRequest, onboarding::OnboardingStatus,
+        onboarding::SetupRequest)),
     tags((name = "status", description = "Server and node status"), (name = "docs", description = "This document"), (name = "events", description = "Live event stream (WebSocket)"), (name = "node", description = "Signing node: sign, peers, ping"),
         (name = "crypto", description = "NIP-44 v2 and NIP-04 with the group key (threshold ECDH)"),
-        (name = "recovery", description = "Rebuild the group nsec from shares"))
+        (name = "recovery", description = "Rebuild the group nsec from shares"),
+        (name = "auth", description = "Login, logout, unlock"), (name = "onboarding", description = "First admin (database mode)"),
+        (name = "user", description = "The logged-in user's profile and node credentials (database mode)"),
+        (name = "admin", description = "Users and API keys (database mode)"), (name = "env", description = "Configuration"))
 )]
 pub struct ApiDoc;
 

@@ -3,15 +3,19 @@
 //! Every API route is declared once in [`api_routes`]; the router is built from that table
 //! and a test checks that each entry is in the OpenAPI document.
 
+pub mod admin;
+pub mod auth;
 pub mod client_ip;
 pub mod cors;
 pub mod crypto;
 pub mod docs;
+pub mod env;
 pub mod error;
 pub mod events;
 pub mod headers;
 pub mod limits;
 pub mod node;
+pub mod onboarding;
 pub mod origin;
 pub mod peers;
 pub mod ratelimit;
@@ -19,6 +23,7 @@ pub mod recover;
 pub mod request_id;
 pub mod status;
 pub mod ui;
+pub mod user;
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -30,6 +35,7 @@ use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, delete, get, post, put};
 
+use crate::auth::{Access, Modes};
 use crate::config::Config;
 use error::ApiError;
 
@@ -52,6 +58,8 @@ pub struct AppInner {
     pub events: crate::events::EventBus,
     /// Rate limits, login throttle, event-socket cap and origin policy (task GUARD).
     pub guard: Arc<ratelimit::Guard>,
+    /// The device key that seals stored secrets (may be locked by a passphrase).
+    pub vault: crate::secrets::Vault,
 }
 
 impl Deref for AppState {
@@ -74,27 +82,45 @@ impl AppState {
     }
 }
 
-/// One API route: method and path as documented, and its handler.
+/// One API route: method and path as documented, its handler, who may call it and in which
+/// modes it exists. Routes need an authenticated caller unless marked otherwise.
 pub struct ApiRoute {
     pub method: Method,
     pub path: &'static str,
     pub handler: MethodRouter<AppState>,
+    pub access: Access,
+    pub modes: Modes,
 }
 
 impl ApiRoute {
-    fn get(path: &'static str, handler: MethodRouter<AppState>) -> Self {
+    fn new(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Self {
         Self {
-            method: Method::GET,
+            method,
             path,
             handler,
+            access: Access::User,
+            modes: Modes::Both,
         }
     }
+    fn get(path: &'static str, handler: MethodRouter<AppState>) -> Self {
+        Self::new(Method::GET, path, handler)
+    }
     fn post(path: &'static str, handler: MethodRouter<AppState>) -> Self {
-        Self {
-            method: Method::POST,
-            path,
-            handler,
-        }
+        Self::new(Method::POST, path, handler)
+    }
+    fn put(path: &'static str, handler: MethodRouter<AppState>) -> Self {
+        Self::new(Method::PUT, path, handler)
+    }
+    fn delete(path: &'static str, handler: MethodRouter<AppState>) -> Self {
+        Self::new(Method::DELETE, path, handler)
+    }
+    fn access(mut self, access: Access) -> Self {
+        self.access = access;
+        self
+    }
+    fn modes(mut self, modes: Modes) -> Self {
+        self.modes = modes;
+        self
     }
     fn put(path: &'static str, handler: MethodRouter<AppState>) -> Self {
         Self {
@@ -114,13 +140,12 @@ impl ApiRoute {
 
 /// The table of API routes. Add new endpoints here (and annotate them for OpenAPI).
 pub fn api_routes() -> Vec<ApiRoute> {
-    vec![
-        ApiRoute::get("/api/status", get(status::status)),
-        ApiRoute::get("/api/events", get(events::events)),
+    let mut routes = vec![
+        ApiRoute::get("/api/status", get(status::status)).access(Access::Public),
         ApiRoute::post("/api/sign", post(node::sign)),
         ApiRoute::get("/api/peers", get(node::peers)),
         ApiRoute::post("/api/peers/ping", post(node::ping)),
-        // ---- POLICY: peers, policies, approvals ----
+        ApiRoute::get("/api/events", get(events::events)),
         ApiRoute::get("/api/peers/self", get(peers::self_key)),
         ApiRoute::get("/api/peers/group", get(peers::group)),
         ApiRoute::get("/api/peers/policies", get(peers::policies)),
@@ -130,15 +155,104 @@ pub fn api_routes() -> Vec<ApiRoute> {
         ApiRoute::get("/api/sign/pending", get(node::pending_signs)),
         ApiRoute::post("/api/sign/pending/{id}/approve", post(node::approve_sign)),
         ApiRoute::post("/api/sign/pending/{id}/deny", post(node::deny_sign)),
-        // CRYPTO: NIP-04/44 through threshold ECDH, and recovery.
         ApiRoute::post("/api/nip44/encrypt", post(crypto::nip44_encrypt)),
         ApiRoute::post("/api/nip44/decrypt", post(crypto::nip44_decrypt)),
         ApiRoute::post("/api/nip04/encrypt", post(crypto::nip04_encrypt)),
         ApiRoute::post("/api/nip04/decrypt", post(crypto::nip04_decrypt)),
         ApiRoute::post("/api/recover", post(recover::recover)),
         ApiRoute::post("/api/recover/validate", post(recover::validate)),
-        ApiRoute::get("/api/docs/openapi.json", get(docs::openapi_json)),
-        ApiRoute::get("/api/docs/openapi.yaml", get(docs::openapi_yaml)),
+        ApiRoute::get("/api/docs/openapi.json", get(docs::openapi_json)).access(Access::Public),
+        ApiRoute::get("/api/docs/openapi.yaml", get(docs::openapi_yaml)).access(Access::Public),
+    ];
+    routes.extend(auth_routes());
+    routes
+}
+
+/// Onboarding, login, users, API keys, configuration and unlock (task AUTH).
+fn auth_routes() -> Vec<ApiRoute> {
+    use Access::{Admin, DbUser, Public};
+    use Modes::{Database, Headless};
+    vec![
+        ApiRoute::post("/api/auth/login", post(auth::login)).access(Public),
+        ApiRoute::post("/api/auth/logout", post(auth::logout)).access(Public),
+        ApiRoute::get("/api/auth/status", get(auth::status)).access(Public),
+        ApiRoute::post("/api/unlock", post(auth::unlock)).access(Public),
+        ApiRoute::get("/api/onboarding/status", get(onboarding::status))
+            .access(Public)
+            .modes(Database),
+        ApiRoute::post(
+            "/api/onboarding/validate-admin",
+            post(onboarding::validate_admin),
+        )
+        .access(Public)
+        .modes(Database),
+        ApiRoute::post("/api/onboarding/setup", post(onboarding::setup))
+            .access(Public)
+            .modes(Database),
+        ApiRoute::get("/api/user/profile", get(user::profile))
+            .access(DbUser)
+            .modes(Database),
+        ApiRoute::get("/api/user/credentials", get(user::get_credentials))
+            .access(DbUser)
+            .modes(Database),
+        ApiRoute::post("/api/user/credentials", post(user::set_credentials))
+            .access(DbUser)
+            .modes(Database),
+        ApiRoute::put("/api/user/credentials", put(user::set_credentials_put))
+            .access(DbUser)
+            .modes(Database),
+        ApiRoute::delete("/api/user/credentials", delete(user::delete_credentials))
+            .access(DbUser)
+            .modes(Database),
+        ApiRoute::get("/api/user/relays", get(user::get_relays))
+            .access(DbUser)
+            .modes(Database),
+        ApiRoute::post("/api/user/relays", post(user::set_relays))
+            .access(DbUser)
+            .modes(Database),
+        ApiRoute::put("/api/user/relays", put(user::set_relays_put))
+            .access(DbUser)
+            .modes(Database),
+        ApiRoute::post("/api/user/password", post(user::change_password))
+            .access(DbUser)
+            .modes(Database),
+        ApiRoute::get("/api/admin/whoami", get(admin::whoami))
+            .access(Admin)
+            .modes(Database),
+        ApiRoute::get("/api/admin/status", get(admin::status))
+            .access(Admin)
+            .modes(Database),
+        ApiRoute::get("/api/admin/users", get(admin::list_users))
+            .access(Admin)
+            .modes(Database),
+        ApiRoute::post("/api/admin/users", post(admin::add_user))
+            .access(Admin)
+            .modes(Database),
+        ApiRoute::post("/api/admin/users/delete", post(admin::delete_user))
+            .access(Admin)
+            .modes(Database),
+        ApiRoute::get("/api/admin/api-keys", get(admin::list_api_keys))
+            .access(Admin)
+            .modes(Database),
+        ApiRoute::post("/api/admin/api-keys", post(admin::create_api_key))
+            .access(Admin)
+            .modes(Database),
+        ApiRoute::post("/api/admin/api-keys/revoke", post(admin::revoke_api_key))
+            .access(Admin)
+            .modes(Database),
+        ApiRoute::post("/api/admin/passphrase", post(admin::set_passphrase))
+            .access(Admin)
+            .modes(Database),
+        ApiRoute::get("/api/env", get(env::get_env)),
+        ApiRoute::post("/api/env", post(env::post_env)).access(Admin),
+        ApiRoute::post("/api/env/delete", post(env::delete_env)).access(Admin),
+        ApiRoute::post("/api/env/admin-secret", post(env::reveal_admin_secret))
+            .access(Admin)
+            .modes(Database),
+        ApiRoute::get("/api/env/shares", get(env::get_shares)).modes(Headless),
+        ApiRoute::post("/api/env/shares", post(env::post_shares))
+            .access(Admin)
+            .modes(Headless),
     ]
 }
 
@@ -158,13 +272,33 @@ async fn root(
 
 /// The complete application router.
 pub fn router(state: AppState) -> Router {
+    let headless = state.config.headless;
+    // Docs need a caller in production (reference §3.11).
+    let protect_docs = state.config.is_production() && state.config.auth.enabled;
     let mut api = Router::new();
     for r in api_routes() {
-        api = api.route(r.path, r.handler);
+        if !r.modes.includes(headless) {
+            continue;
+        }
+        let access = if protect_docs && r.path.starts_with("/api/docs") {
+            Access::User
+        } else {
+            r.access
+        };
+        let layer =
+            axum::middleware::from_fn_with_state((state.clone(), access), crate::auth::enforce);
+        api = api.route(r.path, r.handler.route_layer(layer));
+    }
+    let mut swagger = docs::swagger_ui();
+    if protect_docs {
+        swagger = swagger.route_layer(axum::middleware::from_fn_with_state(
+            (state.clone(), Access::User),
+            crate::auth::enforce,
+        ));
     }
     Router::new()
         .merge(api)
-        .merge(docs::swagger_ui())
+        .merge(swagger)
         .route("/", get(root))
         .fallback(ui::serve)
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed().into_response() })

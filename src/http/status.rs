@@ -26,6 +26,8 @@ pub struct StatusResponse {
     /// `headless` or `database`.
     pub mode: String,
     pub tls: bool,
+    /// True while an owner passphrase keeps the stored secrets (and so the node) locked.
+    pub locked: bool,
     pub uptime_seconds: u64,
     pub restart_info: RestartInfo,
     pub health: Health,
@@ -112,6 +114,7 @@ pub async fn status(State(state): State<AppState>) -> Json<StatusResponse> {
         version: env!("CARGO_PKG_VERSION").to_string(),
         mode: if cfg.headless { "headless" } else { "database" }.to_string(),
         tls: state.tls_enabled,
+        locked: state.vault.is_locked(),
         uptime_seconds: state.started.elapsed().as_secs(),
         restart_info: RestartInfo {
             blocked_by_credentials: !has_credentials,

@@ -70,6 +70,10 @@ pub enum StoreError {
     #[error("store database error: {0}")]
     Database(#[from] redb::Error),
 
+    /// A stored record could not be decoded (damaged or written by an incompatible version).
+    #[error("damaged record in table {table}")]
+    Corrupt { table: &'static str },
+
     /// The blocking task running a store operation panicked or was cancelled.
     #[error("store task failed: {0}")]
     Task(String),

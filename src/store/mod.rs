@@ -11,12 +11,16 @@
 //! * Later modules open their own tables through [`Store::db`] using the definitions in
 //!   [`schema`]; new tables need a migration.
 
+pub mod api_keys;
+pub mod credentials;
 mod error;
 pub mod migrations;
 mod path;
 pub mod policies;
 pub mod schema;
+pub mod sessions;
 pub mod settings;
+pub mod users;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

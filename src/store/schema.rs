@@ -16,3 +16,20 @@ pub const PEER_POLICIES: TableDefinition<&str, &[u8]> = TableDefinition::new("pe
 
 /// Persistent counters for the audit view, e.g. partial signatures issued per peer (v2+).
 pub const AUDIT_COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("audit_counters");
+
+// ---- AUTH: users, sessions, API keys, encrypted node credentials (created lazily) ----
+
+/// Users: id → JSON [`crate::store::users::UserRecord`].
+pub const USERS: TableDefinition<u64, &[u8]> = TableDefinition::new("users");
+/// Unique user names: username → id.
+pub const USERNAMES: TableDefinition<&str, u64> = TableDefinition::new("usernames");
+/// Sessions: hex SHA-256 of the session id → JSON [`crate::store::sessions::SessionRecord`].
+pub const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+/// API keys: id → JSON [`crate::store::api_keys::ApiKeyRecord`] (the token is stored only as SHA-256).
+pub const API_KEYS: TableDefinition<u64, &[u8]> = TableDefinition::new("api_keys");
+/// API key lookup: 12-character token prefix → id.
+pub const API_KEY_PREFIXES: TableDefinition<&str, u64> = TableDefinition::new("api_key_prefixes");
+/// Node credentials per owner (`user:<id>` or `env`): sealed with the device key.
+pub const CREDENTIALS: TableDefinition<&str, &[u8]> = TableDefinition::new("credentials");
+/// Id sequences (`users`, `api_keys`): the last id handed out; ids are never reused.
+pub const AUTH_SEQUENCES: TableDefinition<&str, u64> = TableDefinition::new("auth_sequences");

@@ -18,13 +18,21 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Starts a server with these extra command-line settings.
+    /// Starts a server with these extra command-line settings. Authentication is off unless
+    /// `extra` sets `--auth-enabled` (see [`TestServer::start_auth`]).
     pub fn start(extra: &[&str]) -> TestServer {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("data");
         let mut s = Self::start_in(dir, extra);
         s._tmp = Some(tmp);
         s
+    }
+
+    /// Starts a server with authentication on (plus these extra settings).
+    pub fn start_auth(extra: &[&str]) -> TestServer {
+        let mut v = vec!["--auth-enabled", "true"];
+        v.extend_from_slice(extra);
+        Self::start(&v)
     }
 
     /// Starts a server whose data directory is `data_dir` (kept after drop).
@@ -52,6 +60,10 @@ impl TestServer {
             "--db-path".into(),
             data_dir.display().to_string(),
         ];
+        // Tests that are not about authentication run with it off; auth tests opt in.
+        if !extra.iter().any(|a| a.starts_with("--auth-enabled")) {
+            args.extend(["--auth-enabled".into(), "false".into()]);
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let cli = Cli::try_parse_from(&args).expect("test arguments parse");
         let config = Config::from_settings(cli.settings).expect("test config valid");

@@ -1,0 +1,183 @@
+//! Node credentials per owner, sealed with the device key ([`crate::secrets::Vault`]): group
+//! and share credentials, relays, group name and save time. Nothing of it is stored in the
+//! clear. The setting `node.owner` names whose credentials the node runs with.
+
+use redb::ReadableDatabase;
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, Zeroizing};
+
+use super::schema::CREDENTIALS;
+use super::users::read_table;
+use super::{Store, StoreError};
+use crate::secrets::{SecretsError, Vault};
+
+const TABLE: &str = "credentials";
+/// Setting naming the owner whose credentials the node runs with.
+pub const NODE_OWNER_SETTING: &str = "node.owner";
+/// Owner key of the headless (`/api/env`) credentials.
+pub const ENV_OWNER: &str = "env";
+
+pub fn user_owner(id: u64) -> String {
+    format!("user:{id}")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error("stored credentials are damaged")]
+    Corrupt,
+}
+
+/// One owner's node settings. Any field may be absent; the node needs both credentials.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct NodeCredentials {
+    pub group_cred: Option<String>,
+    pub share_cred: Option<String>,
+    pub relays: Option<Vec<String>>,
+    pub group_name: Option<String>,
+    /// Unix milliseconds of the last credential change.
+    pub saved_at: Option<u64>,
+}
+
+impl NodeCredentials {
+    pub fn has_credentials(&self) -> bool {
+        self.group_cred.is_some() && self.share_cred.is_some()
+    }
+}
+
+impl Drop for NodeCredentials {
+    fn drop(&mut self) {
+        self.group_cred.zeroize();
+        self.share_cred.zeroize();
+    }
+}
+
+impl std::fmt::Debug for NodeCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeCredentials")
+            .field(
+                "group_cred",
+                &self.group_cred.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "share_cred",
+                &self.share_cred.as_ref().map(|_| "<redacted>"),
+            )
+            .field("relays", &self.relays)
+            .field("group_name", &self.group_name)
+            .field("saved_at", &self.saved_at)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Seals and stores `creds` for `owner`.
+    pub fn put_credentials(
+        &self,
+        vault: &Vault,
+        owner: &str,
+        creds: &NodeCredentials,
+    ) -> Result<(), CredentialsError> {
+        let plain =
+            Zeroizing::new(serde_json::to_vec(creds).map_err(|_| CredentialsError::Corrupt)?);
+        let sealed = vault.seal(TABLE, owner, &plain)?;
+        let txn = self.db().begin_write().map_err(StoreError::from)?;
+        txn.open_table(CREDENTIALS)
+            .map_err(StoreError::from)?
+            .insert(owner, sealed.as_slice())
+            .map_err(StoreError::from)?;
+        txn.commit().map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// Reads and opens `owner`'s credentials.
+    pub fn get_credentials(
+        &self,
+        vault: &Vault,
+        owner: &str,
+    ) -> Result<Option<NodeCredentials>, CredentialsError> {
+        let sealed = {
+            let txn = self.db().begin_read().map_err(StoreError::from)?;
+            let Some(t) = read_table(&txn, CREDENTIALS)? else {
+                return Ok(None);
+            };
+            t.get(owner)
+                .map_err(StoreError::from)?
+                .map(|v| v.value().to_vec())
+        };
+        let Some(sealed) = sealed else {
+            return Ok(None);
+        };
+        let plain = vault.open_sealed(TABLE, owner, &sealed)?;
+        serde_json::from_slice(&plain)
+            .map(Some)
+            .map_err(|_| CredentialsError::Corrupt)
+    }
+
+    /// Whether `owner` has a stored record (readable without the device key).
+    pub fn has_credentials_record(&self, owner: &str) -> Result<bool, StoreError> {
+        let txn = self.db().begin_read()?;
+        let Some(t) = read_table(&txn, CREDENTIALS)? else {
+            return Ok(false);
+        };
+        Ok(t.get(owner)?.is_some())
+    }
+
+    pub fn delete_credentials(&self, owner: &str) -> Result<bool, StoreError> {
+        let txn = self.db().begin_write()?;
+        let existed = txn.open_table(CREDENTIALS)?.remove(owner)?.is_some();
+        txn.commit()?;
+        Ok(existed)
+    }
+
+    /// The owner whose credentials the node runs with, if any.
+    pub fn node_owner(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .get_setting(NODE_OWNER_SETTING)?
+            .and_then(|v| String::from_utf8(v).ok()))
+    }
+
+    pub fn set_node_owner(&self, owner: Option<&str>) -> Result<(), StoreError> {
+        match owner {
+            Some(o) => self.put_setting(NODE_OWNER_SETTING, o.as_bytes()),
+            None => self.delete_setting(NODE_OWNER_SETTING).map(|_| ()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_sealed_per_owner() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = Store::open(tmp.path()).unwrap();
+        let v = Vault::open(tmp.path()).unwrap();
+        assert!(s.get_credentials(&v, "user:1").unwrap().is_none());
+        let c = NodeCredentials {
+            group_cred: Some("bfgroup1secretgroup".into()),
+            share_cred: Some("bfshare1secretshare".into()),
+            relays: Some(vec!["ws://127.0.0.1:1".into()]),
+            group_name: Some("home".into()),
+            saved_at: Some(1),
+        };
+        s.put_credentials(&v, "user:1", &c).unwrap();
+        assert_eq!(s.get_credentials(&v, "user:1").unwrap().unwrap(), c);
+        assert!(s.has_credentials_record("user:1").unwrap());
+        assert!(!format!("{c:?}").contains("secretshare"));
+        s.set_node_owner(Some("user:1")).unwrap();
+        assert_eq!(s.node_owner().unwrap().as_deref(), Some("user:1"));
+        s.set_node_owner(None).unwrap();
+        assert!(s.node_owner().unwrap().is_none());
+        assert!(s.delete_credentials("user:1").unwrap());
+        assert!(s.get_credentials(&v, "user:1").unwrap().is_none());
+        let path = s.path().to_path_buf();
+        drop(s);
+        let raw = std::fs::read(path).unwrap();
+        assert!(!raw.windows(11).any(|w| w == b"secretshare"));
+    }
+}

@@ -23,7 +23,11 @@ fn xonly(s: &SecretScalar) -> [u8; 32] {
 }
 
 fn vectors() -> Vec<Value> {
-    let raw = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bifrost-rs-nip44.json")).unwrap();
+    let raw = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/bifrost-rs-nip44.json"
+    ))
+    .unwrap();
     let v: Value = serde_json::from_str(&raw).unwrap();
     v["vectors"].as_array().unwrap().clone()
 }
@@ -54,12 +58,16 @@ fn nip44_known_answers_encrypt_unpadded_and_decrypt_both_forms() {
             assert_eq!(cipher::decrypt(&back, padded).unwrap().as_str(), pt);
             // The standard nostr crate (padded base64) reads the padded form: same payload.
             let nk = nostr::nips::nip44::v2::ConversationKey::from_slice(key.as_bytes()).unwrap();
-            let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, padded).unwrap();
+            let bytes =
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, padded).unwrap();
             let plain = nostr::nips::nip44::v2::decrypt_to_bytes(&nk, &bytes).unwrap();
             assert_eq!(plain, pt.as_bytes());
         }
     }
-    assert_eq!(saw_padding, 3, "vectors must include lengths that need one and two '='");
+    assert_eq!(
+        saw_padding, 3,
+        "vectors must include lengths that need one and two '='"
+    );
 }
 
 #[test]
@@ -69,21 +77,32 @@ fn nip44_rejects_bad_content() {
     let key = cipher::conversation_key(&s, &xonly(&r)).unwrap();
     let good = cipher::encrypt(&key, "{\"hello\":\"world\"}", [7; 32]).unwrap();
     assert_eq!(cipher::decrypt(&key, ""), Err(CipherError::Content));
-    assert_eq!(cipher::decrypt(&key, &format!("#{good}")), Err(CipherError::Content));
+    assert_eq!(
+        cipher::decrypt(&key, &format!("#{good}")),
+        Err(CipherError::Content)
+    );
     assert_eq!(cipher::decrypt(&key, "!!!!"), Err(CipherError::Base64));
     assert_eq!(cipher::decrypt(&key, "AAAA"), Err(CipherError::TooShort));
-    let mut bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD_NO_PAD, &good).unwrap();
+    let mut bytes =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD_NO_PAD, &good).unwrap();
     bytes[0] = 1;
     let v1 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD_NO_PAD, &bytes);
     assert_eq!(cipher::decrypt(&key, &v1), Err(CipherError::Version(1)));
     bytes[0] = 2;
     bytes[40] ^= 1;
-    let tampered = base64::Engine::encode(&base64::engine::general_purpose::STANDARD_NO_PAD, &bytes);
+    let tampered =
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD_NO_PAD, &bytes);
     assert_eq!(cipher::decrypt(&key, &tampered), Err(CipherError::Mac));
     let other = cipher::conversation_key(&s, &xonly(&s)).unwrap();
     assert_eq!(cipher::decrypt(&other, &good), Err(CipherError::Mac));
-    assert_eq!(cipher::encrypt(&key, "", [0; 32]), Err(CipherError::PlaintextLength));
-    assert_eq!(cipher::encrypt(&key, &"x".repeat(65_536), [0; 32]), Err(CipherError::PlaintextLength));
+    assert_eq!(
+        cipher::encrypt(&key, "", [0; 32]),
+        Err(CipherError::PlaintextLength)
+    );
+    assert_eq!(
+        cipher::encrypt(&key, &"x".repeat(65_536), [0; 32]),
+        Err(CipherError::PlaintextLength)
+    );
 }
 
 fn nonce(n: u8) -> AdvertisedNonce {
@@ -92,7 +111,11 @@ fn nonce(n: u8) -> AdvertisedNonce {
         let s = SecretScalar::from_bytes(&[k.max(1); 32]).unwrap();
         igloo::frostr_v2::types::compress(&s.public_key())
     };
-    AdvertisedNonce { binder_pn: p(n), hidden_pn: p(n.wrapping_add(1)), code: [n; 32] }
+    AdvertisedNonce {
+        binder_pn: p(n),
+        hidden_pn: p(n.wrapping_add(1)),
+        code: [n; 32],
+    }
 }
 
 fn all_payloads() -> Vec<Payload> {
@@ -107,14 +130,26 @@ fn all_payloads() -> Vec<Payload> {
             updated: 5,
             block_all: false,
             request: MethodFlags::ALL,
-            respond: MethodFlags { sign: false, ..MethodFlags::ALL },
+            respond: MethodFlags {
+                sign: false,
+                ..MethodFlags::ALL
+            },
         }),
     };
     vec![
         Payload::PingRequest(ping.clone()),
-        Payload::PingResponse(Ping { policy_profile: None, ..ping }),
-        Payload::OnboardRequest(OnboardRequest { version: 1, nonces: vec![nonce(3)] }),
-        Payload::OnboardResponse(OnboardResponse { group: ks.group.clone(), nonces: vec![nonce(4)] }),
+        Payload::PingResponse(Ping {
+            policy_profile: None,
+            ..ping
+        }),
+        Payload::OnboardRequest(OnboardRequest {
+            version: 1,
+            nonces: vec![nonce(3)],
+        }),
+        Payload::OnboardResponse(OnboardResponse {
+            group: ks.group.clone(),
+            nonces: vec![nonce(4)],
+        }),
         Payload::SignRequest(SignSession {
             gid: [1; 32],
             sid: [2; 32],
@@ -125,24 +160,43 @@ fn all_payloads() -> Vec<Payload> {
             stamp: 1_700_000_000,
             nonces: vec![MemberNonces {
                 idx: 1,
-                entries: vec![NonceEntry { hash_index: 0, binder_pn: nonce(5).binder_pn, hidden_pn: nonce(5).hidden_pn, code: [5; 32] }],
+                entries: vec![NonceEntry {
+                    hash_index: 0,
+                    binder_pn: nonce(5).binder_pn,
+                    hidden_pn: nonce(5).hidden_pn,
+                    code: [5; 32],
+                }],
             }],
         }),
         Payload::SignResponse(SignResponse {
             idx: 2,
             sid: [2; 32],
             pubkey: [4; 32],
-            psigs: vec![PartialSig { hash_index: 0, sighash: [3; 32], partial_sig: [6; 32] }],
+            psigs: vec![PartialSig {
+                hash_index: 0,
+                sighash: [3; 32],
+                partial_sig: [6; 32],
+            }],
             nonce_code: None,
             replenish: Some(vec![nonce(6)]),
         }),
         Payload::EcdhRequest(EcdhPackage {
             idx: 1,
             members: vec![1, 2],
-            entries: vec![EcdhEntry { ecdh_pk: [7; 32], keyshare: nonce(7).hidden_pn }],
+            entries: vec![EcdhEntry {
+                ecdh_pk: [7; 32],
+                keyshare: nonce(7).hidden_pn,
+            }],
         }),
-        Payload::EcdhResponse(EcdhPackage { idx: 2, members: vec![1, 2], entries: vec![] }),
-        Payload::Error(ErrorData { code: "peer_denied".into(), message: "inbound sign denied by local policy".into() }),
+        Payload::EcdhResponse(EcdhPackage {
+            idx: 2,
+            members: vec![1, 2],
+            entries: vec![],
+        }),
+        Payload::Error(ErrorData {
+            code: "peer_denied".into(),
+            message: "inbound sign denied by local policy".into(),
+        }),
     ]
 }
 
@@ -175,29 +229,57 @@ fn envelope_accepts_upper_case_hex_missing_optionals_and_unknown_fields() {
 
 #[test]
 fn envelope_rejects_bad_ids_versions_and_oversize_lists() {
-    let mk = |rid: &str, payload: &str| format!(r#"{{"request_id":"{rid}","sent_at":1,"payload":{payload}}}"#);
+    let mk = |rid: &str, payload: &str| {
+        format!(r#"{{"request_id":"{rid}","sent_at":1,"payload":{payload}}}"#)
+    };
     let ping = r#"{"type":"PingRequest","data":{"version":2}}"#;
     assert!(Envelope::parse(&mk("x", ping)).is_ok());
-    assert_eq!(Envelope::parse(&mk("", ping)), Err(EnvelopeError::RequestId));
-    assert_eq!(Envelope::parse(&mk(&"x".repeat(257), ping)), Err(EnvelopeError::RequestId));
+    assert_eq!(
+        Envelope::parse(&mk("", ping)),
+        Err(EnvelopeError::RequestId)
+    );
+    assert_eq!(
+        Envelope::parse(&mk(&"x".repeat(257), ping)),
+        Err(EnvelopeError::RequestId)
+    );
     assert!(Envelope::parse(&mk(&"x".repeat(256), ping)).is_ok());
     assert_eq!(
         Envelope::parse(&mk("x", r#"{"type":"PingRequest","data":{"version":1}}"#)),
-        Err(EnvelopeError::Version { what: "ping", got: 1 })
+        Err(EnvelopeError::Version {
+            what: "ping",
+            got: 1
+        })
     );
     assert_eq!(
-        Envelope::parse(&mk("x", r#"{"type":"OnboardRequest","data":{"version":2,"nonces":[]}}"#)),
-        Err(EnvelopeError::Version { what: "onboard", got: 2 })
+        Envelope::parse(&mk(
+            "x",
+            r#"{"type":"OnboardRequest","data":{"version":2,"nonces":[]}}"#
+        )),
+        Err(EnvelopeError::Version {
+            what: "onboard",
+            got: 2
+        })
     );
-    assert!(matches!(Envelope::parse(&mk("x", r#"{"type":"Nope","data":{}}"#)), Err(EnvelopeError::Json(_))));
-    let hashes: Vec<String> = (0..101).map(|_| format!("\"{}\"", "00".repeat(32))).collect();
+    assert!(matches!(
+        Envelope::parse(&mk("x", r#"{"type":"Nope","data":{}}"#)),
+        Err(EnvelopeError::Json(_))
+    ));
+    let hashes: Vec<String> = (0..101)
+        .map(|_| format!("\"{}\"", "00".repeat(32)))
+        .collect();
     let sign = format!(
         r#"{{"type":"SignRequest","data":{{"gid":"{z}","sid":"{z}","members":[1,2],"hashes":[{}],"content":null,"kind":"message","stamp":1,"nonces":[]}}}}"#,
         hashes.join(","),
         z = "00".repeat(32)
     );
-    assert_eq!(Envelope::parse(&mk("x", &sign)), Err(EnvelopeError::TooMany("hashes")));
-    assert_eq!(Envelope::parse(&"x".repeat(70_000)), Err(EnvelopeError::TooLarge));
+    assert_eq!(
+        Envelope::parse(&mk("x", &sign)),
+        Err(EnvelopeError::TooMany("hashes"))
+    );
+    assert_eq!(
+        Envelope::parse(&"x".repeat(70_000)),
+        Err(EnvelopeError::TooLarge)
+    );
 }
 
 proptest! {
@@ -237,13 +319,23 @@ struct Net {
 
 impl Net {
     fn new() -> Self {
-        Self { ks: keyset::generate("t", 2, 3, &mut StdRng::seed_from_u64(7)).unwrap() }
+        Self {
+            ks: keyset::generate("t", 2, 3, &mut StdRng::seed_from_u64(7)).unwrap(),
+        }
     }
     fn id(&self, i: usize) -> [u8; 32] {
         self.ks.shares[i].peer_id()
     }
     fn seal(&self, from: usize, to: usize, env: &Envelope) -> event::Event {
-        event::seal(&self.ks.shares[from].secret, &self.id(to), env, [3; 32], &[4; 32], 1_700_000_000).unwrap()
+        event::seal(
+            &self.ks.shares[from].secret,
+            &self.id(to),
+            env,
+            [3; 32],
+            &[4; 32],
+            1_700_000_000,
+        )
+        .unwrap()
     }
 }
 
@@ -251,7 +343,12 @@ fn ping_env(rid: &str, sent_at: u64) -> Envelope {
     Envelope {
         request_id: rid.into(),
         sent_at,
-        payload: Payload::PingRequest(Ping { version: 2, advertised_nonces: vec![], held_peer_nonce_codes: vec![], policy_profile: None }),
+        payload: Payload::PingRequest(Ping {
+            version: 2,
+            advertised_nonces: vec![],
+            held_peer_nonce_codes: vec![],
+            policy_profile: None,
+        }),
     }
 }
 
@@ -265,21 +362,43 @@ fn event_has_one_p_tag_and_opens_for_the_recipient_only() {
     assert!(!ev.content.contains('='));
     let author = event::check_event(&ev, &net.id(1)).unwrap();
     assert_eq!(author, net.id(0));
-    assert_eq!(event::open(&net.ks.shares[1].secret, &author, &ev).unwrap(), env);
-    assert_eq!(event::check_event(&ev, &net.id(2)), Err(EventError::NotForUs));
+    assert_eq!(
+        event::open(&net.ks.shares[1].secret, &author, &ev).unwrap(),
+        env
+    );
+    assert_eq!(
+        event::check_event(&ev, &net.id(2)),
+        Err(EventError::NotForUs)
+    );
 
     let mut two = ev.clone();
     two.tags.push(vec!["p".into(), hex::encode(net.id(1))]);
     assert_eq!(event::check_event(&two, &net.id(1)), Err(EventError::PTags));
     let mut kind = ev.clone();
     kind.kind = 20004;
-    assert_eq!(event::check_event(&kind, &net.id(1)), Err(EventError::WrongKind { got: 20004, want: 20000 }));
+    assert_eq!(
+        event::check_event(&kind, &net.id(1)),
+        Err(EventError::WrongKind {
+            got: 20004,
+            want: 20000
+        })
+    );
     let mut content = ev.clone();
     content.content.push('A');
-    assert_eq!(event::check_event(&content, &net.id(1)), Err(EventError::IdMismatch));
+    assert_eq!(
+        event::check_event(&content, &net.id(1)),
+        Err(EventError::IdMismatch)
+    );
     let mut sig = ev.clone();
-    sig.sig = format!("{}{}", &ev.sig[..127], if ev.sig.ends_with('0') { '1' } else { '0' });
-    assert_eq!(event::check_event(&sig, &net.id(1)), Err(EventError::BadSignature));
+    sig.sig = format!(
+        "{}{}",
+        &ev.sig[..127],
+        if ev.sig.ends_with('0') { '1' } else { '0' }
+    );
+    assert_eq!(
+        event::check_event(&sig, &net.id(1)),
+        Err(EventError::BadSignature)
+    );
 }
 
 #[test]
@@ -289,34 +408,121 @@ fn receive_checks_run_in_order() {
     let mut cache = ReplayCache::new();
     let now = 2_000_000;
     let ok = net.seal(0, 1, &ping_env("r1", now));
-    let inbound = receive::accept(&me.secret, &me.peer_id(), &net.ks.group, &mut cache, &ok, now).unwrap();
+    let inbound = receive::accept(
+        &me.secret,
+        &me.peer_id(),
+        &net.ks.group,
+        &mut cache,
+        &ok,
+        now,
+    )
+    .unwrap();
     assert_eq!(inbound.author_idx, 1);
     assert_eq!(inbound.envelope.request_id, "r1");
     // Same request id from the same author again: replay.
-    assert_eq!(receive::accept(&me.secret, &me.peer_id(), &net.ks.group, &mut cache, &ok, now + 1).unwrap_err(), ReceiveError::Replay);
+    assert_eq!(
+        receive::accept(
+            &me.secret,
+            &me.peer_id(),
+            &net.ks.group,
+            &mut cache,
+            &ok,
+            now + 1
+        )
+        .unwrap_err(),
+        ReceiveError::Replay
+    );
     // The same id from another peer is a different request.
     let other = net.seal(2, 1, &ping_env("r1", now));
-    assert!(receive::accept(&me.secret, &me.peer_id(), &net.ks.group, &mut cache, &other, now).is_ok());
+    assert!(
+        receive::accept(
+            &me.secret,
+            &me.peer_id(),
+            &net.ks.group,
+            &mut cache,
+            &other,
+            now
+        )
+        .is_ok()
+    );
     // Freshness.
     let stale = net.seal(0, 1, &ping_env("r2", now - 301));
-    assert_eq!(receive::accept(&me.secret, &me.peer_id(), &net.ks.group, &mut cache, &stale, now).unwrap_err(), ReceiveError::Expired);
+    assert_eq!(
+        receive::accept(
+            &me.secret,
+            &me.peer_id(),
+            &net.ks.group,
+            &mut cache,
+            &stale,
+            now
+        )
+        .unwrap_err(),
+        ReceiveError::Expired
+    );
     let future = net.seal(0, 1, &ping_env("r3", now + 31));
-    assert_eq!(receive::accept(&me.secret, &me.peer_id(), &net.ks.group, &mut cache, &future, now).unwrap_err(), ReceiveError::FromFuture);
+    assert_eq!(
+        receive::accept(
+            &me.secret,
+            &me.peer_id(),
+            &net.ks.group,
+            &mut cache,
+            &future,
+            now
+        )
+        .unwrap_err(),
+        ReceiveError::FromFuture
+    );
     // An outsider is dropped before decryption.
     let outsider = SecretScalar::from_bytes(&[0x42; 32]).unwrap();
-    let ev = event::seal(&outsider, &me.peer_id(), &ping_env("r4", now), [1; 32], &[1; 32], now).unwrap();
-    assert_eq!(receive::accept(&me.secret, &me.peer_id(), &net.ks.group, &mut cache, &ev, now).unwrap_err(), ReceiveError::UnknownPeer);
+    let ev = event::seal(
+        &outsider,
+        &me.peer_id(),
+        &ping_env("r4", now),
+        [1; 32],
+        &[1; 32],
+        now,
+    )
+    .unwrap();
+    assert_eq!(
+        receive::accept(
+            &me.secret,
+            &me.peer_id(),
+            &net.ks.group,
+            &mut cache,
+            &ev,
+            now
+        )
+        .unwrap_err(),
+        ReceiveError::UnknownPeer
+    );
     // From ourselves.
     let selfie = net.seal(1, 1, &ping_env("r5", now));
-    assert_eq!(receive::accept(&me.secret, &me.peer_id(), &net.ks.group, &mut cache, &selfie, now).unwrap_err(), ReceiveError::FromSelf);
+    assert_eq!(
+        receive::accept(
+            &me.secret,
+            &me.peer_id(),
+            &net.ks.group,
+            &mut cache,
+            &selfie,
+            now
+        )
+        .unwrap_err(),
+        ReceiveError::FromSelf
+    );
 }
 
 #[test]
 fn freshness_bounds_are_inclusive() {
     assert!(receive::check_freshness(1000, 1300).is_ok());
-    assert_eq!(receive::check_freshness(1000, 1301), Err(ReceiveError::Expired));
+    assert_eq!(
+        receive::check_freshness(1000, 1301),
+        Err(ReceiveError::Expired)
+    );
     assert!(receive::check_freshness(1030, 1000).is_ok());
-    assert_eq!(receive::check_freshness(1031, 1000), Err(ReceiveError::FromFuture));
+    assert_eq!(
+        receive::check_freshness(1031, 1000),
+        Err(ReceiveError::FromFuture)
+    );
     assert!(receive::check_freshness(u64::MAX, u64::MAX).is_ok());
 }
 
@@ -324,12 +530,16 @@ fn freshness_bounds_are_inclusive() {
 fn replay_cache_is_bounded_and_forgets_expired_entries() {
     let mut c = ReplayCache::with_capacity(3);
     for i in 0..5u64 {
-        c.check_and_insert(&[1; 32], &format!("id{i}"), 100, 100).unwrap();
+        c.check_and_insert(&[1; 32], &format!("id{i}"), 100, 100)
+            .unwrap();
         assert!(c.len() <= 3);
     }
     // id0 was evicted (capacity), id4 is remembered.
     assert!(c.check_and_insert(&[1; 32], "id0", 100, 100).is_ok());
-    assert_eq!(c.check_and_insert(&[1; 32], "id4", 100, 100), Err(ReceiveError::Replay));
+    assert_eq!(
+        c.check_and_insert(&[1; 32], "id4", 100, 100),
+        Err(ReceiveError::Replay)
+    );
     // After the TTL everything expires.
     assert!(c.check_and_insert(&[1; 32], "id4", 100, 401).is_ok());
     assert_eq!(c.len(), 1);
@@ -341,9 +551,24 @@ fn member_lists_must_be_canonical() {
     let g = &net.ks.group;
     assert!(receive::check_members(&[1, 2], g, &[1]).is_ok());
     assert!(receive::check_members(&[1, 2, 3], g, &[2, 3]).is_ok());
-    assert_eq!(receive::check_members(&[2, 1], g, &[]), Err(ReceiveError::Members));
-    assert_eq!(receive::check_members(&[1, 1], g, &[]), Err(ReceiveError::Members));
-    assert_eq!(receive::check_members(&[1], g, &[]), Err(ReceiveError::Members));
-    assert_eq!(receive::check_members(&[1, 4], g, &[]), Err(ReceiveError::Members));
-    assert_eq!(receive::check_members(&[1, 2], g, &[3]), Err(ReceiveError::MissingMember(3)));
+    assert_eq!(
+        receive::check_members(&[2, 1], g, &[]),
+        Err(ReceiveError::Members)
+    );
+    assert_eq!(
+        receive::check_members(&[1, 1], g, &[]),
+        Err(ReceiveError::Members)
+    );
+    assert_eq!(
+        receive::check_members(&[1], g, &[]),
+        Err(ReceiveError::Members)
+    );
+    assert_eq!(
+        receive::check_members(&[1, 4], g, &[]),
+        Err(ReceiveError::Members)
+    );
+    assert_eq!(
+        receive::check_members(&[1, 2], g, &[3]),
+        Err(ReceiveError::MissingMember(3))
+    );
 }

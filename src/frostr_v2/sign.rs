@@ -13,8 +13,7 @@ use frost::round1::{SigningCommitments, SigningNonces};
 use frost::round2::SignatureShare;
 use frost::{Identifier, SigningPackage, VerifyingKey};
 use frost_secp256k1_tr as frost;
-use k256::ProjectivePoint;
-use k256::elliptic_curve::sec1::ToEncodedPoint;
+use k256::{ProjectivePoint, Scalar};
 use rand::{CryptoRng, RngCore};
 
 use super::envelope::{
@@ -24,7 +23,6 @@ use super::ids;
 use super::nonces::{self, PoolError, SpentNonces};
 use super::receive::{self, ReceiveError};
 use super::types::{GroupError, GroupPackage, ShareSecret, lift_x};
-use crate::frostr::poly::lagrange_at_zero;
 
 /// Session kind bifrost-rs uses for plain message signing.
 pub const KIND_MESSAGE: &str = "message";
@@ -97,26 +95,7 @@ impl SignerKey {
         if me.pubkey != share.pubkey() {
             return Err(GroupError::NotMember.into());
         }
-        let group_point = lift_x(&group.group_pk).ok_or(GroupError::GroupKey)?;
-        // Any t member keys, λ-weighted, must give the group key.
-        let first: Vec<u16> = group
-            .sorted_members()
-            .iter()
-            .take(group.threshold.into())
-            .map(|m| m.idx)
-            .collect();
-        let idxs: Vec<u32> = first.iter().map(|i| u32::from(*i)).collect();
-        let mut sum = ProjectivePoint::IDENTITY;
-        for i in &first {
-            let m = group.member(*i).ok_or(SignError::Inconsistent)?;
-            let p =
-                k256::PublicKey::from_sec1_bytes(&m.pubkey).map_err(|_| SignError::Inconsistent)?;
-            let l = lagrange_at_zero(u32::from(*i), &idxs).ok_or(SignError::Inconsistent)?;
-            sum += p.to_projective() * l;
-        }
-        if sum.to_affine().to_encoded_point(true) != group_point.to_encoded_point(true) {
-            return Err(SignError::Inconsistent);
-        }
+        check_consistent(group)?;
         let mut vk_bytes = [0u8; 33];
         vk_bytes[0] = 0x02;
         vk_bytes[1..].copy_from_slice(&group.group_pk);
@@ -163,20 +142,142 @@ impl SignerKey {
     }
 }
 
-/// The commitments of every member for hash `h`, and the FROST signing package.
+/// λ_i(x) over `base`: the Lagrange basis polynomial of member `i` evaluated at `x`.
+fn lagrange_at(i: u16, x: u16, base: &[u16]) -> Option<Scalar> {
+    let (xi, xx) = (Scalar::from(u32::from(i)), Scalar::from(u32::from(x)));
+    let mut num = Scalar::ONE;
+    let mut den = Scalar::ONE;
+    for k in base.iter().filter(|k| **k != i) {
+        let xk = Scalar::from(u32::from(*k));
+        num *= xx - xk;
+        den *= xi - xk;
+    }
+    Option::<Scalar>::from(den.invert()).map(|d| num * d)
+}
+
+/// The member keys must lie on one polynomial of degree t − 1 whose value at 0 is the group
+/// key: interpolate from the first t members to 0 and to every other member.
+fn check_consistent(group: &GroupPackage) -> Result<(), SignError> {
+    let point = |idx: u16| -> Result<ProjectivePoint, SignError> {
+        let m = group.member(idx).ok_or(SignError::Inconsistent)?;
+        let p = k256::PublicKey::from_sec1_bytes(&m.pubkey).map_err(|_| SignError::Inconsistent)?;
+        Ok(p.to_projective())
+    };
+    let sorted = group.sorted_members();
+    let base: Vec<u16> = sorted
+        .iter()
+        .take(group.threshold.into())
+        .map(|m| m.idx)
+        .collect();
+    let base_points = base
+        .iter()
+        .map(|i| point(*i))
+        .collect::<Result<Vec<_>, _>>()?;
+    let eval = |x: u16| -> Result<ProjectivePoint, SignError> {
+        let mut sum = ProjectivePoint::IDENTITY;
+        for (i, p) in base.iter().zip(&base_points) {
+            sum += *p * lagrange_at(*i, x, &base).ok_or(SignError::Inconsistent)?;
+        }
+        Ok(sum)
+    };
+    let group_point = lift_x(&group.group_pk).ok_or(GroupError::GroupKey)?;
+    if eval(0)? != group_point.to_projective() {
+        return Err(SignError::Inconsistent);
+    }
+    for m in sorted.iter().skip(base.len()) {
+        if eval(m.idx)? != point(m.idx)? {
+            return Err(SignError::Inconsistent);
+        }
+    }
+    Ok(())
+}
+
+/// One member's public nonce commitment for one message: `(idx, hidden_pn, binder_pn)`.
+pub type Commitment = (u16, [u8; 33], [u8; 33]);
+
+fn package_of(commitments: &[Commitment], message: &[u8]) -> Result<SigningPackage, SignError> {
+    let mut map = BTreeMap::new();
+    for (idx, hidden, binder) in commitments {
+        let c = nonces::commitments_from(hidden, binder)?;
+        if map.insert(identifier(*idx)?, c).is_some() {
+            return Err(SignError::Nonces);
+        }
+    }
+    Ok(SigningPackage::new(map, message))
+}
+
+/// The commitments of every member for hash `h` of a session.
+fn session_commitments(session: &SignSession, h: usize) -> Result<Vec<Commitment>, SignError> {
+    session
+        .nonces
+        .iter()
+        .map(|m| {
+            let e = m
+                .entries
+                .iter()
+                .find(|e| usize::from(e.hash_index) == h)
+                .ok_or(SignError::Nonces)?;
+            Ok((m.idx, e.hidden_pn, e.binder_pn))
+        })
+        .collect()
+}
+
 fn signing_package(session: &SignSession, h: usize) -> Result<SigningPackage, SignError> {
     let msg = session.hashes.get(h).ok_or(SignError::Hashes)?;
-    let mut map = BTreeMap::new();
-    for m in &session.nonces {
-        let e = m
-            .entries
-            .iter()
-            .find(|e| usize::from(e.hash_index) == h)
-            .ok_or(SignError::Nonces)?;
-        let c = nonces::commitments_from(&e.hidden_pn, &e.binder_pn)?;
-        map.insert(identifier(m.idx)?, c);
+    package_of(&session_commitments(session, h)?, msg)
+}
+
+/// The FROST-TR partial signature of `key` over `message` with `nonces`, given every
+/// signer's commitments. The primitive under [`respond`] and [`SignRound::start`]; public
+/// so the official test vectors can drive it.
+pub fn partial_sign(
+    key: &SignerKey,
+    commitments: &[Commitment],
+    message: &[u8],
+    nonces: &SigningNonces,
+) -> Result<[u8; 32], SignError> {
+    let pkg = package_of(commitments, message)?;
+    let share = frost::round2::sign(&pkg, nonces, &key.key_package).map_err(frost_err)?;
+    share_bytes(&share)
+}
+
+/// Verify every partial and aggregate them into a BIP-340 signature under the group key.
+pub fn aggregate_partials(
+    key: &SignerKey,
+    commitments: &[Commitment],
+    message: &[u8],
+    partials: &[(u16, [u8; 32])],
+) -> Result<[u8; 64], SignError> {
+    let pkg = package_of(commitments, message)?;
+    let mut shares = BTreeMap::new();
+    for (idx, p) in partials {
+        let id = identifier(*idx)?;
+        let share = SignatureShare::deserialize(p).map_err(|_| SignError::BadPartial)?;
+        let vs = key
+            .public
+            .verifying_shares()
+            .get(&id)
+            .ok_or(SignError::UnexpectedResponder)?;
+        frost_core::verify_signature_share(id, vs, &share, &pkg, key.public.verifying_key())
+            .map_err(|_| SignError::BadPartial)?;
+        shares.insert(id, share);
     }
-    Ok(SigningPackage::new(map, msg))
+    aggregate_package(&key.public, &pkg, &shares)
+}
+
+fn aggregate_package(
+    public: &PublicKeyPackage,
+    pkg: &SigningPackage,
+    shares: &BTreeMap<Identifier, SignatureShare>,
+) -> Result<[u8; 64], SignError> {
+    let sig = frost::aggregate(pkg, shares, public).map_err(frost_err)?;
+    let bytes: [u8; 64] = sig
+        .serialize()
+        .map_err(frost_err)?
+        .try_into()
+        .map_err(|_| SignError::BadSignature)?;
+    verify_bip340(public, pkg.message(), &bytes)?;
+    Ok(bytes)
 }
 
 /// Structure shared by both sides: gid, canonical members, sid, one nonce set per member
@@ -256,13 +357,12 @@ pub fn respond(
     let mut psigs = Vec::with_capacity(entries.len());
     for (e, nonces) in entries.iter().zip(spent.nonces.iter()) {
         let h = usize::from(e.hash_index);
-        let pkg = signing_package(s, h)?;
-        let share = frost::round2::sign(&pkg, nonces, &key.key_package).map_err(frost_err)?;
         let sighash = *s.hashes.get(h).ok_or(SignError::Hashes)?;
+        let partial_sig = partial_sign(key, &session_commitments(s, h)?, &sighash, nonces)?;
         psigs.push(PartialSig {
             hash_index: e.hash_index,
             sighash,
-            partial_sig: share_bytes(&share)?,
+            partial_sig,
         });
     }
     Ok(SignResponse {
@@ -446,14 +546,7 @@ impl SignRound {
         }
         let mut sigs = Vec::with_capacity(self.packages.len());
         for (pkg, shares) in self.packages.iter().zip(&self.shares) {
-            let sig = frost::aggregate(pkg, shares, &self.public).map_err(frost_err)?;
-            let bytes: [u8; 64] = sig
-                .serialize()
-                .map_err(frost_err)?
-                .try_into()
-                .map_err(|_| SignError::BadSignature)?;
-            verify_bip340(&self.public, pkg.message(), &bytes)?;
-            sigs.push(bytes);
+            sigs.push(aggregate_package(&self.public, pkg, shares)?);
         }
         Ok(Some(sigs))
     }

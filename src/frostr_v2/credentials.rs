@@ -224,7 +224,9 @@ fn open_v1(v: serde_json::Value, password: &str) -> Result<Zeroizing<Vec<u8>>, P
     // The password enters PBKDF2 pre-hashed; the `iterations` field is not read.
     let mut pw = Zeroizing::new(<[u8; 32]>::from(Sha256::digest(password.as_bytes())));
     let mut key = Zeroizing::new([0u8; 32]);
-    pbkdf2::pbkdf2_hmac::<Sha256>(pw.as_slice(), &salt, V1_ITERATIONS, key.as_mut());
+    // ring's PBKDF2 is assembly-backed; the generic RustCrypto one is very slow unoptimised.
+    let iterations = std::num::NonZeroU32::new(V1_ITERATIONS).ok_or(PackageError::Kdf)?;
+    ring::pbkdf2::derive(ring::pbkdf2::PBKDF2_HMAC_SHA256, iterations, &salt, pw.as_slice(), key.as_mut());
     pw.zeroize();
     let cipher = AesGcm::<Aes256, U24>::new_from_slice(key.as_slice()).map_err(|_| PackageError::Kdf)?;
     cipher

@@ -8,9 +8,9 @@
 //!   salt, 600 000) + AES-256-GCM with a 24-byte IV, no AAD.
 
 use aes::Aes256;
+use aes_gcm::AesGcm;
 use aes_gcm::aead::consts::U24;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::AesGcm;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -76,9 +76,17 @@ pub struct KdfParams {
 
 impl KdfParams {
     /// 256 MiB, 4 passes, 1 lane: the main line's default.
-    pub const DEFAULT: Self = Self { m_cost: 262_144, t_cost: 4, p_cost: 1 };
+    pub const DEFAULT: Self = Self {
+        m_cost: 262_144,
+        t_cost: 4,
+        p_cost: 1,
+    };
     /// 64 MiB, 3 passes: the decode floor (also the cheapest allowed for writing).
-    pub const FLOOR: Self = Self { m_cost: 65_536, t_cost: 3, p_cost: 1 };
+    pub const FLOOR: Self = Self {
+        m_cost: 65_536,
+        t_cost: 3,
+        p_cost: 1,
+    };
     const M_CEILING: u32 = 1_048_576;
     const T_CEILING: u32 = 64;
     const P_CEILING: u32 = 16;
@@ -90,7 +98,11 @@ impl KdfParams {
         if ok {
             Ok(self)
         } else {
-            Err(PackageError::UnsupportedParams { m: self.m_cost, t: self.t_cost, p: self.p_cost })
+            Err(PackageError::UnsupportedParams {
+                m: self.m_cost,
+                t: self.t_cost,
+                p: self.p_cost,
+            })
         }
     }
 }
@@ -132,11 +144,17 @@ fn aad(hrp: &str, salt: &[u8; 16], outer_id: &str) -> Result<Vec<u8>, PackageErr
     Ok(a)
 }
 
-fn argon2_key(password: &str, salt: &[u8; 16], p: KdfParams) -> Result<Zeroizing<[u8; 32]>, PackageError> {
-    let params = argon2::Params::new(p.m_cost, p.t_cost, p.p_cost, Some(32)).map_err(|_| PackageError::Kdf)?;
+fn argon2_key(
+    password: &str,
+    salt: &[u8; 16],
+    p: KdfParams,
+) -> Result<Zeroizing<[u8; 32]>, PackageError> {
+    let params = argon2::Params::new(p.m_cost, p.t_cost, p.p_cost, Some(32))
+        .map_err(|_| PackageError::Kdf)?;
     let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut key = Zeroizing::new([0u8; 32]);
-    a.hash_password_into(password.as_bytes(), salt, key.as_mut()).map_err(|_| PackageError::Kdf)?;
+    a.hash_password_into(password.as_bytes(), salt, key.as_mut())
+        .map_err(|_| PackageError::Kdf)?;
     Ok(key)
 }
 
@@ -155,10 +173,17 @@ pub fn seal_v2<R: RngCore + CryptoRng>(
     let mut nonce = [0u8; 24];
     rng.fill_bytes(&mut nonce);
     let key = argon2_key(password, &salt, params)?;
-    let cipher = XChaCha20Poly1305::new_from_slice(key.as_slice()).map_err(|_| PackageError::Kdf)?;
+    let cipher =
+        XChaCha20Poly1305::new_from_slice(key.as_slice()).map_err(|_| PackageError::Kdf)?;
     let aad = aad(hrp, &salt, outer_id)?;
     let ct = cipher
-        .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: &aad })
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad: &aad,
+            },
+        )
         .map_err(|_| PackageError::Malformed)?;
     let env = EnvelopeV2 {
         version: 2,
@@ -176,7 +201,12 @@ pub fn seal_v2<R: RngCore + CryptoRng>(
 
 /// Open an envelope of either version. The version decides the scheme; v1 ignores the
 /// HRP and outer id (it had no AAD).
-pub fn open(hrp: &str, outer_id: &str, envelope: &[u8], password: &str) -> Result<Zeroizing<Vec<u8>>, PackageError> {
+pub fn open(
+    hrp: &str,
+    outer_id: &str,
+    envelope: &[u8],
+    password: &str,
+) -> Result<Zeroizing<Vec<u8>>, PackageError> {
     if envelope.len() > MAX_ENVELOPE {
         return Err(PackageError::TooLarge);
     }
@@ -189,7 +219,12 @@ pub fn open(hrp: &str, outer_id: &str, envelope: &[u8], password: &str) -> Resul
     }
 }
 
-fn open_v2(hrp: &str, outer_id: &str, v: serde_json::Value, password: &str) -> Result<Zeroizing<Vec<u8>>, PackageError> {
+fn open_v2(
+    hrp: &str,
+    outer_id: &str,
+    v: serde_json::Value,
+    password: &str,
+) -> Result<Zeroizing<Vec<u8>>, PackageError> {
     let env: EnvelopeV2 = serde_json::from_value(v).map_err(|_| PackageError::Json)?;
     if env.kdf != "argon2id" {
         return Err(PackageError::UnsupportedKdf(env.kdf));
@@ -197,15 +232,29 @@ fn open_v2(hrp: &str, outer_id: &str, v: serde_json::Value, password: &str) -> R
     if env.aead != "xchacha20poly1305" {
         return Err(PackageError::UnsupportedAead(env.aead));
     }
-    let params = KdfParams { m_cost: env.kdf_m_cost, t_cost: env.kdf_t_cost, p_cost: env.kdf_p_cost }.check()?;
+    let params = KdfParams {
+        m_cost: env.kdf_m_cost,
+        t_cost: env.kdf_t_cost,
+        p_cost: env.kdf_p_cost,
+    }
+    .check()?;
     let salt = hexser::parse::<16>(&env.salt_hex).ok_or(PackageError::Malformed)?;
     let nonce = hexser::parse::<24>(&env.nonce_hex).ok_or(PackageError::Malformed)?;
-    let ct = URL_SAFE_NO_PAD.decode(env.ciphertext.as_bytes()).map_err(|_| PackageError::Malformed)?;
+    let ct = URL_SAFE_NO_PAD
+        .decode(env.ciphertext.as_bytes())
+        .map_err(|_| PackageError::Malformed)?;
     let key = argon2_key(password, &salt, params)?;
-    let cipher = XChaCha20Poly1305::new_from_slice(key.as_slice()).map_err(|_| PackageError::Kdf)?;
+    let cipher =
+        XChaCha20Poly1305::new_from_slice(key.as_slice()).map_err(|_| PackageError::Kdf)?;
     let aad = aad(hrp, &salt, outer_id)?;
     cipher
-        .decrypt(XNonce::from_slice(&nonce), Payload { msg: &ct, aad: &aad })
+        .decrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: &ct,
+                aad: &aad,
+            },
+        )
         .map(Zeroizing::new)
         .map_err(|_| PackageError::Decrypt)
 }
@@ -216,7 +265,9 @@ fn open_v1(v: serde_json::Value, password: &str) -> Result<Zeroizing<Vec<u8>>, P
         return Err(PackageError::Malformed);
     }
     let salt = hex::decode(env.salt_hex.as_bytes()).map_err(|_| PackageError::Malformed)?;
-    let blob = URL_SAFE_NO_PAD.decode(env.cipher_text.as_bytes()).map_err(|_| PackageError::Malformed)?;
+    let blob = URL_SAFE_NO_PAD
+        .decode(env.cipher_text.as_bytes())
+        .map_err(|_| PackageError::Malformed)?;
     if blob.len() < 24 + 16 {
         return Err(PackageError::Malformed);
     }
@@ -226,9 +277,16 @@ fn open_v1(v: serde_json::Value, password: &str) -> Result<Zeroizing<Vec<u8>>, P
     let mut key = Zeroizing::new([0u8; 32]);
     // ring's PBKDF2 is assembly-backed; the generic RustCrypto one is very slow unoptimised.
     let iterations = std::num::NonZeroU32::new(V1_ITERATIONS).ok_or(PackageError::Kdf)?;
-    ring::pbkdf2::derive(ring::pbkdf2::PBKDF2_HMAC_SHA256, iterations, &salt, pw.as_slice(), key.as_mut());
+    ring::pbkdf2::derive(
+        ring::pbkdf2::PBKDF2_HMAC_SHA256,
+        iterations,
+        &salt,
+        pw.as_slice(),
+        key.as_mut(),
+    );
     pw.zeroize();
-    let cipher = AesGcm::<Aes256, U24>::new_from_slice(key.as_slice()).map_err(|_| PackageError::Kdf)?;
+    let cipher =
+        AesGcm::<Aes256, U24>::new_from_slice(key.as_slice()).map_err(|_| PackageError::Kdf)?;
     cipher
         .decrypt(aes_gcm::Nonce::<U24>::from_slice(iv), ct)
         .map(Zeroizing::new)
@@ -248,7 +306,9 @@ fn unwrap_bech32(s: &str, hrp: &'static str) -> Result<Zeroizing<Vec<u8>>, Packa
 fn form_encode(s: &str, out: &mut String) {
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => out.push(char::from(b)),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
+                out.push(char::from(b))
+            }
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -288,7 +348,11 @@ pub struct OnboardPackage {
     pub peer_pk: [u8; 32],
 }
 
-fn share_plaintext(secret: &SecretScalar, relays: &[String], peer_pk: Option<&[u8; 32]>) -> Zeroizing<String> {
+fn share_plaintext(
+    secret: &SecretScalar,
+    relays: &[String],
+    peer_pk: Option<&[u8; 32]>,
+) -> Zeroizing<String> {
     let mut s = Zeroizing::new(hex::encode(secret.to_bytes().as_slice()));
     let mut sep = '?';
     for r in relays {
@@ -306,8 +370,12 @@ fn share_plaintext(secret: &SecretScalar, relays: &[String], peer_pk: Option<&[u
 }
 
 #[allow(clippy::type_complexity)]
-fn parse_share_plaintext(bytes: &[u8]) -> Result<(SecretScalar, Vec<String>, Option<[u8; 32]>), PackageError> {
-    let text = std::str::from_utf8(bytes).map_err(|_| PackageError::Contents("not UTF-8"))?.trim();
+fn parse_share_plaintext(
+    bytes: &[u8],
+) -> Result<(SecretScalar, Vec<String>, Option<[u8; 32]>), PackageError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| PackageError::Contents("not UTF-8"))?
+        .trim();
     let (secret_hex, query) = text.split_once('?').unwrap_or((text, ""));
     let secret = hexser::parse::<32>(secret_hex)
         .map(Zeroizing::new)
@@ -321,7 +389,8 @@ fn parse_share_plaintext(bytes: &[u8]) -> Result<(SecretScalar, Vec<String>, Opt
         match k {
             "relay" => relays.push(v.trim().to_owned()),
             "peer_pk" => {
-                peer = Some(hexser::parse::<32>(v.trim()).ok_or(PackageError::Contents("peer_pk"))?);
+                peer =
+                    Some(hexser::parse::<32>(v.trim()).ok_or(PackageError::Contents("peer_pk"))?);
             }
             _ => {}
         }
@@ -333,7 +402,12 @@ fn parse_share_plaintext(bytes: &[u8]) -> Result<(SecretScalar, Vec<String>, Opt
 }
 
 /// Encode a `bfshare1…` (envelope v2).
-pub fn encode_share<R: RngCore + CryptoRng>(p: &SharePackage, password: &str, params: KdfParams, rng: &mut R) -> Result<Zeroizing<String>, PackageError> {
+pub fn encode_share<R: RngCore + CryptoRng>(
+    p: &SharePackage,
+    password: &str,
+    params: KdfParams,
+    rng: &mut R,
+) -> Result<Zeroizing<String>, PackageError> {
     if p.relays.is_empty() {
         return Err(PackageError::Contents("no relay"));
     }
@@ -346,17 +420,29 @@ pub fn decode_share(s: &str, password: &str) -> Result<SharePackage, PackageErro
     let env = unwrap_bech32(s, HRP_SHARE)?;
     let plain = open(HRP_SHARE, "", &env, password)?;
     let (share_secret, relays, _) = parse_share_plaintext(&plain)?;
-    Ok(SharePackage { share_secret, relays })
+    Ok(SharePackage {
+        share_secret,
+        relays,
+    })
 }
 
 /// Encode a `bfonboard1…` (envelope v2).
-pub fn encode_onboard<R: RngCore + CryptoRng>(p: &OnboardPackage, password: &str, params: KdfParams, rng: &mut R) -> Result<Zeroizing<String>, PackageError> {
+pub fn encode_onboard<R: RngCore + CryptoRng>(
+    p: &OnboardPackage,
+    password: &str,
+    params: KdfParams,
+    rng: &mut R,
+) -> Result<Zeroizing<String>, PackageError> {
     if p.relays.is_empty() {
         return Err(PackageError::Contents("no relay"));
     }
     let plain = share_plaintext(&p.share_secret, &p.relays, Some(&p.peer_pk));
     let env = seal_v2(HRP_ONBOARD, "", plain.as_bytes(), password, params, rng)?;
-    Ok(bech32m::encode(HRP_ONBOARD, env.as_bytes(), Variant::Bech32m))
+    Ok(bech32m::encode(
+        HRP_ONBOARD,
+        env.as_bytes(),
+        Variant::Bech32m,
+    ))
 }
 
 pub fn decode_onboard(s: &str, password: &str) -> Result<OnboardPackage, PackageError> {
@@ -364,7 +450,11 @@ pub fn decode_onboard(s: &str, password: &str) -> Result<OnboardPackage, Package
     let plain = open(HRP_ONBOARD, "", &env, password)?;
     let (share_secret, relays, peer) = parse_share_plaintext(&plain)?;
     let peer_pk = peer.ok_or(PackageError::Contents("peer_pk missing"))?;
-    Ok(OnboardPackage { share_secret, relays, peer_pk })
+    Ok(OnboardPackage {
+        share_secret,
+        relays,
+        peer_pk,
+    })
 }
 
 // --- bfprofile ---------------------------------------------------------------------------
@@ -451,7 +541,12 @@ impl Drop for DeviceJson {
     }
 }
 
-pub fn encode_profile<R: RngCore + CryptoRng>(p: &Profile, password: &str, params: KdfParams, rng: &mut R) -> Result<Zeroizing<String>, PackageError> {
+pub fn encode_profile<R: RngCore + CryptoRng>(
+    p: &Profile,
+    password: &str,
+    params: KdfParams,
+    rng: &mut R,
+) -> Result<Zeroizing<String>, PackageError> {
     if p.name.is_empty() {
         return Err(PackageError::Contents("device name"));
     }
@@ -477,10 +572,13 @@ pub fn encode_profile<R: RngCore + CryptoRng>(p: &Profile, password: &str, param
 
 pub fn decode_profile(s: &str, password: &str) -> Result<Profile, PackageError> {
     let data = unwrap_bech32(s, HRP_PROFILE)?;
-    let (outer, env) = data.split_at_checked(64).ok_or(PackageError::Contents("profile id"))?;
+    let (outer, env) = data
+        .split_at_checked(64)
+        .ok_or(PackageError::Contents("profile id"))?;
     let outer = std::str::from_utf8(outer).map_err(|_| PackageError::Contents("profile id"))?;
     let plain = open(HRP_PROFILE, outer, env, password)?;
-    let json: ProfileJson = serde_json::from_slice(&plain).map_err(|_| PackageError::Contents("profile JSON"))?;
+    let json: ProfileJson =
+        serde_json::from_slice(&plain).map_err(|_| PackageError::Contents("profile JSON"))?;
     let secret = hexser::parse::<32>(&json.device.share_secret)
         .map(Zeroizing::new)
         .and_then(|b| SecretScalar::from_bytes(&b))

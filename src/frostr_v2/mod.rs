@@ -14,6 +14,7 @@ pub mod hexser;
 pub mod ids;
 pub mod keyset;
 pub mod nonces;
+pub mod onboard;
 pub mod receive;
 pub mod sign;
 pub mod types;

@@ -216,6 +216,25 @@ impl PeerPool {
         out
     }
 
+    /// Onboarding (§4.10): top the outgoing pool up to [`POOL_SIZE`] and offer every
+    /// unspent nonce.
+    pub fn advertise_all<R: RngCore + CryptoRng>(
+        &mut self,
+        share: &SigningShare,
+        rng: &mut R,
+    ) -> Vec<AdvertisedNonce> {
+        while self.outgoing.len() < POOL_SIZE {
+            self.generate(share, rng);
+        }
+        let out: Vec<AdvertisedNonce> = self
+            .outgoing_order
+            .iter()
+            .filter_map(|c| self.outgoing.get(c).map(|o| o.public.clone()))
+            .collect();
+        self.peer_holds = out.iter().map(|n| n.code).collect();
+        out
+    }
+
     fn generate<R: RngCore + CryptoRng>(&mut self, share: &SigningShare, rng: &mut R) {
         let (nonces, commitments) = frost::round1::commit(share, rng);
         let mut code = [0u8; 32];

@@ -45,7 +45,7 @@ fn by_idx(ns: &mut [Node], idx: u16) -> &mut Node {
 fn ping(ns: &mut [Node], a: u16, b: u16, rng: &mut StdRng) {
     let req = {
         let na = by_idx(ns, a);
-        let share = na.key.signing_share().clone();
+        let share = *na.key.signing_share();
         let pool = na.pools.get_mut(&b).unwrap();
         Ping {
             version: 2,
@@ -56,7 +56,7 @@ fn ping(ns: &mut [Node], a: u16, b: u16, rng: &mut StdRng) {
     };
     let resp = {
         let nb = by_idx(ns, b);
-        let share = nb.key.signing_share().clone();
+        let share = *nb.key.signing_share();
         let pool = nb.pools.get_mut(&a).unwrap();
         pool.apply_remote(&req.advertised_nonces, Some(&req.held_peer_nonce_codes))
             .unwrap();
@@ -181,7 +181,7 @@ fn ping_exchanges_seventy_nonces_then_only_inventories() {
     assert!(by_idx(&mut ns, 1).pools[&2].is_sign_ready());
     // Second ping: the peer holds 70 of ours, nothing new is advertised.
     let n1 = by_idx(&mut ns, 1);
-    let share = n1.key.signing_share().clone();
+    let share = *n1.key.signing_share();
     assert!(
         n1.pools
             .get_mut(&2)

@@ -16,8 +16,13 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(env, again);
     }
     let _ = GroupPackage::from_json(text);
-    if let (Some(a), Some(b)) = (SecretScalar::from_bytes(&[1; 32]), SecretScalar::from_bytes(&[2; 32])) {
-        let bx: [u8; 32] = igloo::frostr_v2::types::compress(&b.public_key())[1..].try_into().unwrap_or([0; 32]);
+    if let (Some(a), Some(b)) = (
+        SecretScalar::from_bytes(&[1; 32]),
+        SecretScalar::from_bytes(&[2; 32]),
+    ) {
+        let bx: [u8; 32] = igloo::frostr_v2::types::compress(&b.public_key())[1..]
+            .try_into()
+            .unwrap_or([0; 32]);
         if let Ok(k) = cipher::conversation_key(&a, &bx) {
             let _ = cipher::decrypt(&k, text);
         }

@@ -320,7 +320,7 @@ fn check_session(key: &SignerKey, s: &SignSession, required: &[u16]) -> Result<(
     Ok(())
 }
 
-fn own_entries<'a>(s: &'a SignSession, idx: u16) -> Result<Vec<&'a NonceEntry>, SignError> {
+fn own_entries(s: &SignSession, idx: u16) -> Result<Vec<&NonceEntry>, SignError> {
     let m = s
         .nonces
         .iter()

@@ -9,6 +9,7 @@ pub mod config;
 pub mod daemon;
 pub mod events;
 pub mod frostr;
+pub mod frostr_v2;
 pub mod http;
 pub mod logging;
 pub mod nips;

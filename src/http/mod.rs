@@ -122,20 +122,6 @@ impl ApiRoute {
         self.modes = modes;
         self
     }
-    fn put(path: &'static str, handler: MethodRouter<AppState>) -> Self {
-        Self {
-            method: Method::PUT,
-            path,
-            handler,
-        }
-    }
-    fn delete(path: &'static str, handler: MethodRouter<AppState>) -> Self {
-        Self {
-            method: Method::DELETE,
-            path,
-            handler,
-        }
-    }
 }
 
 /// The table of API routes. Add new endpoints here (and annotate them for OpenAPI).

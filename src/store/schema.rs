@@ -33,3 +33,18 @@ pub const API_KEY_PREFIXES: TableDefinition<&str, u64> = TableDefinition::new("a
 pub const CREDENTIALS: TableDefinition<&str, &[u8]> = TableDefinition::new("credentials");
 /// Id sequences (`users`, `api_keys`): the last id handed out; ids are never reused.
 pub const AUTH_SEQUENCES: TableDefinition<&str, u64> = TableDefinition::new("auth_sequences");
+
+// --- V2 (bifrost-rs) nonce pools, task V2. Created lazily; no migration yet. ---
+
+/// Outgoing nonce codes already used for a partial signature: 32-byte code → unix time it
+/// was spent. Written (and committed) BEFORE the partial is sent; a code found here is
+/// never signed with again.
+pub const V2_SPENT_NONCES: TableDefinition<&[u8], u64> = TableDefinition::new("v2_spent_nonces");
+
+/// Per-peer nonce pool state (encrypted at rest like shares): lower-case hex peer id →
+/// opaque bytes. Discarded whole after an unclean stop (see [`V2_NODE_STATE`]).
+pub const V2_NONCE_POOLS: TableDefinition<&str, &[u8]> = TableDefinition::new("v2_nonce_pools");
+
+/// V2 node bookkeeping: e.g. `"run_marker"` (set while running, cleared on clean stop) and
+/// `"replay_cache"`. Key → opaque bytes.
+pub const V2_NODE_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("v2_node_state");

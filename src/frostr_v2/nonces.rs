@@ -1,0 +1,304 @@
+//! One-time nonce pools (§4.6) as a pure state machine, one [`PeerPool`] per peer.
+//!
+//! *Outgoing* nonces are secret FROST nonce pairs we generated for a peer and advertised to
+//! it under a random code; *incoming* are public nonces a peer advertised to us. Signing
+//! with an outgoing nonce goes through [`PeerPool::spend`], which removes the codes at once
+//! and returns them: the caller must make that removal durable BEFORE sending the partial
+//! (see [`SpentNonces`]). A spent or unknown code is refused, so a replayed request never
+//! gets a second partial.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+
+use frost::keys::SigningShare;
+use frost::round1::{SigningCommitments, SigningNonces};
+use frost_secp256k1_tr as frost;
+use rand::{CryptoRng, RngCore};
+
+use super::envelope::AdvertisedNonce;
+
+/// Most unspent outgoing nonces per peer, and most incoming nonces held from a peer.
+pub const POOL_SIZE: usize = 100;
+/// Replenish when the peer holds fewer than this many of ours.
+pub const MIN_THRESHOLD: usize = 20;
+/// Top up to this many (min(100, 20 + 50)).
+pub const TARGET: usize = 70;
+/// A peer is sign-ready when we hold more than this many of its nonces.
+pub const CRITICAL_THRESHOLD: usize = 5;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PoolError {
+    #[error("no nonces left from this peer; ping it to exchange new ones")]
+    Exhausted,
+    #[error("nonce code is unknown or already spent")]
+    UnknownCode,
+    #[error("nonce code is used twice in one request")]
+    DuplicateCode,
+    #[error("advertised nonce is not a valid curve point")]
+    BadNonce,
+}
+
+/// Outgoing nonces removed from the pool by [`PeerPool::spend`]. Persist [`Self::codes`]
+/// as spent first; only then may the secret nonces be used to sign. Consumed by signing,
+/// so one claim yields one partial. The secrets zeroize on drop.
+pub struct SpentNonces {
+    pub(crate) codes: Vec<[u8; 32]>,
+    pub(crate) nonces: Vec<SigningNonces>,
+}
+
+impl SpentNonces {
+    pub fn codes(&self) -> &[[u8; 32]] {
+        &self.codes
+    }
+}
+
+impl std::fmt::Debug for SpentNonces {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpentNonces")
+            .field("codes", &self.codes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Outgoing {
+    nonces: SigningNonces,
+    public: AdvertisedNonce,
+}
+
+/// Nonce state shared with one peer.
+#[derive(Default)]
+pub struct PeerPool {
+    /// Unspent outgoing nonces by code, plus generation order for advertising oldest first.
+    outgoing: BTreeMap<[u8; 32], Outgoing>,
+    outgoing_order: VecDeque<[u8; 32]>,
+    /// Outgoing codes the peer last reported holding.
+    peer_holds: HashSet<[u8; 32]>,
+    incoming: VecDeque<AdvertisedNonce>,
+    incoming_codes: HashSet<[u8; 32]>,
+    spent_count: u64,
+}
+
+impl std::fmt::Debug for PeerPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerPool")
+            .field("outgoing", &self.outgoing.len())
+            .field("peer_holds", &self.held_by_peer())
+            .field("incoming", &self.incoming.len())
+            .field("spent", &self.spent_count)
+            .finish()
+    }
+}
+
+/// Public commitments of an advertised nonce, checked to be curve points.
+pub fn commitments_of(n: &AdvertisedNonce) -> Result<SigningCommitments, PoolError> {
+    commitments_from(&n.hidden_pn, &n.binder_pn)
+}
+
+pub(crate) fn commitments_from(
+    hidden: &[u8; 33],
+    binder: &[u8; 33],
+) -> Result<SigningCommitments, PoolError> {
+    let h = frost::round1::NonceCommitment::deserialize(hidden).map_err(|_| PoolError::BadNonce)?;
+    let b = frost::round1::NonceCommitment::deserialize(binder).map_err(|_| PoolError::BadNonce)?;
+    Ok(SigningCommitments::new(h, b))
+}
+
+pub(crate) fn public_of(
+    commitments: &SigningCommitments,
+    code: [u8; 32],
+) -> Option<AdvertisedNonce> {
+    let h: [u8; 33] = commitments.hiding().serialize().ok()?.try_into().ok()?;
+    let b: [u8; 33] = commitments.binding().serialize().ok()?.try_into().ok()?;
+    Some(AdvertisedNonce {
+        binder_pn: b,
+        hidden_pn: h,
+        code,
+    })
+}
+
+impl PeerPool {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Unspent outgoing nonces.
+    pub fn outgoing_len(&self) -> usize {
+        self.outgoing.len()
+    }
+
+    /// Incoming nonces we hold from the peer.
+    pub fn incoming_len(&self) -> usize {
+        self.incoming.len()
+    }
+
+    /// How many of our unspent nonces the peer says it holds.
+    pub fn held_by_peer(&self) -> usize {
+        self.peer_holds
+            .iter()
+            .filter(|c| self.outgoing.contains_key(*c))
+            .count()
+    }
+
+    /// Outgoing nonces spent since this pool was created.
+    pub fn spent_count(&self) -> u64 {
+        self.spent_count
+    }
+
+    /// Whether we can ask this peer to sign (we hold > 5 of its nonces).
+    pub fn is_sign_ready(&self) -> bool {
+        self.incoming.len() > CRITICAL_THRESHOLD
+    }
+
+    /// Apply a peer's ping/onboard/replenish data: store its advertised nonces (deduped by
+    /// code, at most [`POOL_SIZE`]) and, if given, its inventory of our codes.
+    pub fn apply_remote(
+        &mut self,
+        advertised: &[AdvertisedNonce],
+        held_codes: Option<&[[u8; 32]]>,
+    ) -> Result<(), PoolError> {
+        for n in advertised {
+            commitments_of(n)?;
+        }
+        for n in advertised {
+            if self.incoming.len() >= POOL_SIZE {
+                break;
+            }
+            if self.incoming_codes.insert(n.code) {
+                self.incoming.push_back(n.clone());
+            }
+        }
+        if let Some(held) = held_codes {
+            self.peer_holds = held
+                .iter()
+                .filter(|c| self.outgoing.contains_key(*c))
+                .copied()
+                .collect();
+        }
+        Ok(())
+    }
+
+    /// Codes of the peer's nonces we hold (`held_peer_nonce_codes`).
+    pub fn held_incoming_codes(&self) -> Vec<[u8; 32]> {
+        self.incoming.iter().map(|n| n.code).collect()
+    }
+
+    /// Nonces to advertise in a ping or sign response: when the peer holds fewer than
+    /// [`MIN_THRESHOLD`] of ours, top up to [`TARGET`] and offer up to `TARGET − held`
+    /// it has not reported; otherwise nothing. Advertised nonces count as held from now on
+    /// (re-advertising is harmless; the peer dedupes by code).
+    pub fn advertise<R: RngCore + CryptoRng>(
+        &mut self,
+        share: &SigningShare,
+        rng: &mut R,
+    ) -> Vec<AdvertisedNonce> {
+        let held = self.held_by_peer();
+        if held >= MIN_THRESHOLD {
+            return Vec::new();
+        }
+        while self.outgoing.len() < TARGET {
+            self.generate(share, rng);
+        }
+        let want = TARGET.saturating_sub(held);
+        let mut out = Vec::with_capacity(want);
+        for code in &self.outgoing_order {
+            if out.len() >= want {
+                break;
+            }
+            if self.peer_holds.contains(code) {
+                continue;
+            }
+            if let Some(o) = self.outgoing.get(code) {
+                out.push(o.public.clone());
+            }
+        }
+        for n in &out {
+            self.peer_holds.insert(n.code);
+        }
+        out
+    }
+
+    /// Onboarding (§4.10): top the outgoing pool up to [`POOL_SIZE`] and offer every
+    /// unspent nonce.
+    pub fn advertise_all<R: RngCore + CryptoRng>(
+        &mut self,
+        share: &SigningShare,
+        rng: &mut R,
+    ) -> Vec<AdvertisedNonce> {
+        while self.outgoing.len() < POOL_SIZE {
+            self.generate(share, rng);
+        }
+        let out: Vec<AdvertisedNonce> = self
+            .outgoing_order
+            .iter()
+            .filter_map(|c| self.outgoing.get(c).map(|o| o.public.clone()))
+            .collect();
+        self.peer_holds = out.iter().map(|n| n.code).collect();
+        out
+    }
+
+    fn generate<R: RngCore + CryptoRng>(&mut self, share: &SigningShare, rng: &mut R) {
+        let (nonces, commitments) = frost::round1::commit(share, rng);
+        let mut code = [0u8; 32];
+        rng.fill_bytes(&mut code);
+        if self.outgoing.contains_key(&code) {
+            return;
+        }
+        let Some(public) = public_of(&commitments, code) else {
+            return;
+        };
+        self.outgoing.insert(code, Outgoing { nonces, public });
+        self.outgoing_order.push_back(code);
+    }
+
+    /// Pop `n` of the peer's nonces (oldest first) for a sign request, or none at all.
+    pub fn take_incoming(&mut self, n: usize) -> Result<Vec<AdvertisedNonce>, PoolError> {
+        if self.incoming.len() < n {
+            return Err(PoolError::Exhausted);
+        }
+        let taken: Vec<AdvertisedNonce> = self.incoming.drain(..n).collect();
+        for t in &taken {
+            self.incoming_codes.remove(&t.code);
+        }
+        Ok(taken)
+    }
+
+    /// Claim outgoing nonces by code, all or nothing, and remove them from the pool. The
+    /// commitments each code was advertised with are returned alongside for validation.
+    pub fn spend(&mut self, codes: &[[u8; 32]]) -> Result<SpentNonces, PoolError> {
+        let mut seen = HashSet::new();
+        for c in codes {
+            if !seen.insert(*c) {
+                return Err(PoolError::DuplicateCode);
+            }
+            if !self.outgoing.contains_key(c) {
+                return Err(PoolError::UnknownCode);
+            }
+        }
+        let mut nonces = Vec::with_capacity(codes.len());
+        for c in codes {
+            if let Some(o) = self.outgoing.remove(c) {
+                nonces.push(o.nonces);
+            }
+            self.peer_holds.remove(c);
+            self.outgoing_order.retain(|x| x != c);
+            self.spent_count += 1;
+        }
+        Ok(SpentNonces {
+            codes: codes.to_vec(),
+            nonces,
+        })
+    }
+
+    /// Forget everything (after an unclean stop: stale codes are then refused and the next
+    /// ping re-syncs).
+    pub fn discard(&mut self) {
+        *self = Self::default();
+    }
+}
+
+/// A fresh nonce pair for our own part of a session we start (never advertised).
+pub fn fresh_nonce<R: RngCore + CryptoRng>(
+    share: &SigningShare,
+    rng: &mut R,
+) -> (SigningNonces, SigningCommitments) {
+    frost::round1::commit(share, rng)
+}

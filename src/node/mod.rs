@@ -4,8 +4,8 @@
 //! and spawns the receive loop; [`NodeHandle`] is what the HTTP layer calls.
 
 pub mod approval;
-mod guard;
 mod echo;
+mod guard;
 pub mod health;
 pub mod peers;
 pub mod pending;

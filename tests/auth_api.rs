@@ -35,8 +35,15 @@ async fn call(
     (code, v, headers)
 }
 
+/// Rate limits are off here: these tests walk through every error of an endpoint, and the
+/// limits have their own tests (tests/guard_*.rs).
 fn db_server() -> TestServer {
-    TestServer::start_auth(&["--admin-secret", ADMIN_SECRET])
+    TestServer::start_auth(&[
+        "--admin-secret",
+        ADMIN_SECRET,
+        "--rate-limit-enabled",
+        "false",
+    ])
 }
 
 async fn onboard(srv: &TestServer) {

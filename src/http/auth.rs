@@ -137,6 +137,16 @@ pub async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, body: 
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
+    // Failed logins slow down per user name and per address (GUARD's throttle).
+    let throttle_name = req
+        .username
+        .as_deref()
+        .map(|u| u.trim().to_string())
+        .unwrap_or_else(|| "api-key".to_string());
+    let throttle_ip = ip.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    if let Err(retry) = state.guard.login.check(&throttle_name, throttle_ip) {
+        return crate::http::ratelimit::too_many(retry);
+    }
     let st = state.clone();
     let result = blocking(move || {
         let owner = if let Some(key) = req.api_key.as_deref().filter(|k| !k.is_empty()) {
@@ -194,9 +204,17 @@ pub async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, body: 
         Err(e) => e.into_response(),
         Ok(None) => {
             tracing::info!(ip = ?ip, "login failed");
+            state
+                .guard
+                .login
+                .record_failure(&throttle_name, throttle_ip);
             invalid_credentials()
         }
         Ok(Some((sid, user_id))) => {
+            state
+                .guard
+                .login
+                .record_success(&throttle_name, throttle_ip);
             tracing::info!(user = %user_id, "login succeeded");
             let timeout = state.config.auth.session_timeout;
             let cookie = set_cookie(&sid, timeout.as_secs(), state.tls_enabled);

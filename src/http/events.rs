@@ -33,9 +33,17 @@ const POLICY_VIOLATION: u16 = 1008;
         (status = 400, description = "Not a WebSocket upgrade request")
     )
 )]
-pub async fn events(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+pub async fn events(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    slot: Option<axum::Extension<crate::http::ratelimit::WsSlot>>,
+) -> Response {
     let bus = state.events.clone();
-    ws.on_upgrade(move |socket| stream(socket, bus))
+    ws.on_upgrade(move |socket| async move {
+        // The per-address socket slot (GUARD) lives as long as the socket.
+        let _slot = slot;
+        stream(socket, bus).await
+    })
 }
 
 /// A token bucket over the client's messages.

@@ -97,7 +97,7 @@ async fn declared_length_over_the_limit_is_refused_with_json() {
         .unwrap();
     assert_eq!(res.status(), 413);
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body["code"], "PAYLOAD_TOO_LARGE");
+    assert_eq!(body["code"], "REQUEST_TOO_LARGE");
 }
 
 #[tokio::test]

@@ -22,7 +22,7 @@ async fn post(server: &TestServer, path: &str, body: &Value) -> (u16, Value) {
 
 #[tokio::test]
 async fn recovers_the_nsec_from_threshold_shares() {
-    let server = TestServer::start(&[]);
+    let server = TestServer::start(&["--rate-limit-enabled", "false"]);
     let secret = SecretScalar::from_bytes(&rand::random()).expect("secret");
     let ks = generate(&mut rand::thread_rng(), 3, 5, Some(&secret)).expect("keyset");
     let group = encode_group(&ks.group);
@@ -123,7 +123,7 @@ async fn recovers_the_nsec_from_threshold_shares() {
 
 #[tokio::test]
 async fn validates_single_credentials() {
-    let server = TestServer::start(&[]);
+    let server = TestServer::start(&["--rate-limit-enabled", "false"]);
     let ks = generate(&mut rand::thread_rng(), 2, 3, None).expect("keyset");
     let (s, b) = post(
         &server,

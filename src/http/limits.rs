@@ -4,7 +4,7 @@
 //! (§17). Here a declared length over the limit is refused at once, and every other body is
 //! read here, before authentication and the handler, counting the bytes as they arrive: the
 //! moment the count passes the limit the request is answered 413 JSON
-//! `{error, code: "PAYLOAD_TOO_LARGE"}` with `Connection: close`, and the rest is never read.
+//! `{error, code: "REQUEST_TOO_LARGE"}` with `Connection: close`, and the rest is never read.
 //! At most `limit` bytes are ever held, and every route is covered whether or not its handler
 //! reads a body. WebSocket upgrades carry no body and pass untouched.
 
@@ -36,7 +36,7 @@ pub fn limit_for(path: &str) -> usize {
 pub fn too_large(limit: usize) -> Response {
     let mut res = ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "PAYLOAD_TOO_LARGE",
+        "REQUEST_TOO_LARGE",
         format!("Request body too large (at most {} KB)", limit / 1024),
     )
     .into_response();

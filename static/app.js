@@ -71,10 +71,11 @@ async function loadCredentials() {
   try {
     const c = await get("/api/user/credentials");
     form.group_name.value = c.group_name || "";
-    form.group_cred.value = c.group_cred || "";
-    // The share is never sent back to the page; leave the field empty to keep it.
+    // Credentials are never sent back to the page; an empty field keeps the stored value.
+    form.group_cred.value = "";
     form.share_cred.value = "";
-    form.share_cred.placeholder = c.hasShare || c.share_cred ? "saved (leave empty to keep)" : "bfshare1…";
+    form.group_cred.placeholder = c.hasGroupCredential ? "saved (leave empty to keep)" : "bfgroup1…";
+    form.share_cred.placeholder = c.hasShareCredential ? "saved (leave empty to keep)" : "bfshare1…";
     form.relays.value = (c.relays || []).join("\n");
     $("credentials-state").textContent = c.savedAt ? `Saved ${new Date(c.savedAt).toLocaleString()}.` : "";
   } catch (e) {
@@ -142,8 +143,10 @@ function bind() {
   $("credentials-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const f = formData(ev.target);
-    const body = { group_name: f.group_name || null, group_cred: f.group_cred || null, relays: lines(f.relays) };
-    if (f.share_cred) body.share_cred = f.share_cred;
+    const body = { relays: lines(f.relays) };
+    if (f.group_name) body.group_name = f.group_name;
+    if (f.group_cred) body.group_cred = f.group_cred.trim();
+    if (f.share_cred) body.share_cred = f.share_cred.trim();
     try {
       await post("/api/user/credentials", body);
       notice("Saved. The node restarts with these credentials.");

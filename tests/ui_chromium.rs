@@ -1,76 +1,132 @@
-//! The web UI in real headless Chromium (Debian's package, installed by scripts/test):
-//! the page loads its module script, calls /api/status and renders the answer.
+//! The web UI in real headless Chromium (Debian's package, installed by scripts/test), driven
+//! over the DevTools protocol: onboarding, login, configuring a keyset (the node starts),
+//! peers, API keys and logout, all through the page's own forms and buttons.
 
 mod common;
 
 use common::TestServer;
+#[path = "common/cdp.rs"]
+mod cdp;
 
-fn chromium() -> String {
-    for c in [
-        "/usr/bin/chromium",
-        "/usr/bin/chromium-browser",
-        "/usr/bin/google-chrome",
-    ] {
-        if std::path::Path::new(c).exists() {
-            return c.to_string();
-        }
-    }
-    panic!(
-        "headless Chromium is not installed; run scripts/test, which installs Debian's chromium"
-    );
+use cdp::Browser;
+use igloo::frostr::credentials::{encode_group, encode_share};
+use igloo::frostr::keyset::generate;
+use serde_json::json;
+
+const ADMIN_SECRET: &str = "ui-test-admin-secret-42";
+const USER: &str = "owner";
+const PASS: &str = "Pw8@Lmzq4Kx";
+
+fn visible(id: &str) -> String {
+    format!("document.getElementById('{id}') && !document.getElementById('{id}').hidden")
 }
 
-/// The DOM after scripts ran, as Chromium serialises it.
-fn dump_dom(url: &str) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--virtual-time-budget=5000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(url)
-        .output()
-        .expect("chromium runs");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn onboarding_login_configure_and_manage_in_the_browser() {
+    let srv = TestServer::start_auth(&["--admin-secret", ADMIN_SECRET]);
+    let mut b = Browser::launch().await;
+    b.goto(&srv.url("/")).await;
+
+    // First start: create the admin account.
+    b.wait_for(&visible("view-onboarding"), "the onboarding form").await;
+    b.fill("#onboarding-form [name=secret]", ADMIN_SECRET).await;
+    b.fill("#onboarding-form [name=username]", USER).await;
+    b.fill("#onboarding-form [name=password]", PASS).await;
+    b.fill("#onboarding-form [name=confirm]", PASS).await;
+    b.click("#onboarding-form button[type=submit]").await;
+    b.wait_for(&visible("view-login"), "the login form after onboarding")
+        .await;
+
+    // A wrong password is refused with a message; the right one signs in.
+    b.fill("#login-form [name=username]", USER).await;
+    b.fill("#login-form [name=password]", "Wrong#Pass9x").await;
+    b.click("#login-form button[type=submit]").await;
+    b.wait_for(&visible("error"), "an error for a wrong password").await;
+    assert!(b.text("#view-login").await.contains("Log in"));
+    b.fill("#login-form [name=username]", USER).await;
+    b.fill("#login-form [name=password]", PASS).await;
+    b.click("#login-form button[type=submit]").await;
+    b.wait_for(&visible("view-app"), "the signed-in app").await;
+    b.wait_for(
+        "document.getElementById('node-state').textContent === 'inactive'",
+        "the node shown inactive before configuration",
+    )
+    .await;
+
+    // Configure a 2-of-3 keyset on the server's own relay: the node starts.
+    let ks = generate(&mut rand::thread_rng(), 2, 3, None).expect("keyset");
+    b.click("#tabs [data-tab=configure]").await;
+    b.wait_for(&visible("tab-configure"), "the configure tab").await;
+    b.fill("#credentials-form [name=group_name]", "ui test").await;
+    b.fill("#credentials-form [name=group_cred]", &encode_group(&ks.group))
+        .await;
+    b.fill(
+        "#credentials-form [name=share_cred]",
+        &encode_share(&ks.shares[0]),
+    )
+    .await;
+    b.fill(
+        "#credentials-form [name=relays]",
+        &format!("ws://{}", srv.addr),
+    )
+    .await;
+    b.click("#credentials-form button[type=submit]").await;
+    b.wait_for(&visible("notice"), "the saved notice").await;
+    // The share never comes back to the page.
+    assert_eq!(
+        b.eval("document.querySelector('#credentials-form [name=share_cred]').value")
+            .await,
+        json!("")
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    b.click("#tabs [data-tab=signer]").await;
+    b.wait_for(
+        "document.getElementById('node-state').textContent === 'active'",
+        "the node shown active after saving credentials",
+    )
+    .await;
+    b.wait_for(
+        "document.querySelectorAll('#peers tr[data-pubkey]').length === 2",
+        "the two peers listed",
+    )
+    .await;
+
+    // Admin: a new API key is shown once, then listed by prefix.
+    b.click("#tabs [data-tab=admin]").await;
+    b.fill("#apikey-create [name=label]", "ui key").await;
+    b.click("#apikey-create button[type=submit]").await;
+    b.wait_for(&visible("new-apikey"), "the new API key").await;
+    let token = b.text("#new-apikey-token").await;
+    assert_eq!(token.len(), 64, "token {token:?}");
+    assert!(token.bytes().all(|c| c.is_ascii_hexdigit()));
+    b.wait_for(
+        "[...document.querySelectorAll('#apikeys td')].some(td => td.textContent === 'ui key')",
+        "the key listed with its label",
+    )
+    .await;
+    let key_ok = common::client()
+        .get(srv.url("/api/peers"))
+        .header("X-API-Key", &token)
+        .send()
+        .await
+        .expect("request")
+        .status();
+    assert!(key_ok.is_success(), "the API key works: {key_ok}");
+
+    // Logout returns to the login form, and the session no longer works.
+    b.click("#logout").await;
+    b.wait_for(&visible("view-login"), "the login form after logout")
+        .await;
+    let status = b
+        .eval("fetch('/api/user/profile').then(r => r.status)")
+        .await;
+    assert_eq!(status, json!(401));
 }
 
-#[test]
-fn status_page_renders_live_values() {
-    let srv = TestServer::start(&["--relays", "ws://127.0.0.1:9/,wss://relay.example.org"]);
-    let dom = dump_dom(&srv.url("/"));
-    assert!(
-        dom.contains(r#"id="node-state" data-state="off">inactive<"#),
-        "{dom}"
-    );
-    assert!(
-        dom.contains("ws://127.0.0.1:9, wss://relay.example.org"),
-        "{dom}"
-    );
-    assert!(dom.contains(r#"id="credentials">none<"#), "{dom}");
-    assert!(
-        dom.contains(r#"<p id="error" role="alert" hidden="">"#),
-        "no error shown: {dom}"
-    );
-}
-
-#[test]
-fn spa_routes_load_the_same_app() {
-    let srv = TestServer::start(&[]);
-    let dom = dump_dom(&srv.url("/signer"));
-    let version = format!(r#"id="version">{} (database)<"#, env!("CARGO_PKG_VERSION"));
-    assert!(dom.contains(&version), "{dom}");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spa_routes_load_the_same_app() {
+    let srv = TestServer::start_auth(&["--admin-secret", ADMIN_SECRET]);
+    let mut b = Browser::launch().await;
+    b.goto(&srv.url("/signer/anything")).await;
+    b.wait_for(&visible("view-onboarding"), "the app at a deep link")
+        .await;
 }

@@ -1,0 +1,195 @@
+//! A minimal Chrome DevTools Protocol driver for UI tests: real headless Chromium, one page,
+//! `eval` of JavaScript in it. Enough to fill forms, click and read the DOM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub fn chromium() -> String {
+    for c in [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ] {
+        if std::path::Path::new(c).exists() {
+            return c.to_string();
+        }
+    }
+    panic!(
+        "headless Chromium is not installed; run scripts/test, which installs Debian's chromium"
+    );
+}
+
+/// A headless Chromium with one page attached; killed on drop.
+pub struct Browser {
+    child: Child,
+    ws: Ws,
+    session: String,
+    next_id: u64,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Browser {
+    pub async fn launch() -> Browser {
+        let profile = tempfile::tempdir().expect("profile dir");
+        let mut child = Command::new(chromium())
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--remote-debugging-port=0",
+                "--remote-debugging-address=127.0.0.1",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("chromium starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(url) = line.split("DevTools listening on ").nth(1) {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("chromium prints its DevTools address");
+        let (ws, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .expect("DevTools socket");
+        let mut b = Browser {
+            child,
+            ws,
+            session: String::new(),
+            next_id: 1,
+            _profile: profile,
+        };
+        let target = b
+            .call(None, "Target.createTarget", json!({"url": "about:blank"}))
+            .await;
+        let target_id = target["targetId"].as_str().expect("target id").to_string();
+        let attached = b
+            .call(
+                None,
+                "Target.attachToTarget",
+                json!({"targetId": target_id, "flatten": true}),
+            )
+            .await;
+        b.session = attached["sessionId"].as_str().expect("session").to_string();
+        b
+    }
+
+    /// Send one command and wait for its result (events in between are skipped).
+    async fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut msg = json!({"id": id, "method": method, "params": params});
+        if let Some(s) = session {
+            msg["sessionId"] = json!(s);
+        }
+        self.ws
+            .send(Message::Text(msg.to_string().into()))
+            .await
+            .expect("send to DevTools");
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(30), self.ws.next())
+                .await
+                .expect("DevTools answers")
+                .expect("socket open")
+                .expect("frame");
+            let Message::Text(text) = frame else { continue };
+            let v: Value = serde_json::from_str(text.as_str()).expect("json");
+            if v["id"] == json!(id) {
+                if let Some(err) = v.get("error") {
+                    panic!("{method} failed: {err}");
+                }
+                return v["result"].clone();
+            }
+        }
+    }
+
+    pub async fn goto(&mut self, url: &str) {
+        let s = self.session.clone();
+        self.call(Some(&s), "Page.navigate", json!({"url": url})).await;
+    }
+
+    /// Evaluate `js` in the page (promises awaited) and return its JSON value.
+    pub async fn eval(&mut self, js: &str) -> Value {
+        let s = self.session.clone();
+        let r = self
+            .call(
+                Some(&s),
+                "Runtime.evaluate",
+                json!({"expression": js, "awaitPromise": true, "returnByValue": true}),
+            )
+            .await;
+        if let Some(ex) = r.get("exceptionDetails") {
+            panic!("page script failed: {ex}\n{js}");
+        }
+        r["result"]["value"].clone()
+    }
+
+    /// Poll `condition` (a JS boolean expression) until it holds; panics with `what` after 15 s,
+    /// showing the page's visible text.
+    pub async fn wait_for(&mut self, condition: &str, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if self.eval(&format!("!!({condition})")).await == json!(true) {
+                return;
+            }
+            if Instant::now() > deadline {
+                let text = self.eval("document.body ? document.body.innerText : ''").await;
+                panic!("timed out waiting for {what}; page text:\n{text}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Set a form field by CSS selector, as typing would (fires `input`).
+    pub async fn fill(&mut self, selector: &str, value: &str) {
+        let js = format!(
+            "(() => {{ const e = document.querySelector({s}); if (!e) return false; e.value = {v}; e.dispatchEvent(new Event('input', {{bubbles: true}})); return true; }})()",
+            s = json!(selector),
+            v = json!(value)
+        );
+        assert_eq!(self.eval(&js).await, json!(true), "no element {selector}");
+    }
+
+    pub async fn click(&mut self, selector: &str) {
+        let js = format!(
+            "(() => {{ const e = document.querySelector({s}); if (!e) return false; e.click(); return true; }})()",
+            s = json!(selector)
+        );
+        assert_eq!(self.eval(&js).await, json!(true), "no element {selector}");
+    }
+
+    pub async fn text(&mut self, selector: &str) -> String {
+        let js = format!(
+            "(() => {{ const e = document.querySelector({s}); return e ? e.textContent : null; }})()",
+            s = json!(selector)
+        );
+        self.eval(&js).await.as_str().unwrap_or_default().to_string()
+    }
+}

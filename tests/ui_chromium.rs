@@ -28,7 +28,8 @@ async fn onboarding_login_configure_and_manage_in_the_browser() {
     b.goto(&srv.url("/")).await;
 
     // First start: create the admin account.
-    b.wait_for(&visible("view-onboarding"), "the onboarding form").await;
+    b.wait_for(&visible("view-onboarding"), "the onboarding form")
+        .await;
     b.fill("#onboarding-form [name=secret]", ADMIN_SECRET).await;
     b.fill("#onboarding-form [name=username]", USER).await;
     b.fill("#onboarding-form [name=password]", PASS).await;
@@ -41,7 +42,8 @@ async fn onboarding_login_configure_and_manage_in_the_browser() {
     b.fill("#login-form [name=username]", USER).await;
     b.fill("#login-form [name=password]", "Wrong#Pass9x").await;
     b.click("#login-form button[type=submit]").await;
-    b.wait_for(&visible("error"), "an error for a wrong password").await;
+    b.wait_for(&visible("error"), "an error for a wrong password")
+        .await;
     assert!(b.text("#view-login").await.contains("Log in"));
     b.fill("#login-form [name=username]", USER).await;
     b.fill("#login-form [name=password]", PASS).await;
@@ -56,10 +58,15 @@ async fn onboarding_login_configure_and_manage_in_the_browser() {
     // Configure a 2-of-3 keyset on the server's own relay: the node starts.
     let ks = generate(&mut rand::thread_rng(), 2, 3, None).expect("keyset");
     b.click("#tabs [data-tab=configure]").await;
-    b.wait_for(&visible("tab-configure"), "the configure tab").await;
-    b.fill("#credentials-form [name=group_name]", "ui test").await;
-    b.fill("#credentials-form [name=group_cred]", &encode_group(&ks.group))
+    b.wait_for(&visible("tab-configure"), "the configure tab")
         .await;
+    b.fill("#credentials-form [name=group_name]", "ui test")
+        .await;
+    b.fill(
+        "#credentials-form [name=group_cred]",
+        &encode_group(&ks.group),
+    )
+    .await;
     b.fill(
         "#credentials-form [name=share_cred]",
         &encode_share(&ks.shares[0]),

@@ -243,7 +243,8 @@ fn peer_view(p: &crate::node::Peer, now: Instant) -> PeerView {
 )]
 pub async fn peers(State(state): State<AppState>) -> Result<Json<PeersResponse>, ApiError> {
     // igloo-server (headless) answers 400 when there is no credential at all.
-    if !state.config.has_env_credentials() {
+    // A node started from stored credentials (database mode) counts as having them.
+    if !state.config.has_env_credentials() && state.node.current().is_none() {
         return Err(bad_request("No group credential available"));
     }
     let node = node(&state)?;

@@ -9,7 +9,8 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub fn chromium() -> String {
     for c in [
@@ -132,7 +133,8 @@ impl Browser {
 
     pub async fn goto(&mut self, url: &str) {
         let s = self.session.clone();
-        self.call(Some(&s), "Page.navigate", json!({"url": url})).await;
+        self.call(Some(&s), "Page.navigate", json!({"url": url}))
+            .await;
     }
 
     /// Evaluate `js` in the page (promises awaited) and return its JSON value.
@@ -160,7 +162,9 @@ impl Browser {
                 return;
             }
             if Instant::now() > deadline {
-                let text = self.eval("document.body ? document.body.innerText : ''").await;
+                let text = self
+                    .eval("document.body ? document.body.innerText : ''")
+                    .await;
                 panic!("timed out waiting for {what}; page text:\n{text}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -190,6 +194,10 @@ impl Browser {
             "(() => {{ const e = document.querySelector({s}); return e ? e.textContent : null; }})()",
             s = json!(selector)
         );
-        self.eval(&js).await.as_str().unwrap_or_default().to_string()
+        self.eval(&js)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 }

@@ -9,7 +9,8 @@
 //! * All methods block on disk I/O (a commit is an fsync). On the async runtime, call them inside
 //!   [`Store::run_blocking`] (which uses `spawn_blocking`), except single reads at start-up.
 //! * Later modules open their own tables through [`Store::db`] using the definitions in
-//!   [`schema`]; new tables need a migration.
+//!   [`schema`]; tables added after schema v2 are created on their first write (a read of a
+//!   missing table means "empty"), so they need no migration.
 
 pub mod api_keys;
 pub mod credentials;

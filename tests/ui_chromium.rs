@@ -79,7 +79,12 @@ async fn onboarding_login_configure_and_manage_in_the_browser() {
     .await;
     b.click("#credentials-form button[type=submit]").await;
     b.wait_for(&visible("notice"), "the saved notice").await;
-    // The share never comes back to the page.
+    // The form reloads from the server, and the share never comes back to the page.
+    b.wait_for(
+        "document.querySelector('#credentials-form [name=share_cred]').placeholder.startsWith('saved')",
+        "the form reloaded with the share marked as saved",
+    )
+    .await;
     assert_eq!(
         b.eval("document.querySelector('#credentials-form [name=share_cred]').value")
             .await,
@@ -91,6 +96,12 @@ async fn onboarding_login_configure_and_manage_in_the_browser() {
         "the node shown active after saving credentials",
     )
     .await;
+    // Stored credentials count as credentials in /api/status.
+    assert_eq!(
+        b.eval("fetch('/api/status').then(r => r.json()).then(s => s.hasCredentials)")
+            .await,
+        json!(true)
+    );
     b.wait_for(
         "document.querySelectorAll('#peers tr[data-pubkey]').length === 2",
         "the two peers listed",

@@ -80,7 +80,8 @@ pub struct Health {
 )]
 pub async fn status(State(state): State<AppState>) -> Json<StatusResponse> {
     let cfg = &state.config;
-    let has_credentials = cfg.has_env_credentials();
+    // Env credentials, or stored ones the node runs (or is meant to run) with.
+    let has_credentials = cfg.has_env_credentials() || state.node.wants_node();
     let node = state.node.current();
     let node_active = node.is_some();
     // Connected means an open relay socket, never a configured URL.

@@ -51,22 +51,11 @@ impl Modes {
     }
 }
 
-/// The caller's address: the socket peer, or with `TRUST_PROXY` the first address of
-/// `X-Forwarded-For`, `X-Real-IP` or `CF-Connecting-IP`.
+/// The caller's address as [`crate::http::client_ip::resolve`] sees it.
 pub fn client_ip(headers: &HeaderMap, peer: Option<IpAddr>, trust_proxy: bool) -> Option<IpAddr> {
-    if trust_proxy {
-        for h in ["x-forwarded-for", "x-real-ip", "cf-connecting-ip"] {
-            if let Some(ip) = headers
-                .get(h)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|v| v.trim().parse().ok())
-            {
-                return Some(ip);
-            }
-        }
-    }
-    peer
+    // One rule for the whole server (right-most forwarded hop, only behind a trusted proxy):
+    // the rate limiter, the login throttle and the API-key audit must see the same address.
+    peer.map(|p| crate::http::client_ip::resolve(p, headers, trust_proxy))
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
@@ -426,7 +415,8 @@ mod tests {
     fn proxy_headers_count_only_when_trusted() {
         let mut h = HeaderMap::new();
         let peer: IpAddr = "10.0.0.1".parse().unwrap();
-        h.insert("x-forwarded-for", "192.0.2.7, 10.0.0.1".parse().unwrap());
+        // A client can forge the left of X-Forwarded-For; the proxy appends the right-most hop.
+        h.insert("x-forwarded-for", "6.6.6.6, 192.0.2.7".parse().unwrap());
         assert_eq!(client_ip(&h, Some(peer), false), Some(peer));
         assert_eq!(client_ip(&h, Some(peer), true), "192.0.2.7".parse().ok());
         h.insert("x-forwarded-for", "garbage".parse().unwrap());

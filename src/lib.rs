@@ -11,6 +11,7 @@ pub mod events;
 pub mod frostr;
 pub mod frostr_v2;
 pub mod http;
+pub mod keyset;
 pub mod logging;
 pub mod nips;
 pub mod node;

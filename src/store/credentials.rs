@@ -6,7 +6,7 @@ use redb::ReadableDatabase;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::schema::CREDENTIALS;
+use super::schema::{CREDENTIALS, V2_CREDENTIALS};
 use super::users::read_table;
 use super::{Store, StoreError};
 use crate::secrets::{SecretsError, Vault};
@@ -148,6 +148,120 @@ impl Store {
     }
 }
 
+// ---- V2M: V2 credentials (sealed like the v1 record; lazily created table) ----
+
+const V2_TABLE: &str = "v2_credentials";
+/// Setting naming the protocol the node runs (`v1` or `v2`); absent means v1.
+pub const NODE_PROTOCOL_SETTING: &str = "node.protocol";
+
+/// One owner's V2 credentials as stored: the share secret (hex), the group package (JSON)
+/// once known, relays and where they came from. Convert with [`crate::keyset::record`].
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct V2NodeCredentials {
+    pub share_secret: String,
+    pub group_package: Option<String>,
+    pub relays: Vec<String>,
+    /// Provisioning peer of a `bfonboard` (x-only hex).
+    pub peer_pk: Option<String>,
+    pub device_name: Option<String>,
+    /// `bfprofile` policy overrides (JSON array), kept for the V2 runtime.
+    pub policy_overrides: Option<String>,
+    /// `migrate`, `bfshare`, `bfonboard` or `bfprofile`.
+    pub source: String,
+    /// Unix milliseconds of the save.
+    pub saved_at: u64,
+}
+
+impl Drop for V2NodeCredentials {
+    fn drop(&mut self) {
+        self.share_secret.zeroize();
+    }
+}
+
+impl std::fmt::Debug for V2NodeCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("V2NodeCredentials")
+            .field("share_secret", &"<redacted>")
+            .field("group_package", &self.group_package.is_some())
+            .field("relays", &self.relays)
+            .field("source", &self.source)
+            .field("saved_at", &self.saved_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    pub fn put_v2_credentials(
+        &self,
+        vault: &Vault,
+        owner: &str,
+        creds: &V2NodeCredentials,
+    ) -> Result<(), CredentialsError> {
+        let plain =
+            Zeroizing::new(serde_json::to_vec(creds).map_err(|_| CredentialsError::Corrupt)?);
+        let sealed = vault.seal(V2_TABLE, owner, &plain)?;
+        let txn = self.db().begin_write().map_err(StoreError::from)?;
+        txn.open_table(V2_CREDENTIALS)
+            .map_err(StoreError::from)?
+            .insert(owner, sealed.as_slice())
+            .map_err(StoreError::from)?;
+        txn.commit().map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    pub fn get_v2_credentials(
+        &self,
+        vault: &Vault,
+        owner: &str,
+    ) -> Result<Option<V2NodeCredentials>, CredentialsError> {
+        let sealed = {
+            let txn = self.db().begin_read().map_err(StoreError::from)?;
+            let Some(t) = read_table(&txn, V2_CREDENTIALS)? else {
+                return Ok(None);
+            };
+            t.get(owner)
+                .map_err(StoreError::from)?
+                .map(|v| v.value().to_vec())
+        };
+        let Some(sealed) = sealed else {
+            return Ok(None);
+        };
+        let plain = vault.open_sealed(V2_TABLE, owner, &sealed)?;
+        serde_json::from_slice(&plain)
+            .map(Some)
+            .map_err(|_| CredentialsError::Corrupt)
+    }
+
+    /// Whether `owner` has a stored V2 record (readable without the device key).
+    pub fn has_v2_credentials_record(&self, owner: &str) -> Result<bool, StoreError> {
+        let txn = self.db().begin_read()?;
+        let Some(t) = read_table(&txn, V2_CREDENTIALS)? else {
+            return Ok(false);
+        };
+        Ok(t.get(owner)?.is_some())
+    }
+
+    pub fn delete_v2_credentials(&self, owner: &str) -> Result<bool, StoreError> {
+        let txn = self.db().begin_write()?;
+        let existed = txn.open_table(V2_CREDENTIALS)?.remove(owner)?.is_some();
+        txn.commit()?;
+        Ok(existed)
+    }
+
+    /// `true` when the node is switched to V2 (setting [`NODE_PROTOCOL_SETTING`] = `v2`).
+    pub fn node_runs_v2(&self) -> Result<bool, StoreError> {
+        Ok(self.get_setting(NODE_PROTOCOL_SETTING)?.as_deref() == Some(b"v2".as_slice()))
+    }
+
+    pub fn set_node_v2(&self, v2: bool) -> Result<(), StoreError> {
+        if v2 {
+            self.put_setting(NODE_PROTOCOL_SETTING, b"v2")
+        } else {
+            self.delete_setting(NODE_PROTOCOL_SETTING).map(|_| ())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +293,36 @@ mod tests {
         drop(s);
         let raw = std::fs::read(path).unwrap();
         assert!(!raw.windows(11).any(|w| w == b"secretshare"));
+    }
+
+    #[test]
+    fn v2_credentials_are_sealed_and_table_is_lazy() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = Store::open(tmp.path()).unwrap();
+        let v = Vault::open(tmp.path()).unwrap();
+        assert!(s.get_v2_credentials(&v, "env").unwrap().is_none());
+        assert!(!s.has_v2_credentials_record("env").unwrap());
+        let c = V2NodeCredentials {
+            share_secret: "ab".repeat(32),
+            group_package: Some("{}".into()),
+            relays: vec!["ws://127.0.0.1:1".into()],
+            source: "migrate".into(),
+            saved_at: 7,
+            ..Default::default()
+        };
+        s.put_v2_credentials(&v, "env", &c).unwrap();
+        assert_eq!(s.get_v2_credentials(&v, "env").unwrap().unwrap(), c);
+        assert!(!format!("{c:?}").contains("abab"));
+        assert!(!s.node_runs_v2().unwrap());
+        s.set_node_v2(true).unwrap();
+        assert!(s.node_runs_v2().unwrap());
+        s.set_node_v2(false).unwrap();
+        assert!(!s.node_runs_v2().unwrap());
+        assert!(s.delete_v2_credentials("env").unwrap());
+        assert!(s.get_v2_credentials(&v, "env").unwrap().is_none());
+        let path = s.path().to_path_buf();
+        drop(s);
+        let raw = std::fs::read(path).unwrap();
+        assert!(!raw.windows(16).any(|w| w == b"abababababababab"));
     }
 }

@@ -48,3 +48,9 @@ pub const V2_NONCE_POOLS: TableDefinition<&str, &[u8]> = TableDefinition::new("v
 /// V2 node bookkeeping: e.g. `"run_marker"` (set while running, cleared on clean stop) and
 /// `"replay_cache"`. Key → opaque bytes.
 pub const V2_NODE_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("v2_node_state");
+
+// --- V2M: V2 node credentials (migration / import). Created lazily; no migration yet. ---
+
+/// V2 credentials per owner (same owner keys as [`CREDENTIALS`]): sealed JSON
+/// [`crate::store::credentials::V2NodeCredentials`].
+pub const V2_CREDENTIALS: TableDefinition<&str, &[u8]> = TableDefinition::new("v2_credentials");

@@ -72,6 +72,13 @@ pub fn load(
     let Some(owner) = owner else {
         return Ok(None);
     };
+    // V2M: a node switched to V2 does not start its v1 credentials again (the V2 start is
+    // the V2 runtime's job).
+    if store.node_runs_v2().unwrap_or(false)
+        && store.has_v2_credentials_record(&owner).unwrap_or(false)
+    {
+        return Ok(None);
+    }
     let creds = match store.get_credentials(vault, &owner) {
         Ok(Some(c)) => c,
         Ok(None) => return Ok(None),

@@ -9,7 +9,9 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::{admin, auth, crypto, env, events, node, onboarding, peers, recover, status, user};
+use super::{
+    admin, auth, crypto, env, events, keyset, node, onboarding, peers, recover, status, user,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,7 +36,9 @@ use super::{admin, auth, crypto, env, events, node, onboarding, peers, recover, 
         admin::whoami, admin::status, admin::list_users, admin::add_user, admin::delete_user,
         admin::list_api_keys, admin::create_api_key, admin::revoke_api_key, admin::set_passphrase,
         env::get_env, env::post_env, env::delete_env, env::get_shares, env::post_shares,
-        env::reveal_admin_secret),
+        env::reveal_admin_secret,
+        // ---- V2M ----
+        keyset::get_keyset, keyset::delete_keyset, keyset::migrate_keyset, keyset::import_keyset),
     components(schemas(ErrorBody, status::StatusResponse, status::Health, status::RestartInfo, status::RelayStatus,
         node::SignRequest, node::UnsignedEvent, node::SignResponse, node::PeersResponse, node::PeerView,
         node::PingRequest, node::PingResultView, node::PingAllResponse,
@@ -49,13 +53,17 @@ use super::{admin, auth, crypto, env, events, node, onboarding, peers, recover, 
         recover::ValidateResponse, recover::Validation, recover::Decoded,
         // ---- AUTH ----
         auth::LoginRequest, auth::LoginResponse, auth::UnlockRequest, onboarding::OnboardingStatus,
-        onboarding::SetupRequest)),
+        onboarding::SetupRequest,
+        // ---- V2M ----
+        keyset::MigrateRequest, keyset::MigrateResponse, keyset::OnboardPackageView, keyset::ImportRequest,
+        keyset::V2View, keyset::KeysetResponse)),
     tags((name = "status", description = "Server and node status"), (name = "docs", description = "This document"), (name = "events", description = "Live event stream (WebSocket)"), (name = "node", description = "Signing node: sign, peers, ping"),
         (name = "crypto", description = "NIP-44 v2 and NIP-04 with the group key (threshold ECDH)"),
         (name = "recovery", description = "Rebuild the group nsec from shares"),
         (name = "auth", description = "Login, logout, unlock"), (name = "onboarding", description = "First admin (database mode)"),
         (name = "user", description = "The logged-in user's profile and node credentials (database mode)"),
-        (name = "admin", description = "Users and API keys (database mode)"), (name = "env", description = "Configuration"))
+        (name = "admin", description = "Users and API keys (database mode)"), (name = "env", description = "Configuration"),
+        (name = "keyset", description = "FROSTR v1 → V2 migration and V2 credentials"))
 )]
 pub struct ApiDoc;
 

@@ -13,6 +13,7 @@ pub mod env;
 pub mod error;
 pub mod events;
 pub mod headers;
+pub mod keyset;
 pub mod limits;
 pub mod node;
 pub mod onboarding;
@@ -147,6 +148,11 @@ pub fn api_routes() -> Vec<ApiRoute> {
         ApiRoute::post("/api/nip04/decrypt", post(crypto::nip04_decrypt)),
         ApiRoute::post("/api/recover", post(recover::recover)),
         ApiRoute::post("/api/recover/validate", post(recover::validate)),
+        // ---- V2M: keyset migration and V2 credentials (owner only) ----
+        ApiRoute::get("/api/keyset", get(keyset::get_keyset)).access(Access::Admin),
+        ApiRoute::delete("/api/keyset", delete(keyset::delete_keyset)).access(Access::Admin),
+        ApiRoute::post("/api/keyset/migrate", post(keyset::migrate_keyset)).access(Access::Admin),
+        ApiRoute::post("/api/keyset/import", post(keyset::import_keyset)).access(Access::Admin),
         ApiRoute::get("/api/docs/openapi.json", get(docs::openapi_json)).access(Access::Public),
         ApiRoute::get("/api/docs/openapi.yaml", get(docs::openapi_yaml)).access(Access::Public),
     ];

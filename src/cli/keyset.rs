@@ -1,4 +1,4 @@
-//! `igloo keyset …`: credential tools for operators and scripts.
+//! `igloo keyset …`: credential tools for operators and scripts (`migrate`: v1 → V2, task V2M).
 //!
 //! Results are JSON on stdout. Errors are one line on stderr with exit code 2. `verify` prints
 //! its answer as JSON and exits 0 when the share belongs to the group, 1 when it does not.
@@ -41,6 +41,35 @@ pub enum KeysetCommand {
     },
     /// Check whether a bfshare belongs to a bfgroup.
     Verify { group: String, share: String },
+    /// Move a v1 keyset to FROSTR V2 with the same npub: from a bfgroup and t of its
+    /// bfshares, or from an nsec. Prints the npub, this node's V2 profile (bfprofile, member
+    /// 1, the provisioning peer), one bfonboard per other member, and a warning.
+    Migrate {
+        /// v1 group credential (bfgroup1…), with --share.
+        #[arg(long)]
+        group: Option<String>,
+        /// v1 share credential (bfshare1…); repeat for t shares.
+        #[arg(long = "share")]
+        shares: Vec<String>,
+        /// Or the nsec1… itself; `-` reads it from standard input.
+        #[arg(long, conflicts_with_all = ["group", "shares"])]
+        nsec: Option<String>,
+        /// Relay for the V2 devices (ws:// or wss://); repeat for more.
+        #[arg(long = "relay", required = true)]
+        relays: Vec<String>,
+        /// File holding the password that protects the new packages (first line).
+        #[arg(long)]
+        password_file: std::path::PathBuf,
+        /// New threshold [default: the v1 group's, or 2 for an nsec].
+        #[arg(long)]
+        threshold: Option<u16>,
+        /// New member count [default: the v1 group's, or 3 for an nsec].
+        #[arg(long)]
+        members: Option<u16>,
+        /// Group name in the V2 group package.
+        #[arg(long, default_value = "igloo")]
+        name: String,
+    },
 }
 
 // Hand-written so that a logged command never shows an nsec or a share.
@@ -68,6 +97,11 @@ impl std::fmt::Debug for KeysetCommand {
                 .field("group", group)
                 .field("share", &"<redacted>")
                 .finish(),
+            KeysetCommand::Migrate { shares, relays, .. } => f
+                .debug_struct("Migrate")
+                .field("shares", &format_args!("<{} redacted>", shares.len()))
+                .field("relays", relays)
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -84,6 +118,14 @@ enum CliError {
     Stdin(std::io::Error),
     #[error("no nsec on standard input")]
     EmptyStdin,
+    #[error("{0}")]
+    Migrate(#[from] crate::keyset::MigrateError),
+    #[error("could not read the password file: {0}")]
+    PasswordFile(std::io::Error),
+    #[error("give --group with at least one --share, or --nsec")]
+    MigrateSource,
+    #[error("could not seal this node's profile: {0}")]
+    Profile(#[from] crate::frostr_v2::credentials::PackageError),
     #[error("could not write the output: {0}")]
     Output(String),
 }
@@ -208,6 +250,115 @@ fn verify(group: &str, share: &str, stdout: &mut dyn Write) -> Result<i32, CliEr
     Ok(if check.is_ok() { 0 } else { 1 })
 }
 
+struct MigrateArgs<'a> {
+    group: Option<&'a str>,
+    shares: &'a [String],
+    nsec: Option<&'a str>,
+    relays: &'a [String],
+    password_file: &'a std::path::Path,
+    threshold: Option<u16>,
+    members: Option<u16>,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct OwnOut<'a> {
+    idx: u16,
+    /// This node's V2 credentials, sealed with the password: import with
+    /// `POST /api/keyset/import` or set as SHARE_CRED with SHARE_PASSWORD.
+    bfprofile: &'a str,
+}
+
+#[derive(Serialize)]
+struct OnboardOut<'a> {
+    idx: u16,
+    bfonboard: &'a str,
+}
+
+#[derive(Serialize)]
+struct MigrateOut<'a> {
+    npub: &'a str,
+    protocol: &'static str,
+    threshold: u16,
+    members: usize,
+    group_package: &'a crate::frostr_v2::GroupPackage,
+    own: OwnOut<'a>,
+    onboard: Vec<OnboardOut<'a>>,
+    warning: &'static str,
+}
+
+/// The password is the file's first line (a trailing newline is not part of it).
+fn read_password(path: &std::path::Path) -> Result<Zeroizing<String>, CliError> {
+    let raw = Zeroizing::new(std::fs::read_to_string(path).map_err(CliError::PasswordFile)?);
+    Ok(Zeroizing::new(
+        raw.lines()
+            .next()
+            .unwrap_or("")
+            .trim_end_matches('\r')
+            .to_owned(),
+    ))
+}
+
+fn migrate_cmd(
+    a: MigrateArgs<'_>,
+    stdin: &mut dyn BufRead,
+    stdout: &mut dyn Write,
+) -> Result<i32, CliError> {
+    use crate::frostr_v2::credentials::{self as v2cred, Profile};
+    use crate::keyset::migrate::{MigrateOptions, MigrationInput};
+    let password = read_password(a.password_file)?;
+    let nsec = a.nsec.map(|n| read_nsec(n, stdin)).transpose()?;
+    let input = match (&nsec, a.group) {
+        (Some(n), None) if a.shares.is_empty() => MigrationInput::Nsec(n),
+        (None, Some(group)) if !a.shares.is_empty() => MigrationInput::V1Shares {
+            group,
+            shares: a.shares,
+        },
+        _ => return Err(CliError::MigrateSource),
+    };
+    let opts = MigrateOptions {
+        threshold: a.threshold,
+        members: a.members,
+        name: a.name.to_owned(),
+        relays: a.relays.to_vec(),
+        kdf: v2cred::KdfParams::DEFAULT,
+    };
+    let mut rng = rand::rngs::OsRng;
+    let m = crate::keyset::migrate(input, &opts, &password, &mut rng)?;
+    let profile = Profile {
+        name: "igloo".into(),
+        share_secret: m.own.secret.clone(),
+        relays: m.relays.clone(),
+        policy_overrides: Vec::new(),
+        group: m.group.clone(),
+    };
+    let bfprofile = v2cred::encode_profile(&profile, &password, opts.kdf, &mut rng)?;
+    emit(
+        stdout,
+        &MigrateOut {
+            npub: &m.npub,
+            protocol: "v2",
+            threshold: m.group.threshold,
+            members: m.group.members.len(),
+            group_package: &m.group,
+            own: OwnOut {
+                idx: m.own.idx,
+                bfprofile: &bfprofile,
+            },
+            onboard: m
+                .onboard
+                .iter()
+                .map(|o| OnboardOut {
+                    idx: o.idx,
+                    bfonboard: &o.bfonboard,
+                })
+                .collect(),
+            warning: crate::keyset::V1_WARNING,
+        },
+    )?;
+    Ok(0)
+}
+
 /// Wipes the secret arguments (an nsec, shares) once they have been used.
 fn wipe(cmd: KeysetCommand) {
     use zeroize::Zeroize;
@@ -217,6 +368,14 @@ fn wipe(cmd: KeysetCommand) {
         } => s.zeroize(),
         KeysetCommand::Recover { mut shares, .. } => shares.iter_mut().for_each(Zeroize::zeroize),
         KeysetCommand::Verify { mut share, .. } => share.zeroize(),
+        KeysetCommand::Migrate {
+            mut shares,
+            mut nsec,
+            ..
+        } => {
+            shares.iter_mut().for_each(Zeroize::zeroize);
+            nsec.zeroize();
+        }
         _ => {}
     }
 }
@@ -237,6 +396,29 @@ pub fn run(
         KeysetCommand::Decode { credential } => decode(credential, stdout),
         KeysetCommand::Recover { group, shares } => recover(group, shares, stdout),
         KeysetCommand::Verify { group, share } => verify(group, share, stdout),
+        KeysetCommand::Migrate {
+            group,
+            shares,
+            nsec,
+            relays,
+            password_file,
+            threshold,
+            members,
+            name,
+        } => migrate_cmd(
+            MigrateArgs {
+                group: group.as_deref(),
+                shares,
+                nsec: nsec.as_deref(),
+                relays,
+                password_file,
+                threshold: *threshold,
+                members: *members,
+                name,
+            },
+            stdin,
+            stdout,
+        ),
     };
     wipe(cmd);
     match result {

@@ -166,6 +166,16 @@ pub struct Settings {
         help_heading = "Node"
     )]
     pub share_cred: Option<Secret>,
+    // ---- V2M: V2 credentials at boot ----
+    /// Password of a V2 package in SHARE_CRED (bfshare1…/bfonboard1…/bfprofile1…). Setting it
+    /// selects FROSTR V2; GROUP_CRED is then the V2 group package JSON (needed with a bfshare).
+    #[arg(
+        long,
+        env = "SHARE_PASSWORD",
+        hide_env_values = true,
+        help_heading = "Node"
+    )]
+    pub share_password: Option<Secret>,
     /// Display name of the keyset.
     #[arg(long, env = "GROUP_NAME", help_heading = "Node")]
     pub group_name: Option<String>,
@@ -324,6 +334,9 @@ pub struct Config {
     pub log_level: Option<String>,
     pub group_cred: Option<Secret>,
     pub share_cred: Option<Secret>,
+    /// V2M: V2 credentials from SHARE_CRED + SHARE_PASSWORD (then `group_cred`/`share_cred`
+    /// are `None`: v1 stays off). Opened by [`crate::keyset::import::from_env`].
+    pub v2_credentials: Option<V2EnvCredentials>,
     pub group_name: Option<String>,
     pub relays: Vec<String>,
     pub sign_timeout: Duration,
@@ -431,6 +444,12 @@ impl Config {
         })?;
         let group_cred = s.group_cred.filter(|c| !c.expose().is_empty());
         let share_cred = s.share_cred.filter(|c| !c.expose().is_empty());
+        // V2M: a V2 package in SHARE_CRED (or SHARE_PASSWORD) selects V2; v1 is unchanged.
+        let (group_cred, share_cred, v2_credentials) = V2EnvCredentials::split(
+            group_cred,
+            share_cred,
+            s.share_password.filter(|p| !p.expose().is_empty()),
+        )?;
         if group_cred.is_some() != share_cred.is_some() {
             return Err(ConfigError {
                 var: if group_cred.is_some() {
@@ -469,6 +488,7 @@ impl Config {
             log_level: s.log_level,
             group_cred,
             share_cred,
+            v2_credentials,
             group_name: s.group_name,
             relays,
             sign_timeout: Duration::from_millis(s.frostr_sign_timeout),
@@ -532,6 +552,80 @@ impl Config {
 
     pub fn has_env_credentials(&self) -> bool {
         self.group_cred.is_some() && self.share_cred.is_some()
+    }
+}
+
+// ---- V2M: V2 credentials at boot ----
+
+/// V2 credentials from the environment, checked but still sealed (opening costs an Argon2id
+/// derivation; the daemon does it once at start).
+#[derive(Debug, Clone)]
+pub struct V2EnvCredentials {
+    /// `bfshare1…`, `bfonboard1…` or `bfprofile1…` (SHARE_CRED).
+    pub package: Secret,
+    /// SHARE_PASSWORD.
+    pub password: Secret,
+    /// V2 group package JSON (GROUP_CRED); required with a bfshare.
+    pub group_json: Option<String>,
+}
+
+impl V2EnvCredentials {
+    /// Sorts SHARE_CRED / GROUP_CRED / SHARE_PASSWORD into v1 or V2 credentials.
+    #[allow(clippy::type_complexity)]
+    fn split(
+        group: Option<Secret>,
+        share: Option<Secret>,
+        password: Option<Secret>,
+    ) -> Result<(Option<Secret>, Option<Secret>, Option<Self>), ConfigError> {
+        let lower = share
+            .as_ref()
+            .map(|s| s.expose().to_ascii_lowercase())
+            .unwrap_or_default();
+        let v2_prefix = lower.starts_with("bfprofile1") || lower.starts_with("bfonboard1");
+        if !v2_prefix && password.is_none() {
+            return Ok((group, share, None));
+        }
+        let Some(package) = share else {
+            return Err(ConfigError {
+                var: "SHARE_CRED",
+                problem: "SHARE_PASSWORD is set but SHARE_CRED (the V2 bfshare, bfonboard or bfprofile) is not".into(),
+            });
+        };
+        let Some(password) = password else {
+            return Err(ConfigError {
+                var: "SHARE_PASSWORD",
+                problem: "SHARE_CRED holds a V2 package; set SHARE_PASSWORD to its password".into(),
+            });
+        };
+        if !(lower.starts_with("bfshare1") || v2_prefix) {
+            return Err(ConfigError {
+                var: "SHARE_CRED",
+                problem: "with SHARE_PASSWORD, SHARE_CRED must be a V2 bfshare1…, bfonboard1… or bfprofile1…".into(),
+            });
+        }
+        let group_json = group.map(|g| g.expose().to_owned());
+        if let Some(g) = &group_json {
+            crate::frostr_v2::GroupPackage::from_json(g).map_err(|e| ConfigError {
+                var: "GROUP_CRED",
+                problem: format!(
+                    "with a V2 SHARE_CRED, GROUP_CRED must be the V2 group package JSON ({e})"
+                ),
+            })?;
+        } else if lower.starts_with("bfshare1") {
+            return Err(ConfigError {
+                var: "GROUP_CRED",
+                problem: "a V2 bfshare does not carry the group: set GROUP_CRED to the V2 group package JSON".into(),
+            });
+        }
+        Ok((
+            None,
+            None,
+            Some(Self {
+                package,
+                password,
+                group_json,
+            }),
+        ))
     }
 }
 

@@ -188,3 +188,13 @@ pub fn import_package(
     };
     check_member(creds)
 }
+
+/// Opens the V2 credentials given at boot (SHARE_CRED + SHARE_PASSWORD [+ GROUP_CRED]).
+/// CPU-heavy (Argon2id): call once at start, off the async runtime.
+pub fn from_env(c: &crate::config::V2EnvCredentials) -> Result<V2Credentials, ImportError> {
+    import_package(
+        c.package.expose(),
+        c.password.expose(),
+        c.group_json.as_deref(),
+    )
+}

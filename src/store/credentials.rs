@@ -306,9 +306,11 @@ mod tests {
             share_secret: "ab".repeat(32),
             group_package: Some("{}".into()),
             relays: vec!["ws://127.0.0.1:1".into()],
+            peer_pk: None,
+            device_name: None,
+            policy_overrides: None,
             source: "migrate".into(),
             saved_at: 7,
-            ..Default::default()
         };
         s.put_v2_credentials(&v, "env", &c).unwrap();
         assert_eq!(s.get_v2_credentials(&v, "env").unwrap().unwrap(), c);

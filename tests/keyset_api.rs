@@ -68,12 +68,16 @@ async fn admin_session(srv: &TestServer) -> String {
 }
 
 async fn login(srv: &TestServer) -> String {
+    login_as(srv, "admin").await
+}
+
+async fn login_as(srv: &TestServer, user: &str) -> String {
     let (code, body, _) = call(
         srv,
         Method::POST,
         "/api/auth/login",
         None,
-        Some(json!({"username": "admin", "password": ADMIN_PASS})),
+        Some(json!({"username": user, "password": ADMIN_PASS})),
     )
     .await;
     assert_eq!(code, 200, "{body}");
@@ -108,6 +112,24 @@ async fn migrate_in_database_mode_switches_to_v2_and_survives_restart() {
     }
     let (code, b, _) = call(&srv, Method::GET, "/api/keyset", me, None).await;
     assert_eq!((code, b["protocol"].as_str()), (200, Some("none")), "{b}");
+    // A user who is not an admin may not migrate or read the keyset.
+    let (code, b, _) = call(
+        &srv,
+        Method::POST,
+        "/api/admin/users",
+        me,
+        Some(json!({"username": "guest", "password": ADMIN_PASS})),
+    )
+    .await;
+    assert_eq!(code, 201, "{b}");
+    let guest = login_as(&srv, "guest").await;
+    for (m, p) in [
+        (Method::GET, "/api/keyset"),
+        (Method::POST, "/api/keyset/migrate"),
+    ] {
+        let (code, b, _) = call(&srv, m, p, Some(("x-session-id", &guest)), Some(json!({}))).await;
+        assert_eq!(code, 403, "{p}: {b}");
+    }
 
     // v1 credentials configured → protocol v1, node running.
     let (code, b, _) = call(

@@ -32,6 +32,20 @@ use crate::store::users::now_ms;
 /// Argon2id cost of the `bfonboard` packages made here: the main line's default.
 pub const PACKAGE_KDF: KdfParams = KdfParams::DEFAULT;
 
+/// One package derivation job at a time: each Argon2id run takes 256 MiB, and a small
+/// appliance must not be pushed into swap by parallel migrations or imports.
+static HEAVY: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
+async fn heavy_slot() -> Result<tokio::sync::SemaphorePermit<'static>, ApiError> {
+    HEAVY.acquire().await.map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "BUSY",
+            "The server is shutting down",
+        )
+    })
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct MigrateRequest {
     /// v1 `bfgroup1…` (with `shares`).
@@ -377,6 +391,7 @@ async fn migrate_inner(
         return Err(migrate_error(MigrateError::Source));
     }
     let group = group.unwrap_or_default();
+    let slot = heavy_slot().await?;
     let m = blocking(move || {
         let input = if by_nsec {
             MigrationInput::Nsec(&nsec)
@@ -389,6 +404,7 @@ async fn migrate_inner(
         migrate(input, &opts, &password, &mut rand::rngs::OsRng).map_err(migrate_error)
     })
     .await?;
+    drop(slot);
     let owner = owner_of(state, p).await?;
     save_v2(state, &owner, &V2Credentials::from_migration(&m)).await?;
     let node_active = switch_node_to_v2(state, &owner).await?;
@@ -464,10 +480,12 @@ async fn import_inner(state: &AppState, p: &Principal, body: &Bytes) -> Result<R
         Some(serde_json::Value::String(s)) => Some(s),
         Some(v) => Some(v.to_string()),
     };
+    let slot = heavy_slot().await?;
     let creds = blocking(move || {
         import_package(&package, &password, group.as_deref()).map_err(import_error)
     })
     .await?;
+    drop(slot);
     let owner = owner_of(state, p).await?;
     save_v2(state, &owner, &creds).await?;
     let switch = creds.is_complete() || creds.needs_onboard();

@@ -1,6 +1,6 @@
 //! Moving a keyset to FROSTR V2 and holding V2 credentials (issue 7, items 3 and 5).
 //!
-//! Pure, like [`crate::frostr_v2`]: no I/O, no clocks. The HTTP endpoints
+//! The core (migrate, import, record) is pure like [`crate::frostr_v2`]. The HTTP endpoints
 //! ([`crate::http::keyset`]), the `igloo keyset migrate` command and the store record
 //! ([`crate::store::credentials::V2NodeCredentials`]) are thin layers over this.
 //!
@@ -8,7 +8,9 @@
 //!   share and one password-protected `bfonboard` per other member.
 //! * [`import`]: a `bfshare` / `bfonboard` / `bfprofile` (+ password) → V2 credentials.
 //! * [`record`]: conversion between those credentials and the sealed store record.
+//! * [`boot`]: what a node switched to V2 should run (reads the store; the one I/O part).
 
+pub mod boot;
 pub mod import;
 pub mod migrate;
 pub mod record;

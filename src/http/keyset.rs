@@ -236,7 +236,8 @@ pub async fn switch_node_to_v2(state: &AppState, owner: &str) -> Result<bool, Ap
         .node
         .apply(None, Vec::new(), state.config.sign_timeout);
     // lead: call state.node.apply_v2(...) here after merging v2n
-    // (Some((group, share)) from the stored V2 credentials, their relays, sign_timeout).
+    // (crate::keyset::boot::load_v2 gives Run { group, share, relays } or Onboard(creds);
+    // pass Some((group, share)), relays, state.config.sign_timeout).
     Ok(state.node.current().is_some())
 }
 

@@ -113,7 +113,10 @@ mod tests {
         assert!(!s.v2_is_spent(&g1, &[9; 32]).expect("read missing table"));
         assert!(s.v2_mark_spent(&g1, &[[9; 32], [8; 32]], 5).expect("mark"));
         assert!(!s.v2_mark_spent(&g1, &[[7; 32], [9; 32]], 6).expect("mark"));
-        assert!(!s.v2_is_spent(&g1, &[7; 32]).expect("read"), "all or nothing");
+        assert!(
+            !s.v2_is_spent(&g1, &[7; 32]).expect("read"),
+            "all or nothing"
+        );
         assert!(!s.v2_is_spent(&g2, &[9; 32]).expect("read"), "other group");
         let path = s.path().to_path_buf();
         drop(s);
@@ -130,7 +133,10 @@ mod tests {
         assert!(!s.v2_run_marker(&g).expect("read"));
         assert!(!s.v2_begin_run(&g, 1).expect("begin"), "first run is clean");
         assert!(s.v2_run_marker(&g).expect("read"));
-        assert!(s.v2_begin_run(&g, 2).expect("begin"), "no clean stop in between");
+        assert!(
+            s.v2_begin_run(&g, 2).expect("begin"),
+            "no clean stop in between"
+        );
         s.v2_end_run(&g).expect("end");
         assert!(!s.v2_begin_run(&g, 3).expect("begin"));
     }

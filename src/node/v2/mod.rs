@@ -520,8 +520,8 @@ mod tests {
 
     #[test]
     fn filter_is_the_v2_subscription() {
-        let ks = crate::frostr_v2::keyset::generate("t", 2, 3, &mut rand::thread_rng())
-            .expect("keyset");
+        let ks =
+            crate::frostr_v2::keyset::generate("t", 2, 3, &mut rand::thread_rng()).expect("keyset");
         let me = ks.shares[0].peer_id();
         let mut peers = vec![ks.shares[2].peer_id(), ks.shares[1].peer_id()];
         let f = v2_filter(&me, &peers, 1_700_000_000);

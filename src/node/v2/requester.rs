@@ -154,11 +154,11 @@ impl V2Handle {
                     }
                 }
                 match round.accept(from, &r).map_err(V2Error::from)? {
-                    Some(sigs) => sigs
-                        .into_iter()
-                        .next()
-                        .map(Some)
-                        .ok_or_else(|| NodeError::BadReply("no signature for the message".into())),
+                    Some(sigs) => {
+                        sigs.into_iter().next().map(Some).ok_or_else(|| {
+                            NodeError::BadReply("no signature for the message".into())
+                        })
+                    }
                     None => Ok(None),
                 }
             })

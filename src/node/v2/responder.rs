@@ -158,7 +158,10 @@ impl V2Handle {
             {
                 Ok(true) => {}
                 Ok(false) => {
-                    tracing::warn!(from, "refusing a V2 sign request: a nonce code was already spent");
+                    tracing::warn!(
+                        from,
+                        "refusing a V2 sign request: a nonce code was already spent"
+                    );
                     return None;
                 }
                 Err(e) => {
@@ -224,4 +227,3 @@ impl V2Handle {
         }
     }
 }
-

@@ -1,0 +1,393 @@
+//! V2 (bifrost-rs protocol) nodes started in-process with `node::v2::start`, talking through
+//! the relay of a TestServer on 127.0.0.1: 2-of-3 signing and ECDH both directions, ping,
+//! nonce exhaustion and recovery, replayed sign requests, and restart after an unclean stop.
+
+mod common;
+mod relay_common;
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::TestServer;
+use igloo::frostr::SecretScalar;
+use igloo::frostr_v2::envelope::{Envelope, Payload};
+use igloo::frostr_v2::event::{Event as WireEvent, open, seal};
+use igloo::frostr_v2::keyset::{Keyset, split};
+use igloo::node::NodeError;
+use igloo::node::v2::{self, V2Error, V2Handle, V2Options};
+use igloo::store::Store;
+use k256::elliptic_curve::point::AffineCoordinates;
+use k256::schnorr::{Signature, VerifyingKey};
+use nostr::prelude::{ClientMessage, Event, Filter, Kind, PublicKey, RelayMessage, SubscriptionId};
+use relay_common::Client;
+use tokio::sync::watch;
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+/// A 2-of-3 keyset of a known secret, so ECDH can be checked against `secret·P`.
+fn keyset() -> (SecretScalar, Keyset) {
+    let secret = loop {
+        let b: [u8; 32] = rand::random();
+        if let Some(s) = SecretScalar::from_bytes(&b) {
+            break s;
+        }
+    };
+    let ks = split("live", &secret, 2, 3, &mut rand::thread_rng()).expect("split");
+    (secret, ks)
+}
+
+fn options(store: Option<Store>) -> V2Options {
+    let mut o = V2Options::new(TIMEOUT);
+    o.ping_interval = None;
+    o.store = store;
+    o
+}
+
+fn node(
+    ks: &Keyset,
+    i: usize,
+    relay: &str,
+    store: Option<Store>,
+) -> (V2Handle, watch::Sender<bool>) {
+    let (tx, rx) = watch::channel(false);
+    let h = v2::start(
+        ks.group.clone(),
+        ks.shares[i].clone(),
+        vec![relay.to_owned()],
+        options(store),
+        rx,
+    )
+    .expect("V2 node starts");
+    (h, tx)
+}
+
+/// Ping until the peer answers (both subscriptions are then live on the relay).
+async fn ping_until_ok(from: &V2Handle, to: &V2Handle) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match from.ping(&to.self_xonly(), Duration::from_secs(2)).await {
+            Ok(r) => {
+                assert!(r.policy.recv, "default policy answers");
+                return;
+            }
+            Err(e) => assert!(Instant::now() < deadline, "peer never answered: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn verify(group: &[u8; 32], msg: &[u8; 32], sig: &[u8; 64]) -> bool {
+    let vk = VerifyingKey::from_bytes(group).expect("group key");
+    let sig = Signature::try_from(&sig[..]).expect("sig bytes");
+    vk.verify_raw(msg, &sig).is_ok()
+}
+
+fn relay_url(relay: &TestServer) -> String {
+    format!("ws://{}", relay.addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_v2_nodes_sign_ecdh_and_ping_both_directions() {
+    let (secret, ks) = keyset();
+    let relay = TestServer::start(&[]);
+    let url = relay_url(&relay);
+    let (a, _sa) = node(&ks, 0, &url, None);
+    let (b, _sb) = node(&ks, 1, &url, None);
+    assert_eq!(a.group_xonly(), ks.group.group_pk);
+    assert_eq!(a.self_xonly(), ks.shares[0].peer_id());
+
+    ping_until_ok(&a, &b).await;
+    ping_until_ok(&b, &a).await;
+    for s in a.nonce_status() {
+        if s.peer == b.self_xonly() {
+            assert!(s.sign_ready, "A holds B's nonces after a ping: {s:?}");
+        }
+    }
+
+    let group = ks.group.group_pk;
+    for (signer, name) in [(&a, "A"), (&b, "B"), (&a, "A again")] {
+        let msg: [u8; 32] = rand::random();
+        let sig = signer
+            .sign(msg)
+            .await
+            .unwrap_or_else(|e| panic!("{name} signs: {e}"));
+        assert!(verify(&group, &msg, &sig), "{name}'s signature verifies");
+        let other: [u8; 32] = rand::random();
+        assert!(!verify(&group, &other, &sig), "check can fail");
+    }
+
+    // ECDH: both directions agree with each other and with secret·P.
+    let target = k256::SecretKey::random(&mut rand::thread_rng()).public_key();
+    let direct = (target.to_projective() * secret.scalar()).to_affine().x();
+    let xa = a.ecdh(&target).await.expect("A ECDH");
+    let xb = b.ecdh(&target).await.expect("B ECDH");
+    assert_eq!(xa.as_affine().x(), direct);
+    assert_eq!(xb.as_affine().x(), direct);
+
+    // Peers view: B is seen online by A with a latency.
+    let peers = a.peers();
+    assert_eq!(peers.len(), 2);
+    let pb = peers
+        .iter()
+        .find(|p| p.xonly == b.self_xonly())
+        .expect("B listed");
+    assert!(pb.last_seen.is_some() && pb.latency_ms.is_some());
+    assert!(
+        pb.partials_issued >= 1,
+        "A gave B a partial for B's request"
+    );
+    assert!(a.is_running() && a.is_connected());
+    assert_eq!(a.relay_states().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhausted_nonces_give_a_clean_error_and_recover_after_a_ping() {
+    let (_, ks) = keyset();
+    let relay = TestServer::start(&[]);
+    let url = relay_url(&relay);
+    let (a, _sa) = node(&ks, 0, &url, None);
+    let (b, _sb) = node(&ks, 1, &url, None);
+
+    // Before any ping nobody is sign-ready.
+    match a.sign([1; 32]).await {
+        Err(NodeError::V2(V2Error::NoncesExhausted { need: 1, have: 0 })) => {}
+        other => panic!("expected exhaustion, got {other:?}"),
+    }
+    ping_until_ok(&a, &b).await;
+    a.sign([2; 32]).await.expect("signs after a ping");
+
+    assert!(a.discard_nonces(&b.self_xonly()));
+    let err = a.sign([3; 32]).await.expect_err("no nonces left");
+    assert!(
+        matches!(err, NodeError::V2(V2Error::NoncesExhausted { .. })),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("next ping"),
+        "says what to do: {err}"
+    );
+    a.ping(&b.self_xonly(), TIMEOUT).await.expect("ping");
+    let msg: [u8; 32] = rand::random();
+    let sig = a.sign(msg).await.expect("signs again after the ping");
+    assert!(verify(&ks.group.group_pk, &msg, &sig));
+}
+
+/// Subscribe a raw client to every kind-20000 event addressed to `to`.
+async fn listen(url: &str, to: &[u8; 32]) -> Client {
+    let mut ws = Client::connect(url).await;
+    let filter = Filter::new()
+        .kind(Kind::from(20000))
+        .pubkey(PublicKey::from_slice(to).expect("pk"));
+    ws.send(ClientMessage::req(SubscriptionId::new("spy"), vec![filter]))
+        .await;
+    match ws.recv().await {
+        RelayMessage::EndOfStoredEvents(_) => {}
+        other => panic!("expected EOSE, got {other:?}"),
+    }
+    ws
+}
+
+fn wire(ev: &Event) -> WireEvent {
+    WireEvent::from_json(&ev.as_json()).expect("wire event")
+}
+
+fn nostr_event(ev: &WireEvent) -> Event {
+    Event::from_json(ev.to_json()).expect("nostr event")
+}
+
+/// Every envelope arriving on `ws` within `wait`, opened with `key` (the recipient).
+async fn drain(ws: &mut Client, key: &SecretScalar, wait: Duration) -> Vec<(Event, Envelope)> {
+    let mut out = Vec::new();
+    while let Some(m) = ws.try_recv(wait).await {
+        if let RelayMessage::Event { event, .. } = m {
+            let ev = event.into_owned();
+            let w = wire(&ev);
+            let author = w.author().expect("author");
+            if let Ok(env) = open(key, &author, &w) {
+                out.push((ev, env));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_sign_request_gets_no_second_partial() {
+    let (_, ks) = keyset();
+    let relay = TestServer::start(&[]);
+    let url = relay_url(&relay);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store = Store::open(&tmp.path().join("b.redb")).expect("store");
+    let (a, _sa) = node(&ks, 0, &url, None);
+    let (b, _sb) = node(&ks, 1, &url, Some(store.clone()));
+    ping_until_ok(&a, &b).await;
+
+    let mut to_b = listen(&url, &b.self_xonly()).await;
+    let mut to_a = listen(&url, &a.self_xonly()).await;
+    let msg: [u8; 32] = rand::random();
+    a.sign(msg).await.expect("first signature");
+
+    let requests = drain(&mut to_b, &ks.shares[1].secret, Duration::from_millis(500)).await;
+    let (req_event, req_env) = requests
+        .into_iter()
+        .find(|(_, e)| matches!(e.payload, Payload::SignRequest(_)))
+        .expect("A's sign request seen on the relay");
+    let Payload::SignRequest(session) = &req_env.payload else {
+        unreachable!()
+    };
+    let b_code = session
+        .nonces
+        .iter()
+        .find(|m| m.idx == ks.shares[1].idx)
+        .and_then(|m| m.entries.first())
+        .expect("B's nonce entry")
+        .code;
+    assert!(
+        store
+            .v2_is_spent(&b.group_id(), &b_code)
+            .expect("read spent"),
+        "B recorded its nonce code as spent"
+    );
+    let responses = drain(&mut to_a, &ks.shares[0].secret, Duration::from_millis(300)).await;
+    let first = responses
+        .iter()
+        .filter(|(_, e)| matches!(e.payload, Payload::SignResponse(_)))
+        .count();
+    assert_eq!(first, 1, "one partial for the genuine request");
+
+    let a_secret = &ks.shares[0].secret;
+    let b_id = b.self_xonly();
+    let mut spy = Client::connect(&url).await;
+    // 1. The same event again, 2. the same envelope in a new event (replay cache),
+    // 3. a new request id and fresh time around the same session (spent nonce codes).
+    spy.publish(&req_event).await;
+    let resealed = seal(
+        a_secret,
+        &b_id,
+        &req_env,
+        rand::random(),
+        &rand::random(),
+        now(),
+    )
+    .expect("reseal");
+    spy.publish(&nostr_event(&resealed)).await;
+    let renamed = Envelope::new(rand::random(), now(), req_env.payload.clone());
+    let fresh = seal(
+        a_secret,
+        &b_id,
+        &renamed,
+        rand::random(),
+        &rand::random(),
+        now(),
+    )
+    .expect("seal");
+    spy.publish(&nostr_event(&fresh)).await;
+    // Control: a genuine ping published the same way is answered, so the events above did
+    // reach B and were refused.
+    let ping = Envelope::new(
+        rand::random(),
+        now(),
+        Payload::PingRequest(igloo::frostr_v2::envelope::Ping {
+            version: 2,
+            advertised_nonces: vec![],
+            held_peer_nonce_codes: vec![],
+            policy_profile: None,
+        }),
+    );
+    let ping = seal(
+        a_secret,
+        &b_id,
+        &ping,
+        rand::random(),
+        &rand::random(),
+        now(),
+    )
+    .expect("seal");
+    spy.publish(&nostr_event(&ping)).await;
+
+    let later = drain(&mut to_a, a_secret, Duration::from_millis(1500)).await;
+    let count = |f: fn(&Payload) -> bool| later.iter().filter(|(_, e)| f(&e.payload)).count();
+    assert_eq!(
+        count(|p| matches!(p, Payload::PingResponse(_))),
+        1,
+        "the control ping is answered"
+    );
+    assert_eq!(
+        count(|p| matches!(p, Payload::SignResponse(_))),
+        0,
+        "no second partial for a replayed request"
+    );
+
+    // B still answers a genuine new request.
+    a.sign(rand::random()).await.expect("B still signs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_unclean_stop_pools_are_discarded_and_signing_resumes_after_a_ping() {
+    let (_, ks) = keyset();
+    let relay = TestServer::start(&[]);
+    let url = relay_url(&relay);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store = Store::open(&tmp.path().join("a.redb")).expect("store");
+    let (b, _sb) = node(&ks, 1, &url, None);
+
+    // A runs on its own runtime, which is then torn down without a clean stop (as a crash
+    // would end it): the run marker stays.
+    let crash_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (a, stop_a) = {
+        let _g = crash_rt.enter();
+        node(&ks, 0, &url, Some(store.clone()))
+    };
+    assert!(!a.started_after_unclean_stop());
+    let gid = a.group_id();
+    ping_until_ok(&a, &b).await;
+    a.sign(rand::random())
+        .await
+        .expect("signs before the crash");
+    drop(a);
+    crash_rt.shutdown_background();
+    drop(stop_a);
+    assert!(
+        store.v2_run_marker(&gid).expect("marker"),
+        "marker left behind"
+    );
+
+    let (a, stop_a) = node(&ks, 0, &url, Some(store.clone()));
+    assert!(a.started_after_unclean_stop(), "unclean stop detected");
+    assert!(
+        a.nonce_status()
+            .iter()
+            .all(|s| s.incoming == 0 && s.outgoing == 0),
+        "pools discarded: {:?}",
+        a.nonce_status()
+    );
+    match a.sign(rand::random()).await {
+        Err(NodeError::V2(V2Error::NoncesExhausted { .. })) => {}
+        other => panic!("expected exhaustion before a ping, got {other:?}"),
+    }
+    ping_until_ok(&a, &b).await;
+    let msg: [u8; 32] = rand::random();
+    let sig = a.sign(msg).await.expect("signing resumes after a ping");
+    assert!(verify(&ks.group.group_pk, &msg, &sig));
+
+    // A clean stop clears the marker; the next start is clean.
+    stop_a.send(true).expect("stop");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.v2_run_marker(&gid).expect("marker") {
+        assert!(Instant::now() < deadline, "marker never cleared");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!a.is_running());
+    let (a2, _s) = node(&ks, 0, &url, Some(store.clone()));
+    assert!(!a2.started_after_unclean_stop());
+}

@@ -7,6 +7,7 @@
 //! or not, never reuses a nonce) and the first ping with each peer re-syncs them. A run
 //! marker in the store tells an unclean stop, which is logged and reported.
 
+mod any;
 pub mod pending;
 mod requester;
 mod responder;
@@ -33,6 +34,8 @@ use crate::frostr_v2::sign::{SignError, SignerKey};
 use crate::frostr_v2::types::{GroupError, KIND};
 use crate::frostr_v2::{GroupPackage, ShareSecret};
 use crate::store::Store;
+
+pub use any::{AnyNode, Protocol};
 
 /// Ping timeout of §4.14.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(15);
@@ -401,7 +404,12 @@ impl V2Handle {
     }
 
     /// Publish to the event stream, when one is attached. Never pass secrets.
-    fn emit(&self, kind: EventKind, message: impl Into<String>, data: Option<serde_json::Value>) {
+    pub(crate) fn emit(
+        &self,
+        kind: EventKind,
+        message: impl Into<String>,
+        data: Option<serde_json::Value>,
+    ) {
         if let Some(bus) = &self.0.events {
             bus.emit(kind, message, data);
         }

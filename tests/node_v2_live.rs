@@ -379,6 +379,11 @@ async fn after_an_unclean_stop_pools_are_discarded_and_signing_resumes_after_a_p
     let msg: [u8; 32] = rand::random();
     let sig = a.sign(msg).await.expect("signing resumes after a ping");
     assert!(verify(&ks.group.group_pk, &msg, &sig));
+    // B dropped the stale nonces A gave it before the crash when A's ping reported holding
+    // none of B's: B's requests to A work again too.
+    let msg: [u8; 32] = rand::random();
+    let sig = b.sign(msg).await.expect("B signs with the restarted A");
+    assert!(verify(&ks.group.group_pk, &msg, &sig));
 
     // A clean stop clears the marker; the next start is clean.
     stop_a.send(true).expect("stop");

@@ -335,7 +335,18 @@ async fn after_an_unclean_stop_pools_are_discarded_and_signing_resumes_after_a_p
     let url = relay_url(&relay);
     let tmp = tempfile::tempdir().expect("tmp");
     let store = Store::open(&tmp.path().join("a.redb")).expect("store");
-    let (b, _sb) = node(&ks, 1, &url, None);
+    // B's rounds time out quickly: one of them meets stale nonces below.
+    let (_sb, rx) = watch::channel(false);
+    let mut ob = options(None);
+    ob.timeout = Duration::from_secs(3);
+    let b = v2::start(
+        ks.group.clone(),
+        ks.shares[1].clone(),
+        vec![url.clone()],
+        ob,
+        rx,
+    )
+    .expect("B starts");
 
     // A runs on its own runtime, which is then torn down without a clean stop (as a crash
     // would end it): the run marker stays.
@@ -379,8 +390,13 @@ async fn after_an_unclean_stop_pools_are_discarded_and_signing_resumes_after_a_p
     let msg: [u8; 32] = rand::random();
     let sig = a.sign(msg).await.expect("signing resumes after a ping");
     assert!(verify(&ks.group.group_pk, &msg, &sig));
-    // B dropped the stale nonces A gave it before the crash when A's ping reported holding
-    // none of B's: B's requests to A work again too.
+    // B still holds nonces A gave it before the crash: A refuses them without a reply, B's
+    // round times out and B drops them; after a ping B signs with A again.
+    match b.sign(rand::random()).await {
+        Err(NodeError::Timeout(_)) => {}
+        other => panic!("expected a timeout on stale nonces, got {other:?}"),
+    }
+    b.ping(&a.self_xonly(), TIMEOUT).await.expect("B pings A");
     let msg: [u8; 32] = rand::random();
     let sig = b.sign(msg).await.expect("B signs with the restarted A");
     assert!(verify(&ks.group.group_pk, &msg, &sig));
@@ -395,4 +411,106 @@ async fn after_an_unclean_stop_pools_are_discarded_and_signing_resumes_after_a_p
     assert!(!a.is_running());
     let (a2, _s) = node(&ks, 0, &url, Some(store.clone()));
     assert!(!a2.started_after_unclean_stop());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_node_onboards_from_a_running_node_and_signs_with_it() {
+    let (_, ks) = keyset();
+    let relay = TestServer::start(&[]);
+    let url = relay_url(&relay);
+    let (a, _sa) = node(&ks, 0, &url, None);
+
+    // C knows only what a bfonboard carries: its share secret, the relays and A's id.
+    let c_secret = ks.shares[2].secret.clone();
+    let done = v2::onboard(c_secret, a.self_xonly(), vec![url.clone()], TIMEOUT)
+        .await
+        .expect("onboarding answered");
+    assert_eq!(done.group, ks.group, "C learned the group package");
+    assert!(done.pool.is_sign_ready(), "C holds A's nonces");
+    assert_eq!(done.share.idx, ks.shares[2].idx, "and its own index");
+    assert_eq!(done.inviter_idx, ks.shares[0].idx);
+
+    // A stranger (not in the group) gets no answer.
+    let stranger = SecretScalar::from_bytes(&[7u8; 32]).expect("scalar");
+    match v2::onboard(
+        stranger,
+        a.self_xonly(),
+        vec![url.clone()],
+        Duration::from_secs(2),
+    )
+    .await
+    {
+        Err(NodeError::Timeout(_)) => {}
+        other => panic!("expected a timeout for a non-member, got {other:?}"),
+    }
+
+    let (tx, rx) = watch::channel(false);
+    let c = v2::start_onboarded(done, vec![url], options(None), rx).expect("C starts");
+    // Sign-ready with the inviter at once, before any ping.
+    assert!(
+        c.nonce_status()
+            .iter()
+            .any(|s| s.peer == a.self_xonly() && s.sign_ready),
+        "{:?}",
+        c.nonce_status()
+    );
+    for (signer, name) in [(&c, "C"), (&a, "A")] {
+        let msg: [u8; 32] = rand::random();
+        let sig = signer
+            .sign(msg)
+            .await
+            .unwrap_or_else(|e| panic!("{name} signs: {e}"));
+        assert!(verify(&ks.group.group_pk, &msg, &sig));
+    }
+    drop(tx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keepalive_ping_makes_peers_sign_ready_without_a_request() {
+    let (_, ks) = keyset();
+    let relay = TestServer::start(&[]);
+    let url = relay_url(&relay);
+    let start = |i: usize| {
+        let (tx, rx) = watch::channel(false);
+        let mut o = options(None);
+        o.ping_interval = Some(Duration::from_millis(500));
+        let h = v2::start(
+            ks.group.clone(),
+            ks.shares[i].clone(),
+            vec![url.clone()],
+            o,
+            rx,
+        )
+        .expect("starts");
+        (h, tx)
+    };
+    let (a, _sa) = start(0);
+    let (b, _sb) = start(1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready = |n: &V2Handle, peer: [u8; 32]| {
+            n.nonce_status()
+                .iter()
+                .any(|s| s.peer == peer && s.sign_ready)
+        };
+        if ready(&a, b.self_xonly()) && ready(&b, a.self_xonly()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "keep-alive never exchanged nonces"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Signing in both directions while the keep-alive pings keep crossing.
+    for i in 0..6 {
+        let signer = if i % 2 == 0 { &b } else { &a };
+        let msg: [u8; 32] = rand::random();
+        let sig = signer
+            .sign(msg)
+            .await
+            .unwrap_or_else(|e| panic!("signature {i}: {e}"));
+        assert!(verify(&ks.group.group_pk, &msg, &sig));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }

@@ -8,6 +8,7 @@
 //! marker in the store tells an unclean stop, which is logged and reported.
 
 mod any;
+mod onboard;
 pub mod pending;
 mod requester;
 mod responder;
@@ -36,6 +37,7 @@ use crate::frostr_v2::{GroupPackage, ShareSecret};
 use crate::store::Store;
 
 pub use any::{AnyNode, Protocol};
+pub use onboard::onboard;
 
 /// Ping timeout of §4.14.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(15);
@@ -192,6 +194,41 @@ pub fn start(
     options: V2Options,
     shutdown: watch::Receiver<bool>,
 ) -> Result<V2Handle, NodeError> {
+    start_inner(group, share, relays, options, shutdown, None)
+}
+
+/// Start the node a finished [`onboard`] made: it keeps the nonce pool exchanged with the
+/// inviter, so both are sign-ready with each other at once (§4.10).
+pub fn start_onboarded(
+    done: crate::frostr_v2::onboard::Onboarded,
+    relays: Vec<String>,
+    options: V2Options,
+    shutdown: watch::Receiver<bool>,
+) -> Result<V2Handle, NodeError> {
+    let crate::frostr_v2::onboard::Onboarded {
+        share,
+        group,
+        inviter_idx,
+        pool,
+    } = done;
+    start_inner(
+        group,
+        share,
+        relays,
+        options,
+        shutdown,
+        Some((inviter_idx, pool)),
+    )
+}
+
+fn start_inner(
+    group: GroupPackage,
+    share: ShareSecret,
+    relays: Vec<String>,
+    options: V2Options,
+    shutdown: watch::Receiver<bool>,
+    initial_pool: Option<(u16, PeerPool)>,
+) -> Result<V2Handle, NodeError> {
     if relays.is_empty() {
         return Err(NodeError::NoRelays);
     }
@@ -232,13 +269,18 @@ pub fn start(
         pool::default_tls(),
         shutdown.clone(),
     );
-    let state = State {
+    let mut state = State {
         peers: peers
             .iter()
             .map(|p| (p.idx, PeerRuntime::default()))
             .collect(),
         replay: ReplayCache::new(),
     };
+    if let Some((idx, pool)) = initial_pool {
+        if let Some(rt) = state.peers.get_mut(&idx) {
+            rt.pool = pool;
+        }
+    }
     let node = V2Handle(Arc::new(Inner {
         key,
         share,

@@ -142,7 +142,7 @@ impl V2Handle {
             (round, targets)
         };
         let request = Payload::SignRequest(round.request().clone());
-        let sig = self
+        let result = self
             .round(&targets, request, self.0.timeout, |(from, reply)| {
                 let Payload::SignResponse(r) = reply else {
                     return Ok(None);
@@ -162,8 +162,26 @@ impl V2Handle {
                     None => Ok(None),
                 }
             })
-            .await?;
-        Ok(sig)
+            .await;
+        if matches!(result, Err(NodeError::Timeout(_))) {
+            // A silent peer may have lost its pools (a restart): the nonces it gave us are
+            // then refused without a reply. Drop them; the next ping brings fresh ones.
+            let mut st = self.state();
+            for idx in round.pending() {
+                if let Some(rt) = st.peers.get_mut(&idx) {
+                    let stale = rt.pool.incoming_len();
+                    if stale > 0 {
+                        tracing::info!(
+                            peer = idx,
+                            stale,
+                            "sign request unanswered; dropping the nonces held from that peer"
+                        );
+                        let _ = rt.pool.take_incoming(stale);
+                    }
+                }
+            }
+        }
+        result
     }
 
     /// Threshold ECDH with `pubkey` (lifted to even y): returns the point whose x is the

@@ -88,16 +88,6 @@ impl V2Handle {
         let Some(rt) = st.peers.get_mut(&from) else {
             return false;
         };
-        // It reports holding none of our nonces although we gave it some: it lost its pools
-        // (restart, onboarding). The nonces it gave us before are then stale too: drop both
-        // sides and start over from this ping's advertisement.
-        if p.held_peer_nonce_codes.is_empty() && rt.pool.held_by_peer() > 0 {
-            tracing::info!(
-                from,
-                "peer lost its nonce pools; discarding the nonces exchanged with it"
-            );
-            rt.pool.discard();
-        }
         if let Err(e) = rt
             .pool
             .apply_remote(&p.advertised_nonces, Some(&p.held_peer_nonce_codes))

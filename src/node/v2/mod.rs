@@ -590,6 +590,59 @@ mod tests {
         assert_eq!(got, want, "peers only, never ourselves");
     }
 
+    #[tokio::test]
+    async fn the_supervisor_runs_either_protocol() {
+        // A listener that never speaks WebSocket: the nodes run, unconnected.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let relays = vec![format!("ws://{}", listener.local_addr().expect("addr"))];
+        let (_tx, rx) = watch::channel(false);
+        let sup = crate::node::Supervisor::new(rx, EventBus::new());
+        let timeout = Duration::from_secs(5);
+
+        let v1 = crate::frostr::keyset::generate(&mut rand::thread_rng(), 2, 3, None)
+            .expect("v1 keyset");
+        sup.start(
+            v1.group.clone(),
+            v1.shares[0].clone(),
+            relays.clone(),
+            timeout,
+        )
+        .expect("v1 starts");
+        assert_eq!(sup.current_any().map(|n| n.protocol()), Some(Protocol::V1));
+        assert!(sup.current().is_some() && sup.wants_node());
+
+        let ks = crate::frostr_v2::keyset::generate("sup", 2, 3, &mut rand::thread_rng())
+            .expect("v2 keyset");
+        let h = sup
+            .apply_v2(
+                Some((ks.group.clone(), ks.shares[1].clone())),
+                relays.clone(),
+                timeout,
+            )
+            .expect("v2 starts")
+            .expect("a handle");
+        let any = sup.current_any().expect("a node runs");
+        assert_eq!(any.protocol(), Protocol::V2);
+        assert_eq!(any.self_xonly(), h.self_xonly());
+        assert_eq!(any.group_xonly(), ks.group.group_pk);
+        assert_eq!(any.self_compressed(), Some(ks.shares[1].pubkey()));
+        assert!(sup.current().is_none(), "no v1 node any more");
+        assert!(sup.wants_any_node() && !sup.wants_node());
+
+        let again = sup.restart().expect("restart");
+        assert_eq!(again.protocol(), Protocol::V2);
+        assert!(
+            again
+                .as_v2()
+                .is_some_and(|n| n.self_xonly() == h.self_xonly())
+        );
+
+        sup.apply_v2(None, relays, timeout).expect("stop");
+        assert!(sup.current_any().is_none() && !sup.wants_any_node());
+    }
+
     #[test]
     fn only_matching_payloads_answer() {
         use crate::frostr_v2::envelope::{ErrorData, Ping};

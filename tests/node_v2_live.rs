@@ -72,10 +72,7 @@ async fn ping_until_ok(from: &V2Handle, to: &V2Handle) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match from.ping(&to.self_xonly(), Duration::from_secs(2)).await {
-            Ok(r) => {
-                assert!(r.policy.recv, "default policy answers");
-                return;
-            }
+            Ok(_) => return,
             Err(e) => assert!(Instant::now() < deadline, "peer never answered: {e}"),
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -104,6 +101,11 @@ async fn two_v2_nodes_sign_ecdh_and_ping_both_directions() {
 
     ping_until_ok(&a, &b).await;
     ping_until_ok(&b, &a).await;
+    let pong = a.ping(&b.self_xonly(), TIMEOUT).await.expect("ping");
+    assert!(
+        pong.policy.recv && pong.policy.send,
+        "default policy: both ways"
+    );
     for s in a.nonce_status() {
         if s.peer == b.self_xonly() {
             assert!(s.sign_ready, "A holds B's nonces after a ping: {s:?}");
@@ -324,8 +326,92 @@ async fn a_replayed_sign_request_gets_no_second_partial() {
         "no second partial for a replayed request"
     );
 
+    let a_id = a.self_xonly();
+    let counts = |s: &Store| s.load_partial_counts(&b.group_id()).expect("counts");
+    assert_eq!(counts(&store).get(&a_id), Some(&1), "one partial audited");
     // B still answers a genuine new request.
     a.sign(rand::random()).await.expect("B still signs");
+    assert_eq!(counts(&store).get(&a_id), Some(&2), "audited durably");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_policy_refuses_a_peer_with_peer_denied() {
+    use igloo::store::policies::StoredPolicy;
+    let (_, ks) = keyset();
+    let relay = TestServer::start(&[]);
+    let url = relay_url(&relay);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store = Store::open(&tmp.path().join("b.redb")).expect("store");
+    let gid = igloo::frostr_v2::ids::group_id(&ks.group);
+    let a_id = ks.shares[0].peer_id();
+    // B answers nobody's sign/ECDH from A (allow_send true, allow_receive false).
+    store
+        .put_peer_policy(
+            &gid,
+            &a_id,
+            &StoredPolicy::new(true, false, None, None, None, now()),
+        )
+        .expect("policy");
+    let (a, _sa) = node(&ks, 0, &url, None);
+    let (b, _sb) = node(&ks, 1, &url, Some(store));
+    let seen = b
+        .peers()
+        .into_iter()
+        .find(|p| p.xonly == a_id)
+        .expect("A listed");
+    assert!(seen.policy.send && !seen.policy.recv);
+
+    // A learns B's policy from the ping and does not ask it.
+    ping_until_ok(&a, &b).await;
+    let pb = a
+        .peers()
+        .into_iter()
+        .find(|p| p.xonly == b.self_xonly())
+        .expect("B listed");
+    assert_eq!(pb.remote_policy.map(|r| r.recv), Some(false));
+    // B is sign-ready for A after the ping but excluded by its policy; C never answered.
+    assert!(
+        a.nonce_status()
+            .iter()
+            .any(|s| s.peer == b.self_xonly() && s.sign_ready)
+    );
+    match a.sign([5; 32]).await {
+        Err(NodeError::V2(V2Error::NoncesExhausted { need: 1, have: 0 })) => {}
+        other => panic!("expected no peer to ask, got {other:?}"),
+    }
+
+    // A request sent anyway is refused with peer_denied.
+    let mut to_a = listen(&url, &a_id).await;
+    let session = igloo::frostr_v2::envelope::SignSession {
+        gid,
+        sid: [0; 32],
+        members: vec![1, 2],
+        hashes: vec![[5; 32]],
+        content: None,
+        kind: "message".into(),
+        stamp: 0,
+        nonces: vec![],
+    };
+    let env = Envelope::new(rand::random(), now(), Payload::SignRequest(session));
+    let ev = seal(
+        &ks.shares[0].secret,
+        &b.self_xonly(),
+        &env,
+        rand::random(),
+        &rand::random(),
+        now(),
+    )
+    .expect("seal");
+    Client::connect(&url).await.publish(&nostr_event(&ev)).await;
+    let got = drain(&mut to_a, &ks.shares[0].secret, Duration::from_millis(1500)).await;
+    let refusal = got
+        .iter()
+        .find_map(|(_, e)| match &e.payload {
+            Payload::Error(d) if e.request_id == env.request_id => Some(d.clone()),
+            _ => None,
+        })
+        .expect("an Error reply");
+    assert_eq!(refusal.code, "peer_denied");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

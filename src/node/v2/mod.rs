@@ -113,7 +113,11 @@ struct PeerRuntime {
     latency_ms: Option<u64>,
     /// Its policy towards us from its last ping (runtime-only, §4.13).
     remote: Option<PolicyProfile>,
+    /// Partial signatures we issued to it (persisted with the spent codes when a store is set).
     partials_issued: u64,
+    /// Our stored policy towards it (`allow_send`: we may ask it; `allow_receive`: we answer
+    /// it), read at start; `None` = the permissive default.
+    policy: Option<Policy>,
 }
 
 struct State {
@@ -276,6 +280,19 @@ fn start_inner(
             .collect(),
         replay: ReplayCache::new(),
     };
+    if let Some(store) = &options.store {
+        let counts = store.load_partial_counts(&gid)?;
+        let policies = store.load_peer_policies(&gid)?;
+        for p in &peers {
+            if let Some(rt) = state.peers.get_mut(&p.idx) {
+                rt.partials_issued = counts.get(&p.id).copied().unwrap_or(0);
+                rt.policy = policies.get(&p.id).map(|s| Policy {
+                    send: s.allow_send,
+                    recv: s.allow_receive,
+                });
+            }
+        }
+    }
     if let Some((idx, pool)) = initial_pool {
         if let Some(rt) = state.peers.get_mut(&idx) {
             rt.pool = pool;
@@ -396,8 +413,15 @@ impl V2Handle {
                     idx: u32::from(p.idx),
                     xonly: p.id,
                     compressed: p.compressed,
-                    policy: Policy::default(),
-                    meta: PolicyMeta::default(),
+                    policy: rt.and_then(|r| r.policy).unwrap_or_default(),
+                    meta: PolicyMeta {
+                        source: if rt.is_some_and(|r| r.policy.is_some()) {
+                            super::PolicySource::Api
+                        } else {
+                            super::PolicySource::Default
+                        },
+                        ..PolicyMeta::default()
+                    },
                     partials_issued: rt.map_or(0, |r| r.partials_issued),
                     last_seen: rt.and_then(|r| r.last_seen),
                     latency_ms: rt.and_then(|r| r.latency_ms),
@@ -457,16 +481,37 @@ impl V2Handle {
         }
     }
 
-    /// Our effective policy for `peer` as sent in pings: the permissive default (§4.13).
+    /// Our policy towards member `idx` (stored policy, else allow both ways).
+    pub(super) fn local_policy(&self, idx: u16) -> Policy {
+        self.state()
+            .peers
+            .get(&idx)
+            .and_then(|r| r.policy)
+            .unwrap_or_default()
+    }
+
+    /// Our effective policy for `peer` as sent in pings (§4.13): the stored v1-style policy
+    /// mapped onto sign/ECDH/onboard; ping and echo stay allowed.
     fn policy_for(&self, peer: &[u8; 32]) -> PolicyProfile {
         use crate::frostr_v2::envelope::MethodFlags;
+        let p = self
+            .peer_idx(peer)
+            .map(|i| self.local_policy(i))
+            .unwrap_or_default();
+        let flags = |on: bool| MethodFlags {
+            echo: true,
+            ping: true,
+            onboard: on,
+            sign: on,
+            ecdh: on,
+        };
         PolicyProfile {
             for_peer: *peer,
             revision: 0,
             updated: 0,
             block_all: false,
-            request: MethodFlags::ALL,
-            respond: MethodFlags::ALL,
+            request: flags(p.send),
+            respond: flags(p.recv),
         }
     }
 

@@ -77,8 +77,12 @@ impl V2Handle {
         result
     }
 
-    /// Peers we may ask for `method`: its last observed policy does not refuse it.
+    /// Peers we may ask for `method`: our policy lets us ask it and its last observed
+    /// policy does not refuse it.
     fn allowed(&self, idx: u16, sign: bool) -> bool {
+        if !self.local_policy(idx).send {
+            return false;
+        }
         let st = self.state();
         st.peers
             .get(&idx)
@@ -104,6 +108,12 @@ impl V2Handle {
             .map(|p| p.idx)
             .filter(|i| self.allowed(*i, true))
             .collect();
+        if candidates.len() < need {
+            return Err(NodeError::NotEnoughPeers {
+                need,
+                have: candidates.len(),
+            });
+        }
         let (mut round, targets) = {
             let mut st = self.state();
             // `peers` is sorted by index; bifrost-rs sorts by peer id (deterministic either way).

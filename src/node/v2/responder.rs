@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime};
 use super::{V2Handle, now_secs};
 use crate::events::EventKind;
 use crate::frostr_v2::envelope::{
-    EcdhPackage, OnboardRequest, PING_VERSION, Payload, Ping, SignSession,
+    EcdhPackage, ErrorData, OnboardRequest, PING_VERSION, Payload, Ping, SignSession,
 };
 use crate::frostr_v2::event::Event;
 use crate::frostr_v2::receive::{self, Inbound};
@@ -66,8 +66,18 @@ impl V2Handle {
     async fn on_request(&self, inb: Inbound) {
         let from = inb.author_idx;
         let env = &inb.envelope;
+        let denied = |m: &str| {
+            Some(Payload::Error(ErrorData {
+                code: "peer_denied".into(),
+                message: format!("inbound {m} denied by local policy"),
+            }))
+        };
+        let answers_peer = self.local_policy(from).recv;
         let reply = match &env.payload {
             Payload::PingRequest(p) => self.on_ping(from, p),
+            Payload::SignRequest(_) if !answers_peer => denied("sign"),
+            Payload::EcdhRequest(_) if !answers_peer => denied("ecdh"),
+            Payload::OnboardRequest(_) if !answers_peer => denied("onboard"),
             Payload::SignRequest(s) => self.on_sign(from, s).await,
             Payload::EcdhRequest(e) => self.on_ecdh(from, e),
             Payload::OnboardRequest(o) => self.on_onboard(from, o),
@@ -152,8 +162,23 @@ impl V2Handle {
         if let Some(store) = self.0.store.clone() {
             let gid = key.gid();
             let c = codes.clone();
+            let peer = self.peer_id_of(from)?;
+            let issued = self
+                .state()
+                .peers
+                .get(&from)
+                .map_or(0, |r| r.partials_issued)
+                + 1;
+            // One durable step before the partial leaves: the codes are spent and the audit
+            // count is raised.
             match store
-                .run_blocking(move |st| st.v2_mark_spent(&gid, &c, now_secs()))
+                .run_blocking(move |st| {
+                    if !st.v2_mark_spent(&gid, &c, now_secs())? {
+                        return Ok(false);
+                    }
+                    st.raise_partial_counts(&gid, &[(peer, issued)])?;
+                    Ok(true)
+                })
                 .await
             {
                 Ok(true) => {}

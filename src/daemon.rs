@@ -54,6 +54,8 @@ pub struct Daemon {
     notifier: Notifier,
     /// The one shutdown signal: the node, the relay and every listener watch it.
     stop_tx: tokio::sync::watch::Sender<bool>,
+    /// The node supervisor the HTTP layer uses (e.g. to run a V2 node: `apply_v2`).
+    node: crate::node::Supervisor,
 }
 
 /// Everything that can fail at start-up happens here, before the first request.
@@ -128,7 +130,7 @@ pub async fn start_with_notifier(
         store: store.clone(),
         health: health_tx,
         relay: relay.clone(),
-        node,
+        node: node.clone(),
         events,
         guard: Arc::new(http::ratelimit::Guard::new(&config)),
         vault,
@@ -154,12 +156,18 @@ pub async fn start_with_notifier(
         health,
         notifier,
         stop_tx,
+        node,
     })
 }
 
 impl Daemon {
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The node supervisor of this daemon.
+    pub fn supervisor(&self) -> crate::node::Supervisor {
+        self.node.clone()
     }
 
     /// Serves until `shutdown` resolves, then drains connections within the grace period.
@@ -179,6 +187,7 @@ impl Daemon {
             health,
             notifier,
             stop_tx,
+            node: _,
         } = self;
         let local = listener.local_addr()?;
         // One shutdown signal fans out to every listener.

@@ -15,7 +15,8 @@ use crate::events::EventKind;
 use crate::frostr::ecdh::{parse_ecdh_pk, shared_x};
 use crate::nips::ecdh_cache::EcdhCache;
 use crate::nips::{CryptoError, nip04, nip44};
-use crate::node::{NodeError, NodeHandle};
+use crate::node::NodeError;
+use crate::node::v2::AnyNode;
 
 /// Largest accepted request body, as in igloo-server.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -57,8 +58,8 @@ fn too_large() -> ApiError {
     )
 }
 
-fn node(state: &AppState) -> Result<NodeHandle, ApiError> {
-    state.node.current().ok_or_else(|| {
+fn node(state: &AppState) -> Result<AnyNode, ApiError> {
+    state.node.current_any().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "NODE_UNAVAILABLE",
@@ -81,9 +82,10 @@ fn ecdh_error(e: NodeError) -> ApiError {
                 e.to_string(),
             )
         }
-        NodeError::BadReply(_) => {
-            ApiError::new(StatusCode::BAD_GATEWAY, "ECDH_FAILED", e.to_string())
-        }
+        NodeError::BadReply(_)
+        | NodeError::V2(
+            crate::node::v2::V2Error::Ecdh(_) | crate::node::v2::V2Error::Rejected { .. },
+        ) => ApiError::new(StatusCode::BAD_GATEWAY, "ECDH_FAILED", e.to_string()),
         _ => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "ECDH_FAILED",
@@ -116,10 +118,10 @@ async fn read_body(req: Request) -> Result<axum::body::Bytes, ApiError> {
 }
 
 /// Shared x with `peer`, from the cache or a threshold ECDH round.
-async fn shared_secret(node: &NodeHandle, peer: &[u8]) -> Result<Zeroizing<[u8; 32]>, ApiError> {
+async fn shared_secret(node: &AnyNode, peer: &[u8]) -> Result<Zeroizing<[u8; 32]>, ApiError> {
     let pk = parse_ecdh_pk(peer).map_err(|e| bad_request(format!("Invalid peer_pubkey: {e}")))?;
     let peer_x = crate::frostr::types::x_only(&pk);
-    let group = node.group().pubkey_x_only();
+    let group = node.group_xonly();
     let cache = EcdhCache::global();
     if let Some(x) = cache.get(&group, &peer_x) {
         return Ok(x);

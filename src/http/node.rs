@@ -15,6 +15,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::frostr::transport::event::event_id;
 use crate::node::peers::parse_peer_key;
+use crate::node::v2::{AnyNode, V2Error};
 use crate::node::{ApprovalError, NodeError, NodeHandle};
 
 /// A peer counts as online when a valid message from it arrived this recently.
@@ -35,6 +36,14 @@ pub(super) fn node(state: &AppState) -> Result<NodeHandle, ApiError> {
             "NODE_UNAVAILABLE",
             "The signing node is not running",
         )),
+    }
+}
+
+/// The running node of either protocol (sign, peers, ping work for v1 and V2).
+pub(super) fn any_node(state: &AppState) -> Result<AnyNode, ApiError> {
+    match state.node.current_any() {
+        Some(n) => Ok(n),
+        None => node(state).map(AnyNode::V1),
     }
 }
 
@@ -105,7 +114,14 @@ fn sign_error(e: NodeError) -> ApiError {
                 e.to_string(),
             )
         }
-        NodeError::BadReply(_) | NodeError::Sign(_) => {
+        NodeError::V2(V2Error::NoncesExhausted { .. }) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "NODE_UNAVAILABLE",
+            e.to_string(),
+        ),
+        NodeError::BadReply(_)
+        | NodeError::Sign(_)
+        | NodeError::V2(V2Error::Sign(_) | V2Error::Rejected { .. }) => {
             ApiError::new(StatusCode::BAD_GATEWAY, "SIGN_FAILED", e.to_string())
         }
         _ => ApiError::new(
@@ -154,11 +170,11 @@ async fn sign_inner(state: &AppState, body: &[u8]) -> Result<SignResponse, ApiEr
         .as_deref()
         .map(|m| parse_hex32(m, "message"))
         .transpose()?;
-    let node = node(state)?;
+    let node = any_node(state)?;
     let (message, event) = match (message, req.event) {
         (Some(m), _) => (m, None),
         (None, Some(ev)) => {
-            let group = hex::encode(node.group().pubkey_x_only());
+            let group = hex::encode(node.group_xonly());
             if let Some(pk) = &ev.pubkey {
                 let pk = parse_hex32(pk, "event.pubkey")?;
                 if hex::encode(pk) != group {
@@ -244,10 +260,10 @@ fn peer_view(p: &crate::node::Peer, now: Instant) -> PeerView {
 pub async fn peers(State(state): State<AppState>) -> Result<Json<PeersResponse>, ApiError> {
     // igloo-server (headless) answers 400 when there is no credential at all.
     // A node started from stored credentials (database mode) counts as having them.
-    if !state.config.has_env_credentials() && state.node.current().is_none() {
+    if !state.config.has_env_credentials() && state.node.current_any().is_none() {
         return Err(bad_request("No group credential available"));
     }
-    let node = node(&state)?;
+    let node = any_node(&state)?;
     let now = Instant::now();
     let peers: Vec<PeerView> = node.peers().iter().map(|p| peer_view(p, now)).collect();
     let online = peers.iter().filter(|p| p.online).count();
@@ -280,7 +296,7 @@ pub struct PingAllResponse {
     pub results: Vec<PingResultView>,
 }
 
-async fn ping_one(node: &NodeHandle, peer: &crate::node::Peer) -> PingResultView {
+async fn ping_one(node: &AnyNode, peer: &crate::node::Peer) -> PingResultView {
     let pubkey = hex::encode(peer.compressed);
     match node.ping(&peer.xonly, PING_TIMEOUT).await {
         Ok(r) => PingResultView {
@@ -314,7 +330,7 @@ async fn ping_one(node: &NodeHandle, peer: &crate::node::Peer) -> PingResultView
 pub async fn ping(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let req: PingRequest = serde_json::from_slice(&body)
         .map_err(|e| bad_request(format!("The body must be {{\"target\": …}}: {e}")))?;
-    let node = node(&state)?;
+    let node = any_node(&state)?;
     let peers = node.peers();
     if req.target == "all" {
         let results =

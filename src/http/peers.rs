@@ -108,6 +108,15 @@ pub struct SelfResponse {
     )
 )]
 pub async fn self_key(State(state): State<AppState>) -> Result<Json<SelfResponse>, ApiError> {
+    if let Some(n) = state.node.current_any().filter(|n| n.as_v2().is_some()) {
+        let pubkey = n
+            .self_compressed()
+            .ok_or_else(|| bad_request("Cannot extract our public key"))?;
+        return Ok(Json(SelfResponse {
+            pubkey: hex::encode(pubkey),
+            warnings: Vec::new(),
+        }));
+    }
     let pubkey = match (state.node.current(), credentials(&state)?) {
         (Some(n), _) => {
             let x = n.self_xonly();
@@ -146,6 +155,14 @@ pub struct GroupResponse {
     )
 )]
 pub async fn group(State(state): State<AppState>) -> Result<Json<GroupResponse>, ApiError> {
+    if let Some(n) = state.node.current_any().filter(|n| n.as_v2().is_some()) {
+        let (threshold, total_shares) = n.group_shape();
+        return Ok(Json(GroupResponse {
+            pubkey: hex::encode(n.group_xonly()),
+            threshold,
+            total_shares,
+        }));
+    }
     let (g, _) = credentials(&state)?;
     Ok(Json(GroupResponse {
         pubkey: hex::encode(g.pubkey_x_only()),

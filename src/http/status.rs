@@ -14,6 +14,10 @@ pub struct StatusResponse {
     pub server_running: bool,
     /// True only while a signing node runs with credentials.
     pub node_active: bool,
+    /// FROSTR protocol of the running node: `v1` (bifrost, kind 20004) or `v2`
+    /// (bifrost-rs, kind 20000); null without a node.
+    #[schema(value_type = Option<String>)]
+    pub protocol: Option<&'static str>,
     /// Whether credentials are configured (headless: from the environment).
     pub has_credentials: Option<bool>,
     pub relay_count: usize,
@@ -81,8 +85,8 @@ pub struct Health {
 pub async fn status(State(state): State<AppState>) -> Json<StatusResponse> {
     let cfg = &state.config;
     // Env credentials, or stored ones the node runs (or is meant to run) with.
-    let has_credentials = cfg.has_env_credentials() || state.node.wants_node();
-    let node = state.node.current();
+    let has_credentials = cfg.has_env_credentials() || state.node.wants_any_node();
+    let node = state.node.current_any();
     let node_active = node.is_some();
     // Connected means an open relay socket, never a configured URL.
     let is_connected = node.as_ref().is_some_and(|n| n.is_connected());
@@ -97,6 +101,7 @@ pub async fn status(State(state): State<AppState>) -> Json<StatusResponse> {
     Json(StatusResponse {
         server_running: true,
         node_active,
+        protocol: node.as_ref().map(|n| n.protocol().as_str()),
         has_credentials: Some(has_credentials),
         relay_count: cfg.relays.len(),
         relays: cfg.relays.clone(),

@@ -13,6 +13,7 @@ pub mod pool;
 mod requester;
 mod responder;
 pub mod supervisor;
+pub mod v2;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -69,6 +70,8 @@ pub enum NodeError {
     Seal(#[from] OpenError),
     #[error("peer policies or counters could not be loaded: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    V2(#[from] v2::V2Error),
 }
 
 /// Shared state of a running node.

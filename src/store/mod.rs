@@ -22,6 +22,7 @@ pub mod schema;
 pub mod sessions;
 pub mod settings;
 pub mod users;
+pub mod v2_nonces;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -36,8 +36,8 @@ pub const AUTH_SEQUENCES: TableDefinition<&str, u64> = TableDefinition::new("aut
 
 // --- V2 (bifrost-rs) nonce pools, task V2. Created lazily; no migration yet. ---
 
-/// Outgoing nonce codes already used for a partial signature: 32-byte code → unix time it
-/// was spent. Written (and committed) BEFORE the partial is sent; a code found here is
+/// Outgoing nonce codes already used for a partial signature: group id (32) ‖ code (32) →
+/// unix time it was spent (see `store::v2_nonces`). Written (and committed) BEFORE the partial is sent; a code found here is
 /// never signed with again.
 pub const V2_SPENT_NONCES: TableDefinition<&[u8], u64> = TableDefinition::new("v2_spent_nonces");
 
@@ -45,8 +45,8 @@ pub const V2_SPENT_NONCES: TableDefinition<&[u8], u64> = TableDefinition::new("v
 /// opaque bytes. Discarded whole after an unclean stop (see [`V2_NODE_STATE`]).
 pub const V2_NONCE_POOLS: TableDefinition<&str, &[u8]> = TableDefinition::new("v2_nonce_pools");
 
-/// V2 node bookkeeping: e.g. `"run_marker"` (set while running, cleared on clean stop) and
-/// `"replay_cache"`. Key → opaque bytes.
+/// V2 node bookkeeping: e.g. `"run:<gid hex>"` (set while running, cleared on clean stop).
+/// Key → opaque bytes.
 pub const V2_NODE_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("v2_node_state");
 
 // --- V2M: V2 node credentials (migration / import). Created lazily; no migration yet. ---

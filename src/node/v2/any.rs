@@ -1,0 +1,190 @@
+//! One node, either protocol: what the HTTP layer calls for sign, ECDH, ping, peers and
+//! status, whichever protocol the [`crate::node::Supervisor`] runs.
+
+use std::time::{Duration, Instant};
+
+use k256::PublicKey;
+use tokio::sync::watch;
+
+use super::V2Handle;
+use crate::events::EventKind;
+use crate::node::pool::RelayState;
+use crate::node::{NodeError, NodeHandle, Peer, PingResult};
+
+/// Which FROSTR protocol a node speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// bifrost v1 (kind 20004).
+    V1,
+    /// bifrost-rs (kind 20000).
+    V2,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::V1 => "v1",
+            Protocol::V2 => "v2",
+        }
+    }
+}
+
+/// A running node of either protocol.
+#[derive(Clone, Debug)]
+pub enum AnyNode {
+    V1(NodeHandle),
+    V2(V2Handle),
+}
+
+impl AnyNode {
+    pub fn protocol(&self) -> Protocol {
+        match self {
+            AnyNode::V1(_) => Protocol::V1,
+            AnyNode::V2(_) => Protocol::V2,
+        }
+    }
+
+    /// The v1 handle, for v1-only features (policies, approvals).
+    pub fn as_v1(&self) -> Option<&NodeHandle> {
+        match self {
+            AnyNode::V1(n) => Some(n),
+            AnyNode::V2(_) => None,
+        }
+    }
+
+    pub fn as_v2(&self) -> Option<&V2Handle> {
+        match self {
+            AnyNode::V2(n) => Some(n),
+            AnyNode::V1(_) => None,
+        }
+    }
+
+    /// Threshold-sign a 32-byte message: BIP-340 signature under the group key.
+    pub async fn sign(&self, message: [u8; 32]) -> Result<[u8; 64], NodeError> {
+        match self {
+            AnyNode::V1(n) => n.sign(message).await,
+            AnyNode::V2(n) => n.sign(message).await,
+        }
+    }
+
+    /// Threshold ECDH; the x-coordinate of the result is the shared secret.
+    pub async fn ecdh(&self, pubkey: &PublicKey) -> Result<PublicKey, NodeError> {
+        match self {
+            AnyNode::V1(n) => n.ecdh(pubkey).await,
+            AnyNode::V2(n) => n.ecdh(pubkey).await,
+        }
+    }
+
+    pub async fn ping(&self, peer: &[u8; 32], timeout: Duration) -> Result<PingResult, NodeError> {
+        match self {
+            AnyNode::V1(n) => n.ping(peer, timeout).await,
+            AnyNode::V2(n) => n.ping(peer, timeout).await,
+        }
+    }
+
+    pub fn peers(&self) -> Vec<Peer> {
+        match self {
+            AnyNode::V1(n) => n.peers(),
+            AnyNode::V2(n) => n.peers(),
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        match self {
+            AnyNode::V1(n) => n.is_running(),
+            AnyNode::V2(n) => n.is_running(),
+        }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        match self {
+            AnyNode::V1(n) => n.is_connected(),
+            AnyNode::V2(n) => n.is_connected(),
+        }
+    }
+
+    pub fn relay_states(&self) -> Vec<RelayState> {
+        match self {
+            AnyNode::V1(n) => n.relay_states(),
+            AnyNode::V2(n) => n.relay_states(),
+        }
+    }
+
+    pub fn activity(&self) -> watch::Receiver<Instant> {
+        match self {
+            AnyNode::V1(n) => n.activity(),
+            AnyNode::V2(n) => n.activity(),
+        }
+    }
+
+    pub fn fail_pending(&self) {
+        match self {
+            AnyNode::V1(n) => n.fail_pending(),
+            AnyNode::V2(n) => n.fail_pending(),
+        }
+    }
+
+    /// Our x-only share key.
+    pub fn self_xonly(&self) -> [u8; 32] {
+        match self {
+            AnyNode::V1(n) => n.self_xonly(),
+            AnyNode::V2(n) => n.self_xonly(),
+        }
+    }
+
+    /// Our 33-byte compressed share key, as `/api/peers/self` shows it.
+    pub fn self_compressed(&self) -> Option<[u8; 33]> {
+        match self {
+            AnyNode::V1(n) => {
+                let x = n.self_xonly();
+                n.group()
+                    .commits
+                    .iter()
+                    .find(|c| crate::frostr::types::x_only(&c.pubkey) == x)
+                    .map(|c| crate::frostr::types::compressed(&c.pubkey))
+            }
+            AnyNode::V2(n) => n.group().member(n.idx()).map(|m| m.pubkey),
+        }
+    }
+
+    /// The x-only group key (the npub's key).
+    pub fn group_xonly(&self) -> [u8; 32] {
+        match self {
+            AnyNode::V1(n) => n.group().pubkey_x_only(),
+            AnyNode::V2(n) => n.group_xonly(),
+        }
+    }
+
+    /// Threshold and member count of the group.
+    pub fn group_shape(&self) -> (u32, usize) {
+        match self {
+            AnyNode::V1(n) => (n.group().threshold, n.group().commits.len()),
+            AnyNode::V2(n) => (u32::from(n.group().threshold), n.group().members.len()),
+        }
+    }
+
+    /// Publish to the event stream, when one is attached. Never pass secrets.
+    pub fn emit(
+        &self,
+        kind: EventKind,
+        message: impl Into<String>,
+        data: Option<serde_json::Value>,
+    ) {
+        match self {
+            AnyNode::V1(n) => n.emit(kind, message, data),
+            AnyNode::V2(n) => n.emit(kind, message, data),
+        }
+    }
+}
+
+impl From<NodeHandle> for AnyNode {
+    fn from(n: NodeHandle) -> Self {
+        AnyNode::V1(n)
+    }
+}
+
+impl From<V2Handle> for AnyNode {
+    fn from(n: V2Handle) -> Self {
+        AnyNode::V2(n)
+    }
+}

@@ -1,0 +1,285 @@
+//! The requester side: sign (§4.7), ECDH (§4.9) and ping (§4.6) rounds with peers.
+
+use std::time::{Duration, Instant};
+
+use k256::PublicKey;
+use rand::RngCore;
+
+use super::pending::Reply;
+use super::{ONLINE_GRACE, V2Error, V2Handle, answers, now_secs, ping_result};
+use crate::frostr_v2::ecdh::EcdhRound;
+use crate::frostr_v2::envelope::{Envelope, Payload};
+use crate::frostr_v2::sign::SignRound;
+use crate::frostr_v2::types::lift_x;
+use crate::node::{NodeError, PingResult};
+
+fn fresh_request_id() -> [u8; 16] {
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b
+}
+
+impl V2Handle {
+    /// Send `payload` to `peers` under one fresh request id and feed each reply to
+    /// `on_reply` until it returns a result, a reply is wrong, or `timeout` passes.
+    async fn round<T>(
+        &self,
+        peers: &[u16],
+        payload: Payload,
+        timeout: Duration,
+        mut on_reply: impl FnMut(Reply) -> Result<Option<T>, NodeError>,
+    ) -> Result<T, NodeError> {
+        if !self.is_running() {
+            return Err(NodeError::Stopped);
+        }
+        let env = Envelope::new(fresh_request_id(), now_secs(), payload);
+        let id = env.request_id.clone();
+        let mut rx = self.0.pending.register(&id, peers.to_vec());
+        for p in peers {
+            if let Err(e) = self.send(*p, &env) {
+                self.0.pending.cancel(&id);
+                return Err(e);
+            }
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        let result = loop {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Err(_) => break Err(NodeError::Timeout(timeout)),
+                Ok(None) => break Err(NodeError::Stopped),
+                Ok(Some((from, reply))) => {
+                    let reply = match reply {
+                        Payload::Error(e) => {
+                            break Err(V2Error::Rejected {
+                                peer: self.peer_id_of(from).map(hex::encode).unwrap_or_default(),
+                                code: e.code,
+                                message: e.message,
+                            }
+                            .into());
+                        }
+                        r if !answers(&env.payload, &r) => {
+                            break Err(NodeError::BadReply(format!(
+                                "member {from} answered {} with {}",
+                                env.payload.type_name(),
+                                r.type_name()
+                            )));
+                        }
+                        r => r,
+                    };
+                    match on_reply((from, reply)) {
+                        Ok(Some(t)) => break Ok(t),
+                        Ok(None) => {}
+                        Err(e) => break Err(e),
+                    }
+                }
+            }
+        };
+        self.0.pending.cancel(&id);
+        result
+    }
+
+    /// Peers we may ask for `method`: our policy lets us ask it and its last observed
+    /// policy does not refuse it.
+    fn allowed(&self, idx: u16, sign: bool) -> bool {
+        if !self.local_policy(idx).send {
+            return false;
+        }
+        let st = self.state();
+        st.peers
+            .get(&idx)
+            .and_then(|r| r.remote.as_ref())
+            .is_none_or(|p| !p.block_all && if sign { p.respond.sign } else { p.respond.ecdh })
+    }
+
+    /// Threshold-sign one 32-byte message; returns a BIP-340 signature under the group
+    /// key, verified before it is returned. Needs t−1 sign-ready peers (holding more than
+    /// five of their nonces); otherwise [`V2Error::NoncesExhausted`].
+    pub async fn sign(&self, message: [u8; 32]) -> Result<[u8; 64], NodeError> {
+        if !self.is_running() {
+            return Err(NodeError::Stopped);
+        }
+        let need = usize::from(self.0.key.group().threshold).saturating_sub(1);
+        if need == 0 {
+            return Err(V2Error::SingleSigner.into());
+        }
+        let candidates: Vec<u16> = self
+            .0
+            .peers
+            .iter()
+            .map(|p| p.idx)
+            .filter(|i| self.allowed(*i, true))
+            .collect();
+        if candidates.len() < need {
+            return Err(NodeError::NotEnoughPeers {
+                need,
+                have: candidates.len(),
+            });
+        }
+        let (mut round, targets) = {
+            let mut st = self.state();
+            // `peers` is sorted by index; bifrost-rs sorts by peer id (deterministic either way).
+            let ready: Vec<u16> = candidates
+                .iter()
+                .copied()
+                .filter(|i| st.peers.get(i).is_some_and(|r| r.pool.is_sign_ready()))
+                .collect();
+            if ready.len() < need {
+                return Err(V2Error::NoncesExhausted {
+                    need,
+                    have: ready.len(),
+                }
+                .into());
+            }
+            let targets: Vec<u16> = ready.into_iter().take(need).collect();
+            let mut picked = Vec::with_capacity(need);
+            for t in &targets {
+                let n = st
+                    .peers
+                    .get_mut(t)
+                    .map(|r| r.pool.take_incoming(1))
+                    .ok_or(V2Error::NoncesExhausted { need, have: 0 })?
+                    .map_err(|_| V2Error::NoncesExhausted { need, have: 0 })?;
+                picked.push((*t, n));
+            }
+            let stamp = u32::try_from(now_secs()).unwrap_or(u32::MAX);
+            let round = SignRound::start(
+                &self.0.key,
+                picked,
+                vec![message],
+                stamp,
+                &mut rand::rngs::OsRng,
+            )
+            .map_err(V2Error::from)?;
+            (round, targets)
+        };
+        let request = Payload::SignRequest(round.request().clone());
+        let result = self
+            .round(&targets, request, self.0.timeout, |(from, reply)| {
+                let Payload::SignResponse(r) = reply else {
+                    return Ok(None);
+                };
+                if let Some(more) = &r.replenish {
+                    let mut st = self.state();
+                    if let Some(rt) = st.peers.get_mut(&from) {
+                        let _ = rt.pool.apply_remote(more, None);
+                    }
+                }
+                match round.accept(from, &r).map_err(V2Error::from)? {
+                    Some(sigs) => {
+                        sigs.into_iter().next().map(Some).ok_or_else(|| {
+                            NodeError::BadReply("no signature for the message".into())
+                        })
+                    }
+                    None => Ok(None),
+                }
+            })
+            .await;
+        if matches!(result, Err(NodeError::Timeout(_))) {
+            // A silent peer may have lost its pools (a restart): the nonces it gave us are
+            // then refused without a reply. Drop them; the next ping brings fresh ones.
+            let mut st = self.state();
+            for idx in round.pending() {
+                if let Some(rt) = st.peers.get_mut(&idx) {
+                    let stale = rt.pool.incoming_len();
+                    if stale > 0 {
+                        tracing::info!(
+                            peer = idx,
+                            stale,
+                            "sign request unanswered; dropping the nonces held from that peer"
+                        );
+                        let _ = rt.pool.take_incoming(stale);
+                    }
+                }
+            }
+        }
+        result
+    }
+
+    /// Threshold ECDH with `pubkey` (lifted to even y): returns the point whose x is the
+    /// shared secret `x(a0·P)` (the fixed form of §4.9), in the shape v1's `ecdh` returns.
+    pub async fn ecdh(&self, pubkey: &PublicKey) -> Result<PublicKey, NodeError> {
+        let target = crate::frostr::types::x_only(pubkey);
+        let need = usize::from(self.0.key.group().threshold).saturating_sub(1);
+        if need == 0 {
+            return Err(V2Error::SingleSigner.into());
+        }
+        // Online peers first (seen within the grace period), then the rest, by index.
+        let mut peers: Vec<(bool, u16)> = {
+            let st = self.state();
+            self.0
+                .peers
+                .iter()
+                .map(|p| {
+                    let online = st
+                        .peers
+                        .get(&p.idx)
+                        .and_then(|r| r.last_seen)
+                        .is_some_and(|(t, _)| t.elapsed() < ONLINE_GRACE);
+                    (!online, p.idx)
+                })
+                .collect()
+        };
+        peers.retain(|(_, i)| self.allowed(*i, false));
+        peers.sort_unstable();
+        if peers.len() < need {
+            return Err(NodeError::NotEnoughPeers {
+                need,
+                have: peers.len(),
+            });
+        }
+        let targets: Vec<u16> = peers.into_iter().take(need).map(|(_, i)| i).collect();
+        let mut round = EcdhRound::start(&self.0.share, self.0.key.group(), &targets, &[target])
+            .map_err(V2Error::from)?;
+        let request = Payload::EcdhRequest(round.request().clone());
+        let x = self
+            .round(&targets, request, self.0.timeout, |(from, reply)| {
+                let Payload::EcdhResponse(p) = reply else {
+                    return Ok(None);
+                };
+                match round.accept(from, &p).map_err(V2Error::from)? {
+                    Some(mut all) => all
+                        .pop()
+                        .map(|(_, x)| Some(x))
+                        .ok_or_else(|| NodeError::BadReply("no ECDH result".into())),
+                    None => Ok(None),
+                }
+            })
+            .await?;
+        lift_x(&x).ok_or_else(|| NodeError::BadReply("ECDH result is not a curve point".into()))
+    }
+
+    /// Ping one peer (x-only key): exchange nonces, inventories and policies; records the
+    /// round trip.
+    pub async fn ping(&self, peer: &[u8; 32], timeout: Duration) -> Result<PingResult, NodeError> {
+        let idx = self
+            .peer_idx(peer)
+            .ok_or_else(|| NodeError::UnknownPeer(hex::encode(peer)))?;
+        let data = self
+            .ping_payload(idx)
+            .ok_or_else(|| NodeError::UnknownPeer(hex::encode(peer)))?;
+        let started = Instant::now();
+        let pong = self
+            .round(
+                &[idx],
+                Payload::PingRequest(data),
+                timeout,
+                |(_, reply)| match reply {
+                    Payload::PingResponse(p) => Ok(Some(p)),
+                    _ => Ok(None),
+                },
+            )
+            .await?;
+        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if !self.apply_ping(idx, &pong) {
+            return Err(NodeError::BadReply(
+                "the ping reply carried invalid nonces".into(),
+            ));
+        }
+        let st = self.state();
+        let remote = st.peers.get(&idx).and_then(|r| r.remote.clone());
+        drop(st);
+        if let Some(rt) = self.state().peers.get_mut(&idx) {
+            rt.latency_ms = Some(latency_ms);
+        }
+        Ok(ping_result(latency_ms, remote.as_ref()))
+    }
+}

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::frostr::{GroupPackage, SharePackage, credentials};
+use crate::keyset::boot::V2Start;
 use crate::node::Supervisor;
 use crate::secrets::Vault;
 use crate::store::Store;
@@ -126,9 +127,12 @@ pub fn boot(config: &Config, store: &Store, vault: &Vault, node: &Supervisor) {
     if let Err(e) = store.purge_sessions(cutoff) {
         tracing::warn!(error = %e, "could not purge expired sessions");
     }
-    let outcome = match load(config, store, vault) {
-        Ok(params) => apply(node, params),
-        Err(o) => o,
+    let outcome = match load_v2(config, store, vault) {
+        Some(v2) => apply_v2(config, store, vault, node, v2),
+        None => match load(config, store, vault) {
+            Ok(params) => apply(node, params),
+            Err(o) => o,
+        },
     };
     log_outcome(&outcome);
 }
@@ -140,10 +144,15 @@ pub async fn reload(state: &crate::http::AppState) -> NodeStart {
         state.store.clone(),
         state.vault.clone(),
     );
-    let loaded = tokio::task::spawn_blocking(move || load(&config, &store, &vault)).await;
+    let loaded = tokio::task::spawn_blocking(move || match load_v2(&config, &store, &vault) {
+        Some(v2) => Err(v2),
+        None => Ok(load(&config, &store, &vault)),
+    })
+    .await;
     let outcome = match loaded {
-        Ok(Ok(params)) => apply(&state.node, params),
-        Ok(Err(o)) => o,
+        Ok(Ok(Ok(params))) => apply(&state.node, params),
+        Ok(Ok(Err(o))) => o,
+        Ok(Err(v2)) => apply_v2(&state.config, &state.store, &state.vault, &state.node, v2),
         Err(e) => NodeStart::Failed(e.to_string()),
     };
     log_outcome(&outcome);
@@ -161,3 +170,124 @@ fn log_outcome(outcome: &NodeStart) {
         NodeStart::Failed(e) => tracing::error!(error = %e, "signing node not started"),
     }
 }
+
+// --- FROSTR V2 ---------------------------------------------------------------------------
+// A node switched to V2 (stored, by migrate/import) or given V2 credentials in the
+// environment (headless) runs the V2 runtime instead of v1; the rest of this module is v1.
+
+/// The V2 plan: `None` when the node runs v1. Blocking (store, Argon2id for env packages).
+pub fn load_v2(config: &Config, store: &Store, vault: &Vault) -> Option<V2Start> {
+    if config.headless {
+        let env = config.v2_credentials.as_ref()?;
+        return Some(match crate::keyset::import::from_env(env) {
+            Ok(creds) => start_of(creds, &config.relays),
+            Err(e) => V2Start::Invalid(format!("SHARE_CRED: {e}")),
+        });
+    }
+    match crate::keyset::boot::load_v2(store, vault, &config.relays) {
+        V2Start::NotV2 => None,
+        other => Some(other),
+    }
+}
+
+fn start_of(creds: crate::keyset::V2Credentials, default_relays: &[String]) -> V2Start {
+    let relays = if creds.relays.is_empty() {
+        default_relays.to_vec()
+    } else {
+        creds.relays.clone()
+    };
+    if creds.needs_onboard() {
+        return V2Start::Onboard(creds);
+    }
+    match (creds.group.clone(), creds.share()) {
+        (Some(group), Some(share)) => V2Start::Run {
+            group,
+            share,
+            relays,
+        },
+        _ => V2Start::Invalid("the V2 share has no group package yet".into()),
+    }
+}
+
+/// Starts the V2 node (or, for a `bfonboard`, asks its provisioning peer for the group in
+/// the background, saves the completed credentials and then starts). Must run inside the
+/// tokio runtime.
+pub fn apply_v2(
+    config: &Config,
+    store: &Store,
+    vault: &Vault,
+    node: &Supervisor,
+    start: V2Start,
+) -> NodeStart {
+    let timeout = config.sign_timeout;
+    match start {
+        V2Start::NotV2 => NodeStart::NoCredentials,
+        V2Start::Locked => NodeStart::Locked,
+        V2Start::Invalid(e) => NodeStart::Invalid(e),
+        V2Start::Run {
+            group,
+            share,
+            relays,
+        } => match node.apply_v2(Some((group, share)), relays, timeout) {
+            Ok(_) => NodeStart::Started,
+            Err(e) => NodeStart::Failed(e.to_string()),
+        },
+        V2Start::Onboard(creds) => {
+            let Some(inviter) = creds.peer_pk else {
+                return NodeStart::Invalid("the bfonboard package names no peer".into());
+            };
+            let relays = if creds.relays.is_empty() {
+                config.relays.clone()
+            } else {
+                creds.relays.clone()
+            };
+            node.stop();
+            let (node, store, vault) = (node.clone(), store.clone(), vault.clone());
+            let owner = if config.headless {
+                None
+            } else {
+                store.node_owner().ok().flatten()
+            };
+            // An onboard answer may take a while (the inviter may come online later).
+            let wait = timeout.max(ONBOARD_WAIT);
+            tokio::spawn(async move {
+                let done = match crate::node::v2::onboard(
+                    creds.share_secret.clone(),
+                    inviter,
+                    relays.clone(),
+                    wait,
+                )
+                .await
+                {
+                    Ok(d) => d,
+                    Err(e) => {
+                        tracing::error!(error = %e, "V2 onboarding failed; the node stays off");
+                        return;
+                    }
+                };
+                // Keep the group learnt, so the next start needs no onboarding.
+                if let Some(owner) = owner {
+                    let mut full = creds;
+                    full.group = Some(done.group.clone());
+                    let rec =
+                        crate::keyset::record::to_record(&full, crate::store::users::now_ms());
+                    let saved = tokio::task::spawn_blocking(move || {
+                        store.put_v2_credentials(&vault, &owner, &rec)
+                    })
+                    .await;
+                    if !matches!(saved, Ok(Ok(()))) {
+                        tracing::error!("onboarded V2 credentials could not be saved");
+                    }
+                }
+                tracing::info!(idx = done.share.idx, "V2 onboarding complete");
+                if let Err(e) = node.apply_v2(Some((done.group, done.share)), relays, timeout) {
+                    tracing::error!(error = %e, "V2 node not started after onboarding");
+                }
+            });
+            NodeStart::Started
+        }
+    }
+}
+
+/// How long a `bfonboard` start waits for its provisioning peer at least.
+const ONBOARD_WAIT: Duration = Duration::from_secs(120);

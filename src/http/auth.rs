@@ -324,7 +324,7 @@ pub async fn unlock(State(state): State<AppState>, body: Bytes) -> Response {
     Json(serde_json::json!({
         "success": true,
         "locked": false,
-        "nodeActive": state.node.current().is_some(),
+        "nodeActive": state.node.current_any().is_some(),
     }))
     .into_response()
 }

@@ -235,10 +235,8 @@ pub async fn switch_node_to_v2(state: &AppState, owner: &str) -> Result<bool, Ap
     let _ = state
         .node
         .apply(None, Vec::new(), state.config.sign_timeout);
-    // lead: call state.node.apply_v2(...) here after merging v2n
-    // (crate::keyset::boot::load_v2 gives Run { group, share, relays } or Onboard(creds);
-    // pass Some((group, share)), relays, state.config.sign_timeout).
-    Ok(state.node.current().is_some())
+    crate::auth::node_control::reload(state).await;
+    Ok(state.node.current_any().is_some())
 }
 
 fn view(c: &V2Credentials, saved_at: u64) -> V2View {
@@ -312,7 +310,7 @@ async fn get_inner(state: &AppState, p: &Principal) -> Result<KeysetResponse, Ap
         protocol: protocol.into(),
         v1_configured,
         v2,
-        node_active: state.node.current().is_some(),
+        node_active: state.node.current_any().is_some(),
     })
 }
 
@@ -341,7 +339,7 @@ pub async fn delete_keyset(
     crate::auth::node_control::reload(&state).await;
     no_store(
         StatusCode::OK,
-        json!({"success": true, "removed": removed, "nodeActive": state.node.current().is_some()}),
+        json!({"success": true, "removed": removed, "nodeActive": state.node.current_any().is_some()}),
     )
 }
 
@@ -493,7 +491,7 @@ async fn import_inner(state: &AppState, p: &Principal, body: &Bytes) -> Result<R
     let node_active = if switch {
         switch_node_to_v2(state, &owner).await?
     } else {
-        state.node.current().is_some()
+        state.node.current_any().is_some()
     };
     let message = if creds.needs_onboard() {
         "Stored. The V2 node fetches the group from the provisioning peer (onboard request) when it starts."

@@ -85,7 +85,8 @@ pub struct Health {
 pub async fn status(State(state): State<AppState>) -> Json<StatusResponse> {
     let cfg = &state.config;
     // Env credentials, or stored ones the node runs (or is meant to run) with.
-    let has_credentials = cfg.has_env_credentials() || state.node.wants_any_node();
+    let has_credentials =
+        cfg.has_env_credentials() || cfg.v2_credentials.is_some() || state.node.wants_any_node();
     let node = state.node.current_any();
     let node_active = node.is_some();
     // Connected means an open relay socket, never a configured URL.

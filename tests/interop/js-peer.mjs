@@ -13,6 +13,8 @@
 //   {cmd:"nip44_encrypt"|"nip44_decrypt"|"nip04_encrypt"|"nip04_decrypt", sk, pk, content}
 //                                               -> {result}     (sk: hex secret, pk: x-only)
 //   {cmd:"verify_event", event}                 -> {valid}
+//   {cmd:"stats"}                               -> {signRequests: {sender x-only: count}}
+//                                                  (sign requests this node received)
 //   {cmd:"close"}                               close the bifrost node
 
 import { createInterface } from 'node:readline';
@@ -31,6 +33,8 @@ SimplePool.prototype.subscribeMany = function (relays, filter, params) {
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
 const hexToBytes = (h) => Uint8Array.from(Buffer.from(h, 'hex'));
 let node = null;
+// Sign requests received per sender, so a test can prove a peer was never asked.
+let signRequests = {};
 
 function need_node() {
   if (node === null) throw new Error('no bifrost node: send {cmd:"start"} first');
@@ -49,6 +53,13 @@ const handlers = {
     const share = PackageEncoder.share.decode(c.share);
     node = new BifrostNode(group, share, c.relays);
     node.on('bounced', (b) => process.stderr.write(`bounced: ${JSON.stringify(b)}\n`));
+    signRequests = {};
+    node.on('message', (msg) => {
+      const from = msg?.env?.pubkey;
+      if (msg?.tag === '/sign/req' && from !== node.pubkey) {
+        signRequests[from] = (signRequests[from] ?? 0) + 1;
+      }
+    });
     await new Promise((resolve) => {
       node.once('ready', resolve);
       node.connect();
@@ -92,6 +103,9 @@ const handlers = {
   },
   async verify_event(c) {
     return { valid: verifyEvent(c.event) };
+  },
+  async stats() {
+    return { signRequests: { ...signRequests } };
   },
   async close() {
     if (node !== null) await node.close();

@@ -42,6 +42,31 @@ fn row(name: &str, mut ms: Vec<f64>) -> (f64, f64) {
     (p50, p99)
 }
 
+/// Median of one phase (ms after the signature's start) over a JS `bench_sign` run.
+fn phase_p50(v: &Value, key: &str) -> f64 {
+    let mut xs: Vec<f64> = v["phases"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|p| p[key].as_f64()).collect())
+        .unwrap_or_default();
+    xs.sort_by(|a, b| a.total_cmp(b));
+    percentile(&xs, 50.0)
+}
+
+/// Where a JS requester's time goes: request handed to the relay pool, the relay's OK, the
+/// responder's `/sign/res` arriving, and the aggregated result (p50s, ms from the start).
+fn phase_row(name: &str, v: &Value) {
+    let (p, a, r, e) = (
+        phase_p50(v, "pub"),
+        phase_p50(v, "ack"),
+        phase_p50(v, "res"),
+        phase_p50(v, "end"),
+    );
+    println!(
+        "{name:<44} {p:>9.2} {a:>9.2} {r:>9.2} {e:>9.2} {:>9.2}",
+        r - p
+    );
+}
+
 fn js_times(v: &Value) -> Vec<f64> {
     assert_eq!(v["ok"], json!(true), "JS bench failed: {v}");
     v["ms"]
@@ -123,10 +148,10 @@ async fn main() {
         wait,
     )
     .await;
-    let times_b = js_times(
-        &req.call_within(json!({"cmd": "bench_sign", "n": N, "peers": [ig_x]}), wait)
-            .await,
-    );
+    let run_b = req
+        .call_within(json!({"cmd": "bench_sign", "n": N, "peers": [ig_x]}), wait)
+        .await;
+    let times_b = js_times(&run_b);
 
     let mut js3 = JsPeer::spawn();
     js3.start(&ks.group, &ks.shares[2], &url).await;
@@ -141,10 +166,10 @@ async fn main() {
         wait,
     )
     .await;
-    let times_c = js_times(
-        &req.call_within(json!({"cmd": "bench_sign", "n": N, "peers": [js3_x]}), wait)
-            .await,
-    );
+    let run_c = req
+        .call_within(json!({"cmd": "bench_sign", "n": N, "peers": [js3_x]}), wait)
+        .await;
+    let times_c = js_times(&run_c);
 
     println!("\nthreshold signing, 2-of-3, loopback relay (ms per signature)");
     println!(
@@ -154,6 +179,13 @@ async fn main() {
     let (a50, _) = row("(a) POST /api/sign, igloo responder", times_a);
     let (b50, _) = row("(b) JS requester, igloo responder", times_b);
     let (c50, _) = row("(c) JS requester, JS responder", times_c);
+    println!("\nJS requester phases, p50 ms from the start of each signature");
+    println!(
+        "{:<44} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "scenario", "pub", "relay ok", "res", "end", "res-pub"
+    );
+    phase_row("(b) igloo responder", &run_b);
+    phase_row("(c) JS responder", &run_c);
     println!(
         "\ntargets: (a) p50 < 10 ms: {}; (b) faster than (c): {}",
         if a50 < 10.0 { "met" } else { "MISSED" },

@@ -10,131 +10,49 @@
 mod common;
 mod interop_common;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::client;
-use igloo::frostr::credentials::{encode_group, encode_share};
 use igloo::frostr::keyset::{Keyset, generate};
 use igloo::frostr::types::x_only;
-use interop_common::{JsPeer, LoopRelay, verify};
+use interop_common::{IglooProcess, JsPeer, LoopRelay, verify};
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_igloo");
-
-/// One `igloo` process on 127.0.0.1 (port 0); killed on drop.
-struct Daemon {
-    child: Child,
-    port: u16,
+async fn get(p: &IglooProcess, path: &str) -> Value {
+    client()
+        .get(p.url(path))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json")
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+async fn send(p: &IglooProcess, method: reqwest::Method, path: &str, body: &Value) -> (u16, Value) {
+    let r = client()
+        .request(method, p.url(path))
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    let code = r.status().as_u16();
+    (code, r.json().await.unwrap_or(Value::Null))
 }
 
-impl Daemon {
-    /// Starts the binary for `share` of the keyset, as a headless operator would: environment
-    /// only, a clean environment otherwise, its data in `dir`.
-    fn spawn(dir: &Path, ks: &Keyset, share: usize, relay: &str) -> Daemon {
-        let mut child = Command::new(BIN)
-            .current_dir(dir)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HEADLESS", "true")
-            .env("GROUP_CRED", encode_group(&ks.group))
-            .env("SHARE_CRED", encode_share(&ks.shares[share]).as_str())
-            .env("RELAYS", relay)
-            .env("RELAY_ENABLED", "false")
-            .env("AUTH_ENABLED", "false")
-            .env("HOST_NAME", "127.0.0.1")
-            .env("HOST_PORT", "0")
-            .env("DB_PATH", dir.join("data"))
-            .env("FROSTR_SIGN_TIMEOUT", "10000")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run the igloo binary");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Reads the bound port from the start-up log, then keeps draining the pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(i) = line.find("://127.0.0.1:") {
-                    let digits: String = line
-                        .get(i + 13..)
-                        .unwrap_or("")
-                        .chars()
-                        .take_while(char::is_ascii_digit)
-                        .collect();
-                    let _ = tx.send(digits.parse::<u16>().unwrap_or(0));
-                }
-            }
-        });
-        let port = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("igloo logs its address");
-        assert_ne!(port, 0, "igloo logged no usable port");
-        Daemon { child, port }
-    }
+async fn allow_send(p: &IglooProcess, peer: &str, allow: bool) {
+    let (code, body) = send(
+        p,
+        reqwest::Method::PUT,
+        &format!("/api/peers/{peer}/policy"),
+        &json!({ "allowSend": allow }),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+}
 
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        client()
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("get")
-            .json()
-            .await
-            .expect("json")
-    }
-
-    async fn send(&self, method: reqwest::Method, path: &str, body: &Value) -> (u16, Value) {
-        let r = client()
-            .request(method, self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("request");
-        let code = r.status().as_u16();
-        (code, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn wait_connected(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let s = self.get("/api/status").await;
-            if s["health"]["isConnected"] == json!(true) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "igloo never connected: {s}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn allow_send(&self, peer: &str, allow: bool) {
-        let (code, body) = self
-            .send(
-                reqwest::Method::PUT,
-                &format!("/api/peers/{peer}/policy"),
-                &json!({ "allowSend": allow }),
-            )
-            .await;
-        assert_eq!(code, 200, "{body}");
-    }
-
-    async fn partials_issued(&self, peer: &str) -> Value {
-        self.get(&format!("/api/peers/{peer}/policy")).await["policy"]["partialsIssued"].clone()
-    }
+async fn partials_issued(p: &IglooProcess, peer: &str) -> Value {
+    get(p, &format!("/api/peers/{peer}/policy")).await["policy"]["partialsIssued"].clone()
 }
 
 fn xonly(ks: &Keyset, share: usize) -> String {
@@ -146,12 +64,8 @@ async fn three_of_five_with_two_igloo_processes_and_js_nodes() {
     let ks = generate(&mut rand::thread_rng(), 3, 5, None).expect("keyset");
     let group_x = ks.group.pubkey_x_only();
     let relay = LoopRelay::start().await;
-    let (dir1, dir2) = (
-        tempfile::tempdir().expect("tmp"),
-        tempfile::tempdir().expect("tmp"),
-    );
-    let p1 = Daemon::spawn(dir1.path(), &ks, 0, &relay.url());
-    let p2 = Daemon::spawn(dir2.path(), &ks, 1, &relay.url());
+    let p1 = IglooProcess::spawn(&ks.group, &ks.shares[0], &relay.url(), 10_000, &[]);
+    let p2 = IglooProcess::spawn(&ks.group, &ks.shares[1], &relay.url(), 10_000, &[]);
     p1.wait_connected().await;
     p2.wait_connected().await;
     let (p1_x, p2_x, j4_x, j5_x) = (xonly(&ks, 0), xonly(&ks, 1), xonly(&ks, 3), xonly(&ks, 4));
@@ -172,12 +86,12 @@ async fn three_of_five_with_two_igloo_processes_and_js_nodes() {
         verify(&group_x, &msg, v["sig"].as_str().expect("sig")),
         "JS-aggregated 3-of-5 signature: {v}"
     );
-    assert_eq!(p1.partials_issued(&j4_x).await, json!(1));
-    assert_eq!(p2.partials_issued(&j4_x).await, json!(1));
+    assert_eq!(partials_issued(&p1, &j4_x).await, json!(1));
+    assert_eq!(partials_issued(&p2, &j4_x).await, json!(1));
 
     // POST /api/sign on P1, answered by P2 and JS node 3: P1 may not ask 4 or 5.
-    p1.allow_send(&j4_x, false).await;
-    p1.allow_send(&j5_x, false).await;
+    allow_send(&p1, &j4_x, false).await;
+    allow_send(&p1, &j5_x, false).await;
     let before = j3.ok(json!({ "cmd": "stats" })).await["signRequests"][&p1_x]
         .as_u64()
         .unwrap_or(0);
@@ -185,13 +99,13 @@ async fn three_of_five_with_two_igloo_processes_and_js_nodes() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let body = loop {
         // Retried: P1 may not have seen P2's and J3's subscriptions go live yet.
-        let (code, body) = p1
-            .send(
-                reqwest::Method::POST,
-                "/api/sign",
-                &json!({ "message": hex::encode(msg) }),
-            )
-            .await;
+        let (code, body) = send(
+            &p1,
+            reqwest::Method::POST,
+            "/api/sign",
+            &json!({ "message": hex::encode(msg) }),
+        )
+        .await;
         if code == 200 {
             break body;
         }
@@ -206,7 +120,7 @@ async fn three_of_five_with_two_igloo_processes_and_js_nodes() {
         &msg,
         body["signature"].as_str().expect("signature")
     ));
-    assert!(p2.partials_issued(&p1_x).await.as_u64().unwrap_or(0) >= 1);
+    assert!(partials_issued(&p2, &p1_x).await.as_u64().unwrap_or(0) >= 1);
     let after = j3.ok(json!({ "cmd": "stats" })).await["signRequests"][&p1_x]
         .as_u64()
         .unwrap_or(0);
@@ -217,14 +131,14 @@ async fn three_of_five_with_two_igloo_processes_and_js_nodes() {
     assert_eq!(j4_asked, 0, "P1 asked a peer it may not ask");
 
     // An event signed the same way is complete and valid for nostr-tools.
-    let (code, body) = p1
-        .send(
-            reqwest::Method::POST,
-            "/api/sign",
-            &json!({ "event": { "kind": 1, "content": "3-of-5 across processes",
+    let (code, body) = send(
+        &p1,
+        reqwest::Method::POST,
+        "/api/sign",
+        &json!({ "event": { "kind": 1, "content": "3-of-5 across processes",
                                 "tags": [], "created_at": 1_700_000_000 } }),
-        )
-        .await;
+    )
+    .await;
     assert_eq!(code, 200, "{body}");
     let v = j3
         .ok(json!({ "cmd": "verify_event", "event": body["event"] }))

@@ -9,7 +9,8 @@
 //   {cmd:"sign", message, peers?}               -> {sig}        (peers: x-only keys)
 //   {cmd:"ecdh", pubkey, peers?}                -> {secret}     (33-byte compressed hex)
 //   {cmd:"ping", peer}                          -> {policy}
-//   {cmd:"bench_sign", n, peers?}               -> {ms: [..]}   n sequential signatures
+//   {cmd:"bench_sign", n, peers?}               -> {ms: [..], phases: [{pub, ack, res, end}]}
+//                                                  n sequential signatures, timed
 //   {cmd:"nip44_encrypt"|"nip44_decrypt"|"nip04_encrypt"|"nip04_decrypt", sk, pk, content}
 //                                               -> {result}     (sk: hex secret, pk: x-only)
 //   {cmd:"verify_event", event}                 -> {valid}
@@ -80,14 +81,37 @@ const handlers = {
     return { policy: res.data };
   },
   async bench_sign(c) {
+    const n = need_node();
     const ms = [];
-    for (let i = 0; i < c.n; i++) {
-      const msg = randomBytes(32).toString('hex');
-      const t0 = performance.now();
-      await sign(msg, c.peers);
-      ms.push(performance.now() - t0);
+    // Where each signature's time goes, ms after its start: request handed to the relay
+    // pool (pub), the relay's OK for it (ack), the first /sign/res (res), the result (end).
+    const phases = [];
+    let cur = null;
+    const mark = (key) => {
+      if (cur !== null && cur[key] === undefined) cur[key] = performance.now() - cur.t0;
+    };
+    const onPub = (m) => m?.tag === '/sign/req' && mark('pub');
+    const onAck = (r) => r?.data?.tag === '/sign/req' && mark('ack');
+    const onMsg = (m) => m?.tag === '/sign/res' && mark('res');
+    n.client.inbox.event.on('published', onPub);
+    n.client.inbox.event.on('settled', onAck);
+    n.client.on('message', onMsg);
+    try {
+      for (let i = 0; i < c.n; i++) {
+        const msg = randomBytes(32).toString('hex');
+        cur = { t0: performance.now() };
+        await sign(msg, c.peers);
+        const end = performance.now() - cur.t0;
+        ms.push(end);
+        phases.push({ pub: cur.pub, ack: cur.ack, res: cur.res, end });
+        cur = null;
+      }
+    } finally {
+      n.client.inbox.event.off('published', onPub);
+      n.client.inbox.event.off('settled', onAck);
+      n.client.off('message', onMsg);
     }
-    return { ms };
+    return { ms, phases };
   },
   async nip44_encrypt(c) {
     return { result: nip44.encrypt(c.content, nip44.getConversationKey(hexToBytes(c.sk), c.pk)) };

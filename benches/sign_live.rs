@@ -4,6 +4,10 @@
 //!   (b) a JS (`@frostr/bifrost`) requester, the igloo binary answering in its own process
 //!       ((b'): the same, igloo answering from inside the bench process);
 //!   (c) the same JS requester, a JS node answering in its own process.
+//! It also prints where the JS requester's time goes (request out, relay OK, reply in, result):
+//! "res-pub" is the responder's share (relay both ways included); the rest is the JS
+//! requester's own work, which depends on the machine's load. (b') runs first and so also
+//! absorbs the JS requester's JIT warm-up.
 //! Not a criterion bench: the figures wanted are tail latencies of a live network round, so it
 //! times each signature and prints a table. Needs `npm ci --prefix tests/interop`.
 

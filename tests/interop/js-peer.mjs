@@ -9,7 +9,8 @@
 //   {cmd:"sign", message, peers?}               -> {sig}        (peers: x-only keys)
 //   {cmd:"ecdh", pubkey, peers?}                -> {secret}     (33-byte compressed hex)
 //   {cmd:"ping", peer}                          -> {policy}
-//   {cmd:"bench_sign", n, peers?}               -> {ms: [..], phases: [{pub, ack, res, end}]}
+//   {cmd:"bench_sign", n, peers?}               -> {ms: [..], phases: [{pub, ack, res, end}],
+//                                                   extra: {tag: count of other messages}}
 //                                                  n sequential signatures, timed
 //   {cmd:"nip44_encrypt"|"nip44_decrypt"|"nip04_encrypt"|"nip04_decrypt", sk, pk, content}
 //                                               -> {result}     (sk: hex secret, pk: x-only)
@@ -92,7 +93,12 @@ const handlers = {
     };
     const onPub = (m) => m?.tag === '/sign/req' && mark('pub');
     const onAck = (r) => r?.data?.tag === '/sign/req' && mark('ack');
-    const onMsg = (m) => m?.tag === '/sign/res' && mark('res');
+    // Every other message received meanwhile costs the requester a verify and a decrypt.
+    const extra = {};
+    const onMsg = (m) => {
+      if (m?.tag === '/sign/res') mark('res');
+      else if (cur !== null) extra[m?.tag] = (extra[m?.tag] ?? 0) + 1;
+    };
     n.client.inbox.event.on('published', onPub);
     n.client.inbox.event.on('settled', onAck);
     n.client.on('message', onMsg);
@@ -111,7 +117,8 @@ const handlers = {
       n.client.inbox.event.off('settled', onAck);
       n.client.off('message', onMsg);
     }
-    return { ms, phases };
+    process.stderr.write(`bench_sign: ${c.n} signatures, other messages received: ${JSON.stringify(extra)}\n`);
+    return { ms, phases, extra };
   },
   async nip44_encrypt(c) {
     return { result: nip44.encrypt(c.content, nip44.getConversationKey(hexToBytes(c.sk), c.pk)) };

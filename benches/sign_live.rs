@@ -1,8 +1,13 @@
 //! `scripts/bench sign`: end-to-end threshold-signing latency on a loopback relay, p50/p99 over
 //! 200 signatures of a 2-of-3 group:
 //!   (a) `POST /api/sign` on an igloo daemon, an igloo daemon answering;
-//!   (b) a JS (`@frostr/bifrost`) requester, an igloo daemon answering;
-//!   (c) the same JS requester, a JS node answering.
+//!   (b) a JS (`@frostr/bifrost`) requester, the igloo binary answering in its own process
+//!       ((b'): the same, igloo answering from inside the bench process);
+//!   (c) the same JS requester, a JS node answering in its own process.
+//! It also prints where the JS requester's time goes (request out, relay OK, reply in, result):
+//! "res-pub" is the responder's share (relay both ways included); the rest is the JS
+//! requester's own work, which depends on the machine's load. (b') runs first and so also
+//! absorbs the JS requester's JIT warm-up.
 //! Not a criterion bench: the figures wanted are tail latencies of a live network round, so it
 //! times each signature and prints a table. Needs `npm ci --prefix tests/interop`.
 
@@ -16,7 +21,7 @@ use std::time::{Duration, Instant};
 use common::client;
 use igloo::frostr::keyset::generate;
 use igloo::frostr::types::x_only;
-use interop_common::{JsPeer, igloo, sign_until_ok, verify, wait_connected};
+use interop_common::{IglooProcess, JsPeer, igloo, sign_until_ok, verify, wait_connected};
 use serde_json::{Value, json};
 
 const N: usize = 200;
@@ -40,6 +45,48 @@ fn row(name: &str, mut ms: Vec<f64>) -> (f64, f64) {
         ms.last().copied().unwrap_or(f64::NAN)
     );
     (p50, p99)
+}
+
+/// Median of one phase (ms after the signature's start) over a JS `bench_sign` run.
+fn phase_p50(v: &Value, key: &str) -> f64 {
+    let mut xs: Vec<f64> = v["phases"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|p| p[key].as_f64()).collect())
+        .unwrap_or_default();
+    xs.sort_by(|a, b| a.total_cmp(b));
+    percentile(&xs, 50.0)
+}
+
+/// Where a JS requester's time goes: request handed to the relay pool, the relay's OK, the
+/// responder's `/sign/res` arriving, and the aggregated result (p50s, ms from the start).
+fn phase_row(name: &str, v: &Value) {
+    let (p, a, r, e) = (
+        phase_p50(v, "pub"),
+        phase_p50(v, "ack"),
+        phase_p50(v, "res"),
+        phase_p50(v, "end"),
+    );
+    println!(
+        "{name:<44} {p:>9.2} {a:>9.2} {r:>9.2} {e:>9.2} {:>9.2}",
+        r - p
+    );
+}
+
+/// Warm `req` up against `peer` (seed byte `tag` for the first message), then time N
+/// signatures; the raw `bench_sign` answer.
+async fn js_run(req: &mut JsPeer, peer: &str, tag: u8, wait: Duration) -> Value {
+    req.retry_ok(
+        json!({"cmd": "sign", "message": hex::encode([tag; 32]), "peers": [peer]}),
+        Duration::from_secs(60),
+    )
+    .await;
+    req.call_within(
+        json!({"cmd": "bench_sign", "n": WARMUP, "peers": [peer]}),
+        wait,
+    )
+    .await;
+    req.call_within(json!({"cmd": "bench_sign", "n": N, "peers": [peer]}), wait)
+        .await
 }
 
 fn js_times(v: &Value) -> Vec<f64> {
@@ -108,43 +155,24 @@ async fn main() {
     }
     drop(b);
 
-    // (b) and (c): one JS requester (member 2); igloo A (member 1) or a JS node (member 3).
+    // (b) and (c): one JS requester (member 2); igloo (member 1) or a JS node (member 3).
     let mut req = JsPeer::spawn();
     req.start(&ks.group, &ks.shares[1], &url).await;
     let ig_x = hex::encode(x_only(&ks.shares[0].public_key()));
-    req.retry_ok(
-        json!({"cmd": "sign", "message": hex::encode([1u8; 32]), "peers": [ig_x]}),
-        Duration::from_secs(60),
-    )
-    .await;
     let wait = Duration::from_secs(600);
-    req.call_within(
-        json!({"cmd": "bench_sign", "n": WARMUP, "peers": [ig_x]}),
-        wait,
-    )
-    .await;
-    let times_b = js_times(
-        &req.call_within(json!({"cmd": "bench_sign", "n": N, "peers": [ig_x]}), wait)
-            .await,
-    );
+    // (b') igloo A answering from inside this process, (b) the igloo binary answering as its
+    // own process — as (c)'s JS node does.
+    let run_b_in = js_run(&mut req, &ig_x, 1, wait).await;
+    drop(a);
+    let a_proc = IglooProcess::spawn(&ks.group, &ks.shares[0], &url, 10_000, &[]);
+    a_proc.wait_connected().await;
+    let run_b = js_run(&mut req, &ig_x, 2, wait).await;
+    drop(a_proc);
 
     let mut js3 = JsPeer::spawn();
     js3.start(&ks.group, &ks.shares[2], &url).await;
     let js3_x = hex::encode(x_only(&ks.shares[2].public_key()));
-    req.retry_ok(
-        json!({"cmd": "sign", "message": hex::encode([2u8; 32]), "peers": [js3_x]}),
-        Duration::from_secs(60),
-    )
-    .await;
-    req.call_within(
-        json!({"cmd": "bench_sign", "n": WARMUP, "peers": [js3_x]}),
-        wait,
-    )
-    .await;
-    let times_c = js_times(
-        &req.call_within(json!({"cmd": "bench_sign", "n": N, "peers": [js3_x]}), wait)
-            .await,
-    );
+    let run_c = js_run(&mut req, &js3_x, 3, wait).await;
 
     println!("\nthreshold signing, 2-of-3, loopback relay (ms per signature)");
     println!(
@@ -152,8 +180,23 @@ async fn main() {
         "scenario", "n", "p50", "p99", "mean", "max"
     );
     let (a50, _) = row("(a) POST /api/sign, igloo responder", times_a);
-    let (b50, _) = row("(b) JS requester, igloo responder", times_b);
-    let (c50, _) = row("(c) JS requester, JS responder", times_c);
+    row(
+        "(b') JS requester, igloo in the bench process",
+        js_times(&run_b_in),
+    );
+    let (b50, _) = row(
+        "(b) JS requester, igloo responder process",
+        js_times(&run_b),
+    );
+    let (c50, _) = row("(c) JS requester, JS responder process", js_times(&run_c));
+    println!("\nJS requester phases, p50 ms from the start of each signature");
+    println!(
+        "{:<44} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "scenario", "pub", "relay ok", "res", "end", "res-pub"
+    );
+    phase_row("(b') igloo in the bench process", &run_b_in);
+    phase_row("(b) igloo responder process", &run_b);
+    phase_row("(c) JS responder", &run_c);
     println!(
         "\ntargets: (a) p50 < 10 ms: {}; (b) faster than (c): {}",
         if a50 < 10.0 { "met" } else { "MISSED" },

@@ -9,10 +9,14 @@
 //   {cmd:"sign", message, peers?}               -> {sig}        (peers: x-only keys)
 //   {cmd:"ecdh", pubkey, peers?}                -> {secret}     (33-byte compressed hex)
 //   {cmd:"ping", peer}                          -> {policy}
-//   {cmd:"bench_sign", n, peers?}               -> {ms: [..]}   n sequential signatures
+//   {cmd:"bench_sign", n, peers?}               -> {ms: [..], phases: [{pub, ack, res, end}],
+//                                                   extra: {tag: count of other messages}}
+//                                                  n sequential signatures, timed
 //   {cmd:"nip44_encrypt"|"nip44_decrypt"|"nip04_encrypt"|"nip04_decrypt", sk, pk, content}
 //                                               -> {result}     (sk: hex secret, pk: x-only)
 //   {cmd:"verify_event", event}                 -> {valid}
+//   {cmd:"stats"}                               -> {signRequests: {sender x-only: count}}
+//                                                  (sign requests this node received)
 //   {cmd:"close"}                               close the bifrost node
 
 import { createInterface } from 'node:readline';
@@ -31,6 +35,8 @@ SimplePool.prototype.subscribeMany = function (relays, filter, params) {
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
 const hexToBytes = (h) => Uint8Array.from(Buffer.from(h, 'hex'));
 let node = null;
+// Sign requests received per sender, so a test can prove a peer was never asked.
+let signRequests = {};
 
 function need_node() {
   if (node === null) throw new Error('no bifrost node: send {cmd:"start"} first');
@@ -49,6 +55,13 @@ const handlers = {
     const share = PackageEncoder.share.decode(c.share);
     node = new BifrostNode(group, share, c.relays);
     node.on('bounced', (b) => process.stderr.write(`bounced: ${JSON.stringify(b)}\n`));
+    signRequests = {};
+    node.on('message', (msg) => {
+      const from = msg?.env?.pubkey;
+      if (msg?.tag === '/sign/req' && from !== node.pubkey) {
+        signRequests[from] = (signRequests[from] ?? 0) + 1;
+      }
+    });
     await new Promise((resolve) => {
       node.once('ready', resolve);
       node.connect();
@@ -69,14 +82,43 @@ const handlers = {
     return { policy: res.data };
   },
   async bench_sign(c) {
+    const n = need_node();
     const ms = [];
-    for (let i = 0; i < c.n; i++) {
-      const msg = randomBytes(32).toString('hex');
-      const t0 = performance.now();
-      await sign(msg, c.peers);
-      ms.push(performance.now() - t0);
+    // Where each signature's time goes, ms after its start: request handed to the relay
+    // pool (pub), the relay's OK for it (ack), the first /sign/res (res), the result (end).
+    const phases = [];
+    let cur = null;
+    const mark = (key) => {
+      if (cur !== null && cur[key] === undefined) cur[key] = performance.now() - cur.t0;
+    };
+    const onPub = (m) => m?.tag === '/sign/req' && mark('pub');
+    const onAck = (r) => r?.data?.tag === '/sign/req' && mark('ack');
+    // Every other message received meanwhile costs the requester a verify and a decrypt.
+    const extra = {};
+    const onMsg = (m) => {
+      if (m?.tag === '/sign/res') mark('res');
+      else if (cur !== null) extra[m?.tag] = (extra[m?.tag] ?? 0) + 1;
+    };
+    n.client.inbox.event.on('published', onPub);
+    n.client.inbox.event.on('settled', onAck);
+    n.client.on('message', onMsg);
+    try {
+      for (let i = 0; i < c.n; i++) {
+        const msg = randomBytes(32).toString('hex');
+        cur = { t0: performance.now() };
+        await sign(msg, c.peers);
+        const end = performance.now() - cur.t0;
+        ms.push(end);
+        phases.push({ pub: cur.pub, ack: cur.ack, res: cur.res, end });
+        cur = null;
+      }
+    } finally {
+      n.client.inbox.event.off('published', onPub);
+      n.client.inbox.event.off('settled', onAck);
+      n.client.off('message', onMsg);
     }
-    return { ms };
+    process.stderr.write(`bench_sign: ${c.n} signatures, other messages received: ${JSON.stringify(extra)}\n`);
+    return { ms, phases, extra };
   },
   async nip44_encrypt(c) {
     return { result: nip44.encrypt(c.content, nip44.getConversationKey(hexToBytes(c.sk), c.pk)) };
@@ -92,6 +134,9 @@ const handlers = {
   },
   async verify_event(c) {
     return { valid: verifyEvent(c.event) };
+  },
+  async stats() {
+    return { signRequests: { ...signRequests } };
   },
   async close() {
     if (node !== null) await node.close();

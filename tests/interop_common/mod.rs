@@ -277,3 +277,106 @@ pub fn verify(group_xonly: &[u8; 32], msg: &[u8; 32], sig_hex: &str) -> bool {
         .and_then(|s| Signature::try_from(s.as_slice()).ok())
         .is_some_and(|sig| vk.verify_raw(msg, &sig).is_ok())
 }
+
+/// An `igloo` binary in its own process on 127.0.0.1 (port 0), configured through the
+/// environment only, as a headless operator runs it; killed on drop.
+pub struct IglooProcess {
+    child: std::process::Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl IglooProcess {
+    /// Holds `share` of `group`, talks to `relay`, its own relay off; `extra` adds variables.
+    pub fn spawn(
+        group: &GroupPackage,
+        share: &SharePackage,
+        relay: &str,
+        timeout_ms: u64,
+        extra: &[(&str, &str)],
+    ) -> IglooProcess {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_igloo"));
+        cmd.current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HEADLESS", "true")
+            .env("GROUP_CRED", encode_group(group))
+            .env("SHARE_CRED", encode_share(share).as_str())
+            .env("RELAYS", relay)
+            .env("RELAY_ENABLED", "false")
+            .env("AUTH_ENABLED", "false")
+            .env("HOST_NAME", "127.0.0.1")
+            .env("HOST_PORT", "0")
+            .env("DB_PATH", dir.path().join("data"))
+            .env("FROSTR_SIGN_TIMEOUT", timeout_ms.to_string())
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("run the igloo binary");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads the bound port from the start-up log, then keeps draining the pipe (echoed
+        // when IGLOO_CHILD_LOG is set, e.g. to see RUST_LOG output).
+        let echo = std::env::var_os("IGLOO_CHILD_LOG").is_some();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if echo {
+                    eprintln!("[igloo {}] {line}", std::process::id());
+                }
+                if let Some(i) = line.find("://127.0.0.1:") {
+                    let digits: String = line
+                        .get(i + 13..)
+                        .unwrap_or("")
+                        .chars()
+                        .take_while(char::is_ascii_digit)
+                        .collect();
+                    let _ = tx.send(digits.parse::<u16>().unwrap_or(0));
+                }
+            }
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("igloo logs its address");
+        assert_ne!(port, 0, "igloo logged no usable port");
+        IglooProcess {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Waits until the node has an open relay socket.
+    pub async fn wait_connected(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let s: Value = client()
+                .get(self.url("/api/status"))
+                .send()
+                .await
+                .expect("status")
+                .json()
+                .await
+                .expect("json");
+            if s["health"]["isConnected"] == json!(true) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "igloo never connected: {s}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for IglooProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

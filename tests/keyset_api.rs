@@ -196,7 +196,9 @@ async fn migrate_in_database_mode_switches_to_v2_and_survives_restart() {
         (Some(1), Some(2))
     );
     assert!(b["warning"].as_str().unwrap().contains("v1 shares"));
-    assert_eq!(b["nodeActive"], false, "the v1 node is stopped");
+    assert_eq!(b["nodeActive"], true, "the V2 node runs instead of v1: {b}");
+    let (_, st, _) = call(&srv, Method::GET, "/api/status", me, None).await;
+    assert_eq!(st["protocol"], "v2", "{st}");
     let onboard = b["onboard"].as_array().unwrap();
     assert_eq!(onboard.len(), 2);
     for s in &shares {
@@ -231,16 +233,18 @@ async fn migrate_in_database_mode_switches_to_v2_and_survives_restart() {
     }
     drop(srv);
 
-    // After a restart the v1 node stays off: the node is switched to V2.
+    // After a restart the V2 node runs again and v1 stays off.
     let srv = TestServer::start_in(dir, &db_args());
     let sid = login(&srv).await;
     let me = Some(("x-session-id", sid.as_str()));
     let (_, b, _) = call(&srv, Method::GET, "/api/keyset", me, None).await;
     assert_eq!(
         (b["protocol"].as_str(), b["nodeActive"].as_bool()),
-        (Some("v2"), Some(false)),
+        (Some("v2"), Some(true)),
         "{b}"
     );
+    let (_, st, _) = call(&srv, Method::GET, "/api/status", me, None).await;
+    assert_eq!(st["protocol"], "v2", "{st}");
     // Removing the V2 credentials goes back to v1.
     let (code, b, _) = call(&srv, Method::DELETE, "/api/keyset", me, None).await;
     assert_eq!((code, b["removed"].as_bool()), (200, Some(true)), "{b}");
@@ -250,6 +254,8 @@ async fn migrate_in_database_mode_switches_to_v2_and_survives_restart() {
         (Some("v1"), Some(true)),
         "{b}"
     );
+    let (_, st, _) = call(&srv, Method::GET, "/api/status", me, None).await;
+    assert_eq!(st["protocol"], "v1", "{st}");
 }
 
 #[tokio::test]

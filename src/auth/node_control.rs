@@ -176,18 +176,18 @@ fn log_outcome(outcome: &NodeStart) {
 // environment (headless) runs the V2 runtime instead of v1; the rest of this module is v1.
 
 /// The V2 plan: `None` when the node runs v1. Blocking (store, Argon2id for env packages).
+/// What was switched to V2 through the API (stored) wins over the environment, as stored
+/// settings do.
 pub fn load_v2(config: &Config, store: &Store, vault: &Vault) -> Option<V2Start> {
-    if config.headless {
-        let env = config.v2_credentials.as_ref()?;
-        return Some(match crate::keyset::import::from_env(env) {
-            Ok(creds) => start_of(creds, &config.relays),
-            Err(e) => V2Start::Invalid(format!("SHARE_CRED: {e}")),
-        });
-    }
     match crate::keyset::boot::load_v2(store, vault, &config.relays) {
-        V2Start::NotV2 => None,
-        other => Some(other),
+        V2Start::NotV2 => {}
+        other => return Some(other),
     }
+    let env = config.v2_credentials.as_ref().filter(|_| config.headless)?;
+    Some(match crate::keyset::import::from_env(env) {
+        Ok(creds) => start_of(creds, &config.relays),
+        Err(e) => V2Start::Invalid(format!("SHARE_CRED: {e}")),
+    })
 }
 
 fn start_of(creds: crate::keyset::V2Credentials, default_relays: &[String]) -> V2Start {
@@ -243,10 +243,11 @@ pub fn apply_v2(
             };
             node.stop();
             let (node, store, vault) = (node.clone(), store.clone(), vault.clone());
-            let owner = if config.headless {
-                None
-            } else {
+            // Credentials stored through the API are completed in the store; env ones are not.
+            let owner = if store.node_runs_v2().unwrap_or(false) {
                 store.node_owner().ok().flatten()
+            } else {
+                None
             };
             // An onboard answer may take a while (the inviter may come online later).
             let wait = timeout.max(ONBOARD_WAIT);
@@ -280,7 +281,7 @@ pub fn apply_v2(
                     }
                 }
                 tracing::info!(idx = done.share.idx, "V2 onboarding complete");
-                if let Err(e) = node.apply_v2(Some((done.group, done.share)), relays, timeout) {
+                if let Err(e) = node.start_v2_onboarded(done, relays, timeout) {
                     tracing::error!(error = %e, "V2 node not started after onboarding");
                 }
             });

@@ -199,6 +199,29 @@ impl Supervisor {
         relays: Vec<String>,
         timeout: Duration,
     ) -> Result<V2Handle, NodeError> {
+        self.start_v2_inner(group, share, None, relays, timeout)
+    }
+
+    /// Like [`Self::start_v2`] for a node that just onboarded: it keeps the nonce pool the
+    /// onboarding exchanged with its inviter, so the two can sign at once.
+    pub fn start_v2_onboarded(
+        &self,
+        done: crate::frostr_v2::onboard::Onboarded,
+        relays: Vec<String>,
+        timeout: Duration,
+    ) -> Result<V2Handle, NodeError> {
+        let (group, share) = (done.group.clone(), done.share.clone());
+        self.start_v2_inner(group, share, Some(done), relays, timeout)
+    }
+
+    fn start_v2_inner(
+        &self,
+        group: crate::frostr_v2::GroupPackage,
+        share: crate::frostr_v2::ShareSecret,
+        onboarded: Option<crate::frostr_v2::onboard::Onboarded>,
+        relays: Vec<String>,
+        timeout: Duration,
+    ) -> Result<V2Handle, NodeError> {
         self.halt();
         *lock(&self.0.desired) = Some(Desired {
             creds: Creds::V2(group.clone(), share.clone()),
@@ -210,7 +233,11 @@ impl Supervisor {
         let mut options = V2Options::new(timeout);
         options.store = lock(&self.0.guard).store.clone();
         options.events = Some(self.0.events.clone());
-        match super::v2::start(group, share, relays.clone(), options, stop_rx) {
+        let started = match onboarded {
+            Some(done) => super::v2::start_onboarded(done, relays.clone(), options, stop_rx),
+            None => super::v2::start(group, share, relays.clone(), options, stop_rx),
+        };
+        match started {
             Ok(h) => {
                 self.install(AnyNode::V2(h.clone()), stop_tx, &relays);
                 Ok(h)

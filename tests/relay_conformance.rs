@@ -813,3 +813,29 @@ async fn works_on_multi_thread_runtime() {
     p.publish_ok(&e).await;
     assert_eq!(c.live().await.1.id, e.id);
 }
+
+/// Messages many times the relay's 16 KiB socket read size still arrive whole: stored, served
+/// by REQ and delivered live byte for byte.
+#[tokio::test]
+async fn messages_larger_than_one_read_arrive_whole() {
+    let relay = TestRelay::start(test_config()).await;
+    let a = Signer::new(71);
+    let mut sub = relay.client().await;
+    let live = sub.req("big", vec![Filter::new().author(a.pubkey)]).await;
+    assert!(live.is_empty());
+    let mut publisher = relay.client().await;
+    let content: String = (0..100 * 1024)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let big = a.event(1, &content, &[], now());
+    publisher.publish_ok(&big).await;
+    // A small one right behind it, on the same socket.
+    publisher.publish_ok(&a.note("after")).await;
+    let (_, got) = sub.live().await;
+    assert_eq!(got.id, big.id);
+    assert_eq!(got.content, content);
+    let mut fresh = relay.client().await;
+    let stored = fresh.req("q", vec![Filter::new().id(big.id)]).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].content, content);
+}

@@ -21,6 +21,7 @@ mod config;
 mod connection;
 mod entry;
 mod filter;
+mod id;
 mod nip11;
 mod ratelimit;
 mod serve;

@@ -24,6 +24,12 @@ const HARD_LIMIT_FACTOR: usize = 4;
 /// Bytes of outgoing frames buffered before tungstenite flushes to the socket.
 const WRITE_BUFFER: usize = 64 * 1024;
 
+/// Bytes tungstenite reads per socket read (its default is 128 KiB). It zero-fills this much
+/// before every read, which for NIP-01's sub-kilobyte messages was a 128 KiB memset per read
+/// and 128 KiB of touched memory per connection; larger messages still arrive over several
+/// reads.
+const READ_BUFFER: usize = 16 * 1024;
+
 /// True if the request is a WebSocket upgrade or asks for the NIP-11 document.
 pub fn is_relay_request(headers: &HeaderMap) -> bool {
     is_upgrade(headers) || wants_nip11(headers)
@@ -66,6 +72,7 @@ pub async fn serve_root(relay: Arc<Relay>, peer: SocketAddr, req: Request) -> Re
         .max_frame_size(hard)
         // Bounded write buffer: writes wait (and time out) instead of growing memory.
         // tungstenite requires the maximum to exceed the flush threshold.
+        .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(WRITE_BUFFER + hard.saturating_mul(2))
         .on_upgrade(move |socket| connection::serve(relay, socket, peer))

@@ -222,7 +222,7 @@ impl Relay {
         let ack = match self.precheck(event) {
             Err(ack) => ack,
             Ok(()) => {
-                let valid = event.verify_signature();
+                let valid = super::verify::check(event);
                 self.accept(event, valid)
             }
         };
@@ -261,7 +261,7 @@ impl Relay {
                 self.cfg.future_seconds
             )));
         }
-        if !event.verify_id() {
+        if !super::id::matches(event) {
             inc(&rej.invalid);
             return Err(Ack::no(
                 "invalid: event id does not match the event's content",

@@ -643,6 +643,43 @@ mod tests {
     }
 
     #[test]
+    fn reconfigure_changes_limits_windows_and_the_switch_in_place() {
+        let l = RateLimiter::new(&cfg());
+        let (a, t0) = (ip("10.0.0.1"), Instant::now());
+        for _ in 0..3 {
+            assert!(l.check_at(Bucket::Auth, a, t0).is_ok());
+        }
+        assert!(l.check_at(Bucket::Auth, a, t0).is_err());
+        let mut c = cfg();
+        c.max = 5;
+        c.window = Duration::from_secs(10);
+        l.reconfigure(&c);
+        assert_eq!(l.rule(Bucket::Auth), (5, Duration::from_secs(10)));
+        assert_eq!(l.rule(Bucket::Onboarding), (5, Duration::from_secs(60)));
+        // The open window keeps its count of 3 and is judged by the new limit and window.
+        assert!(l.check_at(Bucket::Auth, a, t0).is_ok());
+        assert!(l.check_at(Bucket::Auth, a, t0).is_ok());
+        let wait = l.check_at(Bucket::Auth, a, t0).unwrap_err();
+        assert!(wait.0 <= Duration::from_secs(10));
+        assert!(
+            l.check_at(Bucket::Auth, a, t0 + Duration::from_secs(10))
+                .is_ok()
+        );
+        c.enabled = false;
+        l.reconfigure(&c);
+        for _ in 0..20 {
+            assert!(l.check_at(Bucket::Auth, a, t0).is_ok());
+        }
+        let t = LoginThrottle::new(true);
+        for _ in 0..IP_FREE_FAILURES {
+            t.record_failure_at("u", a, t0);
+        }
+        assert!(t.check_at("u", a, t0).is_err());
+        t.set_enabled(false);
+        assert!(t.check_at("u", a, t0).is_ok());
+    }
+
+    #[test]
     fn memory_stays_bounded_under_an_address_flood() {
         let l = RateLimiter::new(&cfg());
         let t0 = Instant::now();

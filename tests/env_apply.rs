@@ -297,6 +297,11 @@ async fn sign_timeout_applies_at_once_and_restart_keys_at_the_next_start() {
         b["nodeActive"], true,
         "the node restarted with the new timeout"
     );
+    assert_eq!(
+        get_env(&srv).await["restartRequiredKeys"],
+        json!(["NODE_MAX_RETRIES"]),
+        "saved, waiting for a restart"
+    );
     wait_online(&srv).await;
     let took = offline_sign_time(&srv).await;
     assert!(
@@ -310,6 +315,11 @@ async fn sign_timeout_applies_at_once_and_restart_keys_at_the_next_start() {
     let e = get_env(&srv).await;
     assert_eq!(e["FROSTR_SIGN_TIMEOUT"], "1000");
     assert_eq!(e["NODE_MAX_RETRIES"], "7");
+    assert_eq!(
+        e["restartRequiredKeys"],
+        json!([]),
+        "in force since this start"
+    );
     wait_online(&srv).await;
     let took = offline_sign_time(&srv).await;
     assert!(

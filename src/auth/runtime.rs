@@ -189,6 +189,25 @@ pub fn overlay(base: &Config, settings: &[Setting]) -> Config {
     cfg
 }
 
+/// The restart-only settings whose value in `current` differs from the one the daemon runs
+/// with (`running`: the configuration it started with): they wait for the next start.
+pub fn pending_restart(running: &Config, current: &Config) -> Vec<&'static str> {
+    let (a, b) = (&running.restart, &current.restart);
+    [
+        ("NODE_RESTART_DELAY", a.initial != b.initial),
+        ("NODE_MAX_RETRIES", a.max_attempts != b.max_attempts),
+        ("NODE_BACKOFF_MULTIPLIER", a.multiplier != b.multiplier),
+        ("NODE_MAX_RETRY_DELAY", a.max_delay != b.max_delay),
+        (
+            "CONNECTIVITY_PING_TIMEOUT_MS",
+            running.ping_timeout != current.ping_timeout,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(k, differs)| differs.then_some(k))
+    .collect()
+}
+
 /// The start-up configuration and the one in force. Cheap to read.
 pub struct LiveConfig {
     base: Arc<Config>,
@@ -297,6 +316,8 @@ mod tests {
         assert_eq!(c.restart.max_attempts, 9);
         assert_eq!(c.sign_timeout, b.sign_timeout);
         assert_eq!(c.auth.allowed_origins, b.auth.allowed_origins);
+        assert_eq!(pending_restart(&b, &c), vec!["NODE_MAX_RETRIES"]);
+        assert!(pending_restart(&c, &c).is_empty());
     }
 
     #[test]

@@ -135,7 +135,7 @@ async fn public_map(state: &AppState) -> Result<Map<String, Value>, ApiError> {
 }
 
 #[utoipa::path(get, path = "/api/env", tag = "env",
-    responses((status = 200, description = "Public configuration (never credentials); database mode adds the user's GROUP_NAME, RELAYS and hasCredentials")))]
+    responses((status = 200, description = "Public configuration (never credentials) as in force, `adminSecretAvailable`, and `restartRequiredKeys`: saved settings that apply at the next start; database mode adds the user's GROUP_NAME, RELAYS and hasCredentials")))]
 pub async fn get_env(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -169,6 +169,14 @@ pub async fn get_env(
                 && state.config.auth.admin_secret.is_some();
         }
         map.insert("adminSecretAvailable".into(), json!(admin_secret_available));
+        // Saved values the running daemon does not use yet (they apply at the next start).
+        map.insert(
+            "restartRequiredKeys".into(),
+            json!(crate::auth::runtime::pending_restart(
+                &state.config,
+                &state.live.current()
+            )),
+        );
         Ok::<_, ApiError>(no_store(StatusCode::OK, Value::Object(map)))
     };
     run.await.unwrap_or_else(IntoResponse::into_response)

@@ -180,6 +180,19 @@ async fn bad_values_are_refused_with_the_flag_rules_and_change_nothing() {
     assert_eq!(code, 400);
     let (code, _) = env(&srv, "/api/env", json!({"RATE_LIMIT_ENABLED": "perhaps"})).await;
     assert_eq!(code, 400);
+    // An empty value (a cleared form field) removes a saved one.
+    let (code, _) = env(&srv, "/api/env", json!({"RATE_LIMIT_MAX": 2})).await;
+    assert_eq!(code, 200);
+    assert_eq!(status_code(&srv).await.status(), 429, "2 per window, spent");
+    let (code, b) = env(&srv, "/api/env", json!({"RATE_LIMIT_MAX": ""})).await;
+    assert_eq!(code, 200, "{b}");
+    for _ in 0..5 {
+        assert_eq!(
+            status_code(&srv).await.status(),
+            200,
+            "start-up limit again"
+        );
+    }
 }
 
 const ADMIN_SECRET: &str = "onboarding-secret-0123";

@@ -262,9 +262,11 @@ pub async fn post_env(State(state): State<AppState>, body: Bytes) -> Response {
             }
         }
         drop(map);
-        // Every value is checked before anything is stored: a bad one changes nothing.
+        // Every value is checked before anything is stored: a bad one changes nothing. An
+        // empty value (a cleared form field) removes the saved one: the start-up value returns.
         let invalid: Vec<String> = settings
             .iter()
+            .filter(|(_, v)| !v.is_empty())
             .filter_map(|(k, v)| Setting::parse(k, v).err())
             .collect();
         if !invalid.is_empty() {
@@ -310,9 +312,15 @@ pub async fn post_env(State(state): State<AppState>, body: Bytes) -> Response {
         let live = state.clone();
         let (prev, next) = blocking(move || {
             for (k, v) in settings {
-                store
-                    .put_setting(&setting_key(&k), v.as_bytes())
-                    .map_err(store_error)?;
+                if v.is_empty() {
+                    store
+                        .delete_setting(&setting_key(&k))
+                        .map_err(store_error)?;
+                } else {
+                    store
+                        .put_setting(&setting_key(&k), v.as_bytes())
+                        .map_err(store_error)?;
+                }
             }
             live.live.reload(&store).map_err(store_error)
         })

@@ -462,15 +462,7 @@ impl Config {
         }
         let window = Duration::from_secs(s.rate_limit_window);
         let w = |o: Option<u64>| o.map(Duration::from_secs).unwrap_or(window);
-        let allowed_origins = s
-            .allowed_origins
-            .as_deref()
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .filter(|o| !o.is_empty())
-            .map(String::from)
-            .collect();
+        let allowed_origins = parse_origins(s.allowed_origins.as_deref().unwrap_or(""));
         let admin_secret = s
             .admin_secret
             .filter(|a| !a.expose().is_empty() && a.expose() != "REQUIRED_ADMIN_SECRET_NOT_SET");
@@ -737,7 +729,16 @@ pub fn parse_relays(raw: &str) -> Result<Vec<String>, String> {
 
 // ---- value parsers: each error says what is wrong and what is accepted ----
 
-fn parse_bool(s: &str) -> Result<bool, String> {
+/// Reads `ALLOWED_ORIGINS`: comma separated entries (exact origins, `*`, `@self`).
+pub fn parse_origins(raw: &str) -> Vec<String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+pub fn parse_bool(s: &str) -> Result<bool, String> {
     match s.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" | "" => Ok(false),
@@ -782,28 +783,28 @@ fn parse_threads(s: &str) -> Result<usize, String> {
 fn parse_shutdown_secs(s: &str) -> Result<u64, String> {
     int_in(s, 0u64, 600, "seconds")
 }
-fn parse_sign_timeout(s: &str) -> Result<u64, String> {
+pub fn parse_sign_timeout(s: &str) -> Result<u64, String> {
     int_in(s, 1_000u64, 120_000, "milliseconds")
 }
-fn parse_restart_delay(s: &str) -> Result<u64, String> {
+pub fn parse_restart_delay(s: &str) -> Result<u64, String> {
     int_in(s, 0u64, 3_600_000, "milliseconds")
 }
-fn parse_max_retry_delay(s: &str) -> Result<u64, String> {
+pub fn parse_max_retry_delay(s: &str) -> Result<u64, String> {
     int_in(s, 0u64, 7_200_000, "milliseconds")
 }
-fn parse_retries(s: &str) -> Result<u32, String> {
+pub fn parse_retries(s: &str) -> Result<u32, String> {
     int_in(s, 1u32, 100, "a count")
 }
-fn parse_session_timeout(s: &str) -> Result<u64, String> {
+pub fn parse_session_timeout(s: &str) -> Result<u64, String> {
     int_in(s, 60u64, 30 * 86_400, "seconds")
 }
-fn parse_window(s: &str) -> Result<u64, String> {
+pub fn parse_window(s: &str) -> Result<u64, String> {
     int_in(s, 1u64, 86_400, "seconds")
 }
-fn parse_limit(s: &str) -> Result<u32, String> {
+pub fn parse_limit(s: &str) -> Result<u32, String> {
     int_in(s, 1u32, 1_000_000, "a count")
 }
-fn parse_multiplier(s: &str) -> Result<f64, String> {
+pub fn parse_multiplier(s: &str) -> Result<f64, String> {
     let v: f64 = s
         .trim()
         .parse()

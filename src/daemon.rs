@@ -80,6 +80,9 @@ pub async fn start_with_notifier(
     let store = store.await.map_err(join)??;
     let tls = tls.await.map_err(join)??;
     tracing::info!(path = %store.path().display(), schema = store.schema_version(), "store open");
+    // Settings saved through /api/env lie over the start-up configuration from here on.
+    let live = crate::auth::runtime::LiveConfig::load(config, &store);
+    let config = live.current();
     // The relay exists before anything else that might use it (the node connects to it).
     let relay = config
         .relay
@@ -105,14 +108,6 @@ pub async fn start_with_notifier(
         sign_policy: config.sign_policy,
         seeds: config.peer_policies.clone(),
     });
-    if config.headless && config.has_env_credentials() {
-        let started = crate::node::credentials_from_config(&config).and_then(|(group, share)| {
-            node.start(group, share, config.relays.clone(), config.sign_timeout)
-        });
-        if let Err(e) = started {
-            tracing::error!(error = %e, "signing node not started");
-        }
-    }
     // Health model and watchdog: feeds `health` (the systemd watchdog) and `/api/status`.
     crate::node::health::spawn(
         node.clone(),
@@ -120,7 +115,8 @@ pub async fn start_with_notifier(
         health_tx.clone(),
         stop_rx.clone(),
     );
-    // Stored credentials start the node with nobody logged in (unless locked by a passphrase).
+    // Stored credentials (or headless ones from the environment) start the node with nobody
+    // logged in (unless locked by a passphrase).
     let vault = crate::secrets::Vault::open(store.data_dir())?;
     crate::auth::node_control::boot(&config, &store, &vault, &node);
     let state = AppState::new(AppInner {
@@ -134,6 +130,7 @@ pub async fn start_with_notifier(
         events,
         guard: Arc::new(http::ratelimit::Guard::new(&config)),
         vault,
+        live,
     });
     let app = http::router(state);
     let redirect = match (config.http_redirect_port, tls.is_some()) {

@@ -169,7 +169,8 @@ pub(crate) fn check_session(state: &AppState, id: &str) -> Result<Option<Princip
         return Ok(None);
     };
     let now = now_ms();
-    let timeout = u64::try_from(state.config.auth.session_timeout.as_millis()).unwrap_or(u64::MAX);
+    let timeout =
+        u64::try_from(state.live.current().auth.session_timeout.as_millis()).unwrap_or(u64::MAX);
     let idle = now.saturating_sub(rec.last_access);
     let principal = if idle > timeout {
         None
@@ -281,11 +282,12 @@ pub(crate) fn auth_methods(state: &AppState) -> serde_json::Value {
         methods.push("basic-auth");
     }
     methods.push("session");
+    let live = state.live.current();
     serde_json::json!({
         "enabled": auth.enabled,
         "methods": methods,
-        "rateLimiting": state.config.rate_limits.enabled,
-        "sessionTimeout": auth.session_timeout.as_secs(),
+        "rateLimiting": live.rate_limits.enabled,
+        "sessionTimeout": live.auth.session_timeout.as_secs(),
     })
 }
 

@@ -10,6 +10,7 @@ pub mod middleware;
 pub mod node_control;
 pub mod password;
 pub mod principal;
+pub mod runtime;
 pub mod session;
 pub mod tokens;
 

@@ -9,7 +9,7 @@ use crate::keyset::boot::V2Start;
 use crate::node::Supervisor;
 use crate::secrets::Vault;
 use crate::store::Store;
-use crate::store::credentials::{CredentialsError, NodeCredentials};
+use crate::store::credentials::{CredentialsError, ENV_OWNER, NodeCredentials};
 
 /// What a node (re)start attempt found.
 #[derive(Debug)]
@@ -62,11 +62,17 @@ pub fn params_from(config: &Config, creds: &NodeCredentials) -> Result<Option<No
 }
 
 /// Loads the node owner's parameters. Blocking (store).
+///
+/// Headless: the `env` record saved through `/api/env`, with `GROUP_CRED`/`SHARE_CRED` from
+/// the environment when the record holds none, so saving only `RELAYS` keeps the node running.
 pub fn load(
     config: &Config,
     store: &Store,
     vault: &Vault,
 ) -> Result<Option<NodeParams>, NodeStart> {
+    if config.headless {
+        return load_headless(config, store, vault);
+    }
     let owner = store
         .node_owner()
         .map_err(|e| NodeStart::Failed(e.to_string()))?;
@@ -89,6 +95,33 @@ pub fn load(
         Err(e) => return Err(NodeStart::Failed(e.to_string())),
     };
     params_from(config, &creds).map_err(NodeStart::Invalid)
+}
+
+fn load_headless(
+    config: &Config,
+    store: &Store,
+    vault: &Vault,
+) -> Result<Option<NodeParams>, NodeStart> {
+    let mut rec = match store.get_credentials(vault, ENV_OWNER) {
+        Ok(r) => r.unwrap_or_default(),
+        // Locked: nothing stored can be read; environment credentials still start the node.
+        Err(CredentialsError::Secrets(crate::secrets::SecretsError::Locked))
+            if config.has_env_credentials() =>
+        {
+            NodeCredentials::default()
+        }
+        Err(CredentialsError::Secrets(crate::secrets::SecretsError::Locked)) => {
+            return Err(NodeStart::Locked);
+        }
+        Err(e) => return Err(NodeStart::Failed(e.to_string())),
+    };
+    if rec.group_cred.is_none() && rec.share_cred.is_none() {
+        if let (Some(g), Some(s)) = (&config.group_cred, &config.share_cred) {
+            rec.group_cred = Some(g.expose().to_string());
+            rec.share_cred = Some(s.expose().to_string());
+        }
+    }
+    params_from(config, &rec).map_err(NodeStart::Invalid)
 }
 
 /// Starts (or restarts) the node with `params`, or stops it when `params` is `None`.
@@ -118,9 +151,6 @@ pub fn boot(config: &Config, store: &Store, vault: &Vault, node: &Supervisor) {
             "no user exists and ADMIN_SECRET is not set: set ADMIN_SECRET and restart to complete onboarding"
         );
     }
-    if config.headless && config.has_env_credentials() {
-        return;
-    }
     // Expired sessions from before the restart are removed once here.
     let cutoff = crate::store::users::now_ms()
         .saturating_sub(u64::try_from(config.auth.session_timeout.as_millis()).unwrap_or(0));
@@ -137,10 +167,11 @@ pub fn boot(config: &Config, store: &Store, vault: &Vault, node: &Supervisor) {
     log_outcome(&outcome);
 }
 
-/// Reloads the owner's credentials and restarts (or stops) the node. Async: for handlers.
+/// Reloads the owner's credentials and restarts (or stops) the node with the configuration in
+/// force. Async: for handlers.
 pub async fn reload(state: &crate::http::AppState) -> NodeStart {
     let (config, store, vault) = (
-        state.config.clone(),
+        state.live.current(),
         state.store.clone(),
         state.vault.clone(),
     );

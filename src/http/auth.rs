@@ -216,7 +216,7 @@ pub async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, body: 
                 .login
                 .record_success(&throttle_name, throttle_ip);
             tracing::info!(user = %user_id, "login succeeded");
-            let timeout = state.config.auth.session_timeout;
+            let timeout = state.live.current().auth.session_timeout;
             let cookie = set_cookie(&sid, timeout.as_secs(), state.tls_enabled);
             let body = LoginResponse {
                 success: true,

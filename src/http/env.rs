@@ -3,7 +3,10 @@
 //!
 //! Node keys (`GROUP_CRED`, `SHARE_CRED`, `RELAYS`, `GROUP_NAME`) are headless-only and go
 //! into the sealed `env` credentials record; changing them restarts (or stops) the node. The
-//! other allowed keys are stored as settings `env.<key>` and shown by `GET /api/env`.
+//! other allowed keys are settings ([`crate::auth::runtime`]): validated with the flag's rules,
+//! stored as `env.<key>`, laid over the start-up configuration and applied at once where the
+//! daemon can (session timeout, sign timeout, rate limits, allowed origins, peer policies);
+//! the answer lists which keys took effect and which wait for the next start.
 
 use axum::Extension;
 use axum::body::Bytes;
@@ -18,6 +21,8 @@ use super::error::ApiError;
 use super::user::{credentials_error, opt_relays};
 use crate::auth::Principal;
 use crate::auth::node_control::{self, decode_pair};
+use crate::auth::runtime::{Effect, Setting, effect_of, setting_key};
+use crate::config::Config;
 use crate::store::credentials::{ENV_OWNER, NodeCredentials};
 use crate::store::users::now_ms;
 
@@ -52,13 +57,9 @@ const NODE_KEYS: &[&str] = &[
     "CREDENTIALS_SAVED_AT",
 ];
 
-fn setting_key(k: &str) -> String {
-    format!("env.{}", k.to_ascii_lowercase())
-}
-
 /// The configured (start-up) value of a public key, as igloo-server shows it.
 fn config_value(state: &AppState, key: &str) -> Option<String> {
-    let c = &state.config;
+    let c = &state.live.current();
     Some(match key {
         "RELAYS" => serde_json::to_string(&c.relays).unwrap_or_default(),
         "GROUP_NAME" => c.group_name.clone()?,
@@ -134,7 +135,7 @@ async fn public_map(state: &AppState) -> Result<Map<String, Value>, ApiError> {
 }
 
 #[utoipa::path(get, path = "/api/env", tag = "env",
-    responses((status = 200, description = "Public configuration (never credentials); database mode adds the user's GROUP_NAME, RELAYS and hasCredentials")))]
+    responses((status = 200, description = "Public configuration (never credentials) as in force, `adminSecretAvailable`, and `restartRequiredKeys`: saved settings that apply at the next start; database mode adds the user's GROUP_NAME, RELAYS and hasCredentials")))]
 pub async fn get_env(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -168,9 +169,29 @@ pub async fn get_env(
                 && state.config.auth.admin_secret.is_some();
         }
         map.insert("adminSecretAvailable".into(), json!(admin_secret_available));
+        // Saved values the running daemon does not use yet (they apply at the next start).
+        map.insert(
+            "restartRequiredKeys".into(),
+            json!(crate::auth::runtime::pending_restart(
+                &state.config,
+                &state.live.current()
+            )),
+        );
         Ok::<_, ApiError>(no_store(StatusCode::OK, Value::Object(map)))
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `ALLOWED_ORIGINS` may come as a JSON array of origins, as the UI keeps it.
+fn setting_string(key: &str, v: &Value) -> Option<String> {
+    match (key, v) {
+        ("ALLOWED_ORIGINS", Value::Array(a)) => a
+            .iter()
+            .map(|o| o.as_str().map(str::trim))
+            .collect::<Option<Vec<_>>>()
+            .map(|v| v.join(",")),
+        _ => value_string(v),
+    }
 }
 
 fn value_string(v: &Value) -> Option<String> {
@@ -213,8 +234,11 @@ async fn update_env_record(
 
 #[utoipa::path(post, path = "/api/env", tag = "env",
     request_body(content = Object, description = "A map of allowed keys to values"),
-    responses((status = 200, description = "`{success, message, rejectedKeys?}`; credential or relay changes restart the node"),
-        (status = 400, description = "Invalid relays or credentials"), (status = 403, description = "Not the owner")))]
+    responses((status = 200, description = "`{success, message, nodeActive, appliedKeys, restartRequiredKeys, unusedKeys, rejectedKeys?}`: \
+appliedKeys took effect at once (SESSION_TIMEOUT, FROSTR_SIGN_TIMEOUT and PEER_POLICIES restart a running node, RATE_LIMIT_*, ALLOWED_ORIGINS); \
+restartRequiredKeys (NODE_RESTART_DELAY, NODE_MAX_RETRIES, NODE_BACKOFF_MULTIPLIER, NODE_MAX_RETRY_DELAY, CONNECTIVITY_PING_TIMEOUT_MS) \
+apply from the next start; unusedKeys (INITIAL_CONNECTIVITY_DELAY) are stored only. Credential or relay changes restart the node"),
+        (status = 400, description = "Invalid relays, credentials or setting value (code INVALID_SETTING; nothing is stored)"), (status = 403, description = "Not the owner")))]
 pub async fn post_env(State(state): State<AppState>, body: Bytes) -> Response {
     let run = async {
         let map: Map<String, Value> = json_body(&body)?;
@@ -225,7 +249,7 @@ pub async fn post_env(State(state): State<AppState>, body: Bytes) -> Response {
         for (k, v) in &map {
             let allowed = ALLOWED_KEYS.contains(&k.as_str())
                 && (headless || !NODE_KEYS.contains(&k.as_str()));
-            let Some(s) = value_string(v)
+            let Some(s) = setting_string(k, v)
                 .filter(|s| allowed && s.len() <= 65_536 && !s.chars().any(char::is_control))
             else {
                 rejected.push(k.clone());
@@ -238,6 +262,21 @@ pub async fn post_env(State(state): State<AppState>, body: Bytes) -> Response {
             }
         }
         drop(map);
+        // Every value is checked before anything is stored: a bad one changes nothing. An
+        // empty value (a cleared form field) removes the saved one: the start-up value returns.
+        let invalid: Vec<String> = settings
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .filter_map(|(k, v)| Setting::parse(k, v).err())
+            .collect();
+        if !invalid.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_SETTING",
+                invalid.join("; "),
+            ));
+        }
+        let setting_keys: Vec<String> = settings.iter().map(|(k, _)| k.clone()).collect();
         let mut reload = false;
         if !node_changes.is_empty() {
             let relays = opt_relays(&node_changes, "RELAYS")?;
@@ -270,24 +309,33 @@ pub async fn post_env(State(state): State<AppState>, body: Bytes) -> Response {
             .await?;
         }
         let store = state.store.clone();
-        blocking(move || {
+        let live = state.clone();
+        let (prev, next) = blocking(move || {
             for (k, v) in settings {
-                store
-                    .put_setting(&setting_key(&k), v.as_bytes())
-                    .map_err(store_error)?;
+                if v.is_empty() {
+                    store
+                        .delete_setting(&setting_key(&k))
+                        .map_err(store_error)?;
+                } else {
+                    store
+                        .put_setting(&setting_key(&k), v.as_bytes())
+                        .map_err(store_error)?;
+                }
             }
-            Ok(())
+            live.live.reload(&store).map_err(store_error)
         })
         .await?;
-        if reload {
+        let node_restart = apply_live(&state, &prev, &next);
+        if reload || node_restart {
             node_control::reload(&state).await;
         }
         tracing::info!(
             rejected = rejected.len(),
-            node_changed = reload,
+            node_changed = reload || node_restart,
             "configuration updated"
         );
-        let mut out = json!({"success": true, "message": "Configuration updated", "nodeActive": state.node.current().is_some()});
+        let mut out = effects_answer(&setting_keys, "Configuration updated");
+        out["nodeActive"] = json!(state.node.current().is_some());
         if !rejected.is_empty() {
             out["rejectedKeys"] = json!(rejected);
         }
@@ -298,7 +346,7 @@ pub async fn post_env(State(state): State<AppState>, body: Bytes) -> Response {
 
 #[utoipa::path(post, path = "/api/env/delete", tag = "env",
     request_body(content = Object, description = "`{keys: [..]}`"),
-    responses((status = 200, description = "`{success, message, deletedKeys, rejectedKeys?}`; removing a credential stops the node"),
+    responses((status = 200, description = "`{success, message, deletedKeys, appliedKeys, restartRequiredKeys, unusedKeys, rejectedKeys?}`: a removed setting returns to its start-up value the same way; removing a credential stops the node"),
         (status = 400, description = "keys is not an array of strings")))]
 pub async fn delete_env(State(state): State<AppState>, body: Bytes) -> Response {
     let run = async {
@@ -346,24 +394,66 @@ pub async fn delete_env(State(state): State<AppState>, body: Bytes) -> Response 
             deleted.extend(node_keys);
         }
         let store = state.store.clone();
-        let removed = blocking(move || {
+        let live = state.clone();
+        let (removed, prev, next) = blocking(move || {
             for k in &settings {
                 store.delete_setting(&setting_key(k)).map_err(store_error)?;
             }
-            Ok(settings)
+            let (prev, next) = live.live.reload(&store).map_err(store_error)?;
+            Ok((settings, prev, next))
         })
         .await?;
-        deleted.extend(removed);
-        if reload {
+        let node_restart = apply_live(&state, &prev, &next);
+        if reload || node_restart {
             node_control::reload(&state).await;
         }
-        let mut out = json!({"success": true, "message": "Keys deleted", "deletedKeys": deleted});
+        let mut out = effects_answer(&removed, "Keys deleted");
+        deleted.extend(removed);
+        out["deletedKeys"] = json!(deleted);
         if !rejected.is_empty() {
             out["rejectedKeys"] = json!(rejected);
         }
         Ok::<_, ApiError>(no_store(StatusCode::OK, out))
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Pushes a changed configuration to the parts that read it while running; true when the
+/// node must restart to take it (sign timeout or policy seeds changed while a node runs).
+fn apply_live(state: &AppState, prev: &Config, next: &Config) -> bool {
+    state.guard.reconfigure(next);
+    let seeds_changed = prev.peer_policies != next.peer_policies;
+    if seeds_changed {
+        state.node.set_guard_config(crate::node::GuardConfig {
+            store: Some(state.store.clone()),
+            sign_policy: next.sign_policy,
+            seeds: next.peer_policies.clone(),
+        });
+    }
+    (seeds_changed || prev.sign_timeout != next.sign_timeout) && state.node.wants_node()
+}
+
+/// `{success, message, appliedKeys, restartRequiredKeys, unusedKeys}` for changed settings.
+fn effects_answer(keys: &[String], message: &str) -> Value {
+    let of =
+        |e: Effect| -> Vec<&String> { keys.iter().filter(|k| effect_of(k) == Some(e)).collect() };
+    let restart = of(Effect::Restart);
+    let message = if restart.is_empty() {
+        message.to_string()
+    } else {
+        let names: Vec<&str> = restart.iter().map(|k| k.as_str()).collect();
+        format!(
+            "{message}; {} take effect when igloo restarts",
+            names.join(", ")
+        )
+    };
+    json!({
+        "success": true,
+        "message": message,
+        "appliedKeys": of(Effect::Live),
+        "restartRequiredKeys": restart,
+        "unusedKeys": of(Effect::Unused),
+    })
 }
 
 #[utoipa::path(get, path = "/api/env/shares", tag = "env",

@@ -61,6 +61,8 @@ pub struct AppInner {
     pub guard: Arc<ratelimit::Guard>,
     /// The device key that seals stored secrets (may be locked by a passphrase).
     pub vault: crate::secrets::Vault,
+    /// The configuration in force: `config` with the settings stored through `/api/env`.
+    pub live: crate::auth::runtime::LiveConfig,
 }
 
 impl Deref for AppState {

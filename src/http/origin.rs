@@ -128,6 +128,35 @@ impl OriginPolicy {
     }
 }
 
+/// The origin policy in force, replaced whole when `ALLOWED_ORIGINS` changes through
+/// `/api/env`.
+#[derive(Debug)]
+pub struct LiveOrigins(std::sync::RwLock<std::sync::Arc<OriginPolicy>>);
+
+impl LiveOrigins {
+    pub fn new(policy: OriginPolicy) -> Self {
+        Self(std::sync::RwLock::new(std::sync::Arc::new(policy)))
+    }
+
+    pub fn set(&self, policy: OriginPolicy) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(policy);
+    }
+
+    pub fn get(&self) -> std::sync::Arc<OriginPolicy> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// [`OriginPolicy::cors`] under the policy in force.
+    pub fn cors(&self, headers: &HeaderMap) -> Verdict {
+        self.get().cors(headers)
+    }
+
+    /// [`OriginPolicy::websocket`] under the policy in force.
+    pub fn websocket(&self, headers: &HeaderMap) -> Verdict {
+        self.get().websocket(headers)
+    }
+}
+
 struct Origin {
     /// `scheme://host[:port]`, lower case.
     normalized: String,

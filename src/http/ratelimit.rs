@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -138,36 +139,48 @@ struct Window {
 struct Windows {
     map: HashMap<(Bucket, IpAddr), Window>,
     last_sweep: Instant,
+    /// Limit and window per bucket; `POST /api/env` may change them while running.
+    rules: [(u32, Duration); BUCKETS],
 }
 
 /// Fixed-window counters per (bucket, address), as igloo-server's limiter, in memory.
 pub struct RateLimiter {
-    enabled: bool,
-    rules: [(u32, Duration); BUCKETS],
+    enabled: AtomicBool,
     state: Mutex<Windows>,
+}
+
+fn rules_of(cfg: &RateLimits) -> [(u32, Duration); BUCKETS] {
+    let general = (cfg.max, cfg.window);
+    let mut rules = [general; BUCKETS];
+    rules[Bucket::Onboarding.index()] = (5, Duration::from_secs(60));
+    rules[Bucket::Recovery.index()] = cfg.recovery;
+    rules[Bucket::EnvWrite.index()] = cfg.env_write;
+    rules[Bucket::WsUpgrade.index()] = cfg.ws_upgrade;
+    rules
 }
 
 impl RateLimiter {
     pub fn new(cfg: &RateLimits) -> Self {
-        let general = (cfg.max, cfg.window);
-        let mut rules = [general; BUCKETS];
-        rules[Bucket::Onboarding.index()] = (5, Duration::from_secs(60));
-        rules[Bucket::Recovery.index()] = cfg.recovery;
-        rules[Bucket::EnvWrite.index()] = cfg.env_write;
-        rules[Bucket::WsUpgrade.index()] = cfg.ws_upgrade;
         Self {
-            enabled: cfg.enabled,
-            rules,
+            enabled: AtomicBool::new(cfg.enabled),
             state: Mutex::new(Windows {
                 map: HashMap::new(),
                 last_sweep: Instant::now(),
+                rules: rules_of(cfg),
             }),
         }
     }
 
+    /// New limits from now on (configuration changed through `/api/env`). Open windows keep
+    /// their counts and are judged by the new limit and window.
+    pub fn reconfigure(&self, cfg: &RateLimits) {
+        lock(&self.state).rules = rules_of(cfg);
+        self.enabled.store(cfg.enabled, Ordering::Relaxed);
+    }
+
     /// The limit and window of `bucket`.
     pub fn rule(&self, bucket: Bucket) -> (u32, Duration) {
-        self.rules[bucket.index()]
+        lock(&self.state).rules[bucket.index()]
     }
 
     /// Counts one request of `ip` against `bucket`; `Err` once the window's limit is spent.
@@ -177,12 +190,12 @@ impl RateLimiter {
 
     /// [`check`](Self::check) at a given time (tests drive the clock).
     pub fn check_at(&self, bucket: Bucket, ip: IpAddr, now: Instant) -> Result<(), RetryAfter> {
-        if !self.enabled {
+        if !self.enabled.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let (max, window) = self.rule(bucket);
         let key = (bucket, addr_key(ip));
         let mut st = lock(&self.state);
+        let (max, window) = st.rules[bucket.index()];
         if now.saturating_duration_since(st.last_sweep) >= SWEEP_EVERY
             || (st.map.len() >= MAX_KEYS && !st.map.contains_key(&key))
         {
@@ -209,7 +222,7 @@ impl RateLimiter {
     /// Drops expired windows; at the cap, also the oldest live one.
     fn sweep(&self, st: &mut Windows, now: Instant) {
         st.last_sweep = now;
-        let rules = self.rules;
+        let rules = st.rules;
         st.map
             .retain(|(b, _), w| now.saturating_duration_since(w.start) < rules[b.index()].1);
         if st.map.len() >= MAX_KEYS {
@@ -268,7 +281,7 @@ struct FailureMaps {
 /// a password, then [`record_failure`](Self::record_failure) or
 /// [`record_success`](Self::record_success).
 pub struct LoginThrottle {
-    enabled: bool,
+    enabled: AtomicBool,
     state: Mutex<FailureMaps>,
 }
 
@@ -281,7 +294,7 @@ fn user_key(user: &str) -> [u8; 32] {
 impl LoginThrottle {
     pub fn new(enabled: bool) -> Self {
         Self {
-            enabled,
+            enabled: AtomicBool::new(enabled),
             state: Mutex::new(FailureMaps {
                 by_user: HashMap::new(),
                 by_ip: HashMap::new(),
@@ -290,13 +303,18 @@ impl LoginThrottle {
         }
     }
 
+    /// Turns the throttle on or off (`RATE_LIMIT_ENABLED` changed through `/api/env`).
+    pub fn set_enabled(&self, enabled: bool) {
+        self.enabled.store(enabled, Ordering::Relaxed);
+    }
+
     /// `Err` while `user` or `ip` must still wait before the next attempt.
     pub fn check(&self, user: &str, ip: IpAddr) -> Result<(), RetryAfter> {
         self.check_at(user, ip, Instant::now())
     }
 
     pub fn check_at(&self, user: &str, ip: IpAddr, now: Instant) -> Result<(), RetryAfter> {
-        if !self.enabled {
+        if !self.enabled.load(Ordering::Relaxed) {
             return Ok(());
         }
         let st = lock(&self.state);
@@ -320,7 +338,7 @@ impl LoginThrottle {
     }
 
     pub fn record_failure_at(&self, user: &str, ip: IpAddr, now: Instant) {
-        if !self.enabled {
+        if !self.enabled.load(Ordering::Relaxed) {
             return;
         }
         let mut st = lock(&self.state);
@@ -458,8 +476,8 @@ pub struct Guard {
     /// at `/` has its own per-address cap (`RELAY_MAX_CONNECTIONS_PER_IP`), so FROSTR peers on
     /// one address cannot starve the owner's UI or the other way round (reference §17.22).
     pub event_sockets: ConnSlots,
-    /// Which browser origins may use the API and open WebSockets.
-    pub origins: super::origin::OriginPolicy,
+    /// Which browser origins may use the API and open WebSockets (changeable while running).
+    pub origins: super::origin::LiveOrigins,
 }
 
 impl Guard {
@@ -469,8 +487,17 @@ impl Guard {
             limiter: RateLimiter::new(rl),
             login: LoginThrottle::new(rl.enabled),
             event_sockets: ConnSlots::new(rl.ws_max_connections_per_ip),
-            origins: super::origin::OriginPolicy::from_config(cfg),
+            origins: super::origin::LiveOrigins::new(super::origin::OriginPolicy::from_config(cfg)),
         }
+    }
+
+    /// Applies a changed configuration: limits, the login throttle's switch and the origin
+    /// policy. Counters and open sockets are kept.
+    pub fn reconfigure(&self, cfg: &crate::config::Config) {
+        self.limiter.reconfigure(&cfg.rate_limits);
+        self.login.set_enabled(cfg.rate_limits.enabled);
+        self.origins
+            .set(super::origin::OriginPolicy::from_config(cfg));
     }
 }
 
@@ -613,6 +640,43 @@ mod tests {
             assert!(l.check(Bucket::Recovery, ip("10.0.0.1")).is_ok());
         }
         assert!(l.is_empty());
+    }
+
+    #[test]
+    fn reconfigure_changes_limits_windows_and_the_switch_in_place() {
+        let l = RateLimiter::new(&cfg());
+        let (a, t0) = (ip("10.0.0.1"), Instant::now());
+        for _ in 0..3 {
+            assert!(l.check_at(Bucket::Auth, a, t0).is_ok());
+        }
+        assert!(l.check_at(Bucket::Auth, a, t0).is_err());
+        let mut c = cfg();
+        c.max = 5;
+        c.window = Duration::from_secs(10);
+        l.reconfigure(&c);
+        assert_eq!(l.rule(Bucket::Auth), (5, Duration::from_secs(10)));
+        assert_eq!(l.rule(Bucket::Onboarding), (5, Duration::from_secs(60)));
+        // The open window keeps its count of 3 and is judged by the new limit and window.
+        assert!(l.check_at(Bucket::Auth, a, t0).is_ok());
+        assert!(l.check_at(Bucket::Auth, a, t0).is_ok());
+        let wait = l.check_at(Bucket::Auth, a, t0).unwrap_err();
+        assert!(wait.0 <= Duration::from_secs(10));
+        assert!(
+            l.check_at(Bucket::Auth, a, t0 + Duration::from_secs(10))
+                .is_ok()
+        );
+        c.enabled = false;
+        l.reconfigure(&c);
+        for _ in 0..20 {
+            assert!(l.check_at(Bucket::Auth, a, t0).is_ok());
+        }
+        let t = LoginThrottle::new(true);
+        for _ in 0..IP_FREE_FAILURES {
+            t.record_failure_at("u", a, t0);
+        }
+        assert!(t.check_at("u", a, t0).is_err());
+        t.set_enabled(false);
+        assert!(t.check_at("u", a, t0).is_ok());
     }
 
     #[test]

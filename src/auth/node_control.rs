@@ -176,14 +176,20 @@ pub async fn reload(state: &crate::http::AppState) -> NodeStart {
         state.vault.clone(),
     );
     let loaded = tokio::task::spawn_blocking(move || match load_v2(&config, &store, &vault) {
-        Some(v2) => Err(v2),
+        Some(v2) => Err(Box::new(v2)),
         None => Ok(load(&config, &store, &vault)),
     })
     .await;
     let outcome = match loaded {
         Ok(Ok(Ok(params))) => apply(&state.node, params),
         Ok(Ok(Err(o))) => o,
-        Ok(Err(v2)) => apply_v2(&state.config, &state.store, &state.vault, &state.node, v2),
+        Ok(Err(v2)) => apply_v2(
+            &state.live.current(),
+            &state.store,
+            &state.vault,
+            &state.node,
+            *v2,
+        ),
         Err(e) => NodeStart::Failed(e.to_string()),
     };
     log_outcome(&outcome);

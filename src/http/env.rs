@@ -335,7 +335,7 @@ pub async fn post_env(State(state): State<AppState>, body: Bytes) -> Response {
             "configuration updated"
         );
         let mut out = effects_answer(&setting_keys, "Configuration updated");
-        out["nodeActive"] = json!(state.node.current().is_some());
+        out["nodeActive"] = json!(state.node.current_any().is_some());
         if !rejected.is_empty() {
             out["rejectedKeys"] = json!(rejected);
         }
@@ -528,7 +528,7 @@ pub async fn post_shares(State(state): State<AppState>, body: Bytes) -> Response
         tracing::info!("share saved through /api/env/shares");
         Ok(no_store(
             StatusCode::OK,
-            json!({"success": true, "message": "Share saved successfully", "nodeActive": state.node.current().is_some()}),
+            json!({"success": true, "message": "Share saved successfully", "nodeActive": state.node.current_any().is_some()}),
         ))
     };
     run.await.unwrap_or_else(IntoResponse::into_response)

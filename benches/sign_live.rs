@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use common::client;
 use igloo::frostr::keyset::generate;
 use igloo::frostr::types::x_only;
+use igloo::frostr_v2::credentials::{KdfParams, Profile, encode_profile};
 use interop_common::{IglooProcess, JsPeer, igloo, sign_until_ok, verify, wait_connected};
 use serde_json::{Value, json};
 
@@ -33,6 +34,58 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// `WARMUP + N` sequential `POST /api/sign` calls; the last `N` timings in ms.
+async fn api_times(server: &common::TestServer) -> Vec<f64> {
+    let http = client();
+    let mut times = Vec::with_capacity(N);
+    for i in 0..WARMUP + N {
+        let msg: [u8; 32] = rand::random();
+        let t0 = Instant::now();
+        let r = http
+            .post(server.url("/api/sign"))
+            .json(&json!({"message": hex::encode(msg)}))
+            .send()
+            .await
+            .expect("sign request");
+        let status = r.status();
+        let body: Value = r.json().await.expect("json");
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        assert!(status.is_success(), "sign {i}: {status} {body}");
+        if i >= WARMUP {
+            times.push(ms);
+        }
+    }
+    times
+}
+
+/// A headless igloo daemon running member `i` of a V2 keyset (a `bfprofile` in SHARE_CRED).
+fn v2_node(ks: &igloo::frostr_v2::keyset::Keyset, i: usize, relay: &str) -> common::TestServer {
+    const PW: &str = "bench password";
+    let profile = encode_profile(
+        &Profile {
+            name: format!("bench-{i}"),
+            share_secret: ks.shares[i].secret.clone(),
+            relays: vec![relay.to_string()],
+            policy_overrides: vec![],
+            group: ks.group.clone(),
+        },
+        PW,
+        KdfParams::FLOOR,
+        &mut rand::thread_rng(),
+    )
+    .expect("bfprofile");
+    common::TestServer::start(&[
+        "--headless",
+        "true",
+        "--share-cred",
+        &profile,
+        "--share-password",
+        PW,
+        "--relays",
+        relay,
+    ])
 }
 
 fn row(name: &str, mut ms: Vec<f64>) -> (f64, f64) {
@@ -120,6 +173,9 @@ async fn main() {
     }
     let ks = generate(&mut rand::thread_rng(), 2, 3, None).expect("keyset");
     let group_x = ks.group.pubkey_x_only();
+    let v2ks = igloo::frostr_v2::keyset::generate("bench", 2, 3, &mut rand::thread_rng())
+        .expect("V2 keyset");
+    let v2_group_x = v2ks.group.group_pk;
     let relay = common::TestServer::start(&[]);
     let url = format!("ws://{}", relay.addr);
     let a = igloo(&ks.group, &ks.shares[0], &url, 10_000);
@@ -128,32 +184,25 @@ async fn main() {
     wait_connected(&b).await;
 
     // (a) POST /api/sign with igloo B answering (B is the only other member online).
-    let http = client();
     let warm: [u8; 32] = rand::random();
     assert!(verify(
         &group_x,
         &warm,
         &sign_until_ok(&a, &warm, Duration::from_secs(60)).await
     ));
-    let mut times_a = Vec::with_capacity(N);
-    for i in 0..WARMUP + N {
-        let msg: [u8; 32] = rand::random();
-        let t0 = Instant::now();
-        let r = http
-            .post(a.url("/api/sign"))
-            .json(&json!({"message": hex::encode(msg)}))
-            .send()
-            .await
-            .expect("sign request");
-        let status = r.status();
-        let body: Value = r.json().await.expect("json");
-        let ms = t0.elapsed().as_secs_f64() * 1e3;
-        assert!(status.is_success(), "sign {i}: {status} {body}");
-        if i >= WARMUP {
-            times_a.push(ms);
-        }
-    }
+    let times_a = api_times(&a).await;
     drop(b);
+
+    // (d) FROSTR V2: POST /api/sign on an igloo V2 node, another igloo V2 node answering.
+    let times_d = {
+        let (d1, d2) = (v2_node(&v2ks, 0, &url), v2_node(&v2ks, 1, &url));
+        wait_connected(&d1).await;
+        wait_connected(&d2).await;
+        let warm: [u8; 32] = rand::random();
+        let sig = sign_until_ok(&d1, &warm, Duration::from_secs(60)).await;
+        assert!(verify(&v2_group_x, &warm, &sig), "V2 signature");
+        api_times(&d1).await
+    };
 
     // (b) and (c): one JS requester (member 2); igloo (member 1) or a JS node (member 3).
     let mut req = JsPeer::spawn();
@@ -189,6 +238,7 @@ async fn main() {
         js_times(&run_b),
     );
     let (c50, _) = row("(c) JS requester, JS responder process", js_times(&run_c));
+    row("(d) V2: POST /api/sign, igloo V2 responder", times_d);
     println!("\nJS requester phases, p50 ms from the start of each signature");
     println!(
         "{:<44} {:>9} {:>9} {:>9} {:>9} {:>9}",

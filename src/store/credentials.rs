@@ -12,6 +12,8 @@ use super::{Store, StoreError};
 use crate::secrets::{SecretsError, Vault};
 
 const TABLE: &str = "credentials";
+
+type OwnerTable = redb::TableDefinition<'static, &'static str, &'static [u8]>;
 /// Setting naming the owner whose credentials the node runs with.
 pub const NODE_OWNER_SETTING: &str = "node.owner";
 /// Owner key of the headless (`/api/env`) credentials.
@@ -81,16 +83,7 @@ impl Store {
         owner: &str,
         creds: &NodeCredentials,
     ) -> Result<(), CredentialsError> {
-        let plain =
-            Zeroizing::new(serde_json::to_vec(creds).map_err(|_| CredentialsError::Corrupt)?);
-        let sealed = vault.seal(TABLE, owner, &plain)?;
-        let txn = self.db().begin_write().map_err(StoreError::from)?;
-        txn.open_table(CREDENTIALS)
-            .map_err(StoreError::from)?
-            .insert(owner, sealed.as_slice())
-            .map_err(StoreError::from)?;
-        txn.commit().map_err(StoreError::from)?;
-        Ok(())
+        self.put_sealed(vault, CREDENTIALS, TABLE, owner, creds)
     }
 
     /// Reads and opens `owner`'s credentials.
@@ -99,9 +92,50 @@ impl Store {
         vault: &Vault,
         owner: &str,
     ) -> Result<Option<NodeCredentials>, CredentialsError> {
+        self.get_sealed(vault, CREDENTIALS, TABLE, owner)
+    }
+
+    /// Whether `owner` has a stored record (readable without the device key).
+    pub fn has_credentials_record(&self, owner: &str) -> Result<bool, StoreError> {
+        self.has_record(CREDENTIALS, owner)
+    }
+
+    pub fn delete_credentials(&self, owner: &str) -> Result<bool, StoreError> {
+        self.delete_record(CREDENTIALS, owner)
+    }
+
+    // One sealed-JSON-record-per-owner layout shared by the v1 and V2 credential tables;
+    // the table name is the AEAD label, so a record cannot be moved between tables.
+    fn put_sealed<T: Serialize>(
+        &self,
+        vault: &Vault,
+        table: OwnerTable,
+        label: &str,
+        owner: &str,
+        value: &T,
+    ) -> Result<(), CredentialsError> {
+        let plain =
+            Zeroizing::new(serde_json::to_vec(value).map_err(|_| CredentialsError::Corrupt)?);
+        let sealed = vault.seal(label, owner, &plain)?;
+        let txn = self.db().begin_write().map_err(StoreError::from)?;
+        txn.open_table(table)
+            .map_err(StoreError::from)?
+            .insert(owner, sealed.as_slice())
+            .map_err(StoreError::from)?;
+        txn.commit().map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    fn get_sealed<T: serde::de::DeserializeOwned>(
+        &self,
+        vault: &Vault,
+        table: OwnerTable,
+        label: &str,
+        owner: &str,
+    ) -> Result<Option<T>, CredentialsError> {
         let sealed = {
             let txn = self.db().begin_read().map_err(StoreError::from)?;
-            let Some(t) = read_table(&txn, CREDENTIALS)? else {
+            let Some(t) = read_table(&txn, table)? else {
                 return Ok(None);
             };
             t.get(owner)
@@ -111,24 +145,23 @@ impl Store {
         let Some(sealed) = sealed else {
             return Ok(None);
         };
-        let plain = vault.open_sealed(TABLE, owner, &sealed)?;
+        let plain = vault.open_sealed(label, owner, &sealed)?;
         serde_json::from_slice(&plain)
             .map(Some)
             .map_err(|_| CredentialsError::Corrupt)
     }
 
-    /// Whether `owner` has a stored record (readable without the device key).
-    pub fn has_credentials_record(&self, owner: &str) -> Result<bool, StoreError> {
+    fn has_record(&self, table: OwnerTable, owner: &str) -> Result<bool, StoreError> {
         let txn = self.db().begin_read()?;
-        let Some(t) = read_table(&txn, CREDENTIALS)? else {
+        let Some(t) = read_table(&txn, table)? else {
             return Ok(false);
         };
         Ok(t.get(owner)?.is_some())
     }
 
-    pub fn delete_credentials(&self, owner: &str) -> Result<bool, StoreError> {
+    fn delete_record(&self, table: OwnerTable, owner: &str) -> Result<bool, StoreError> {
         let txn = self.db().begin_write()?;
-        let existed = txn.open_table(CREDENTIALS)?.remove(owner)?.is_some();
+        let existed = txn.open_table(table)?.remove(owner)?.is_some();
         txn.commit()?;
         Ok(existed)
     }
@@ -197,16 +230,7 @@ impl Store {
         owner: &str,
         creds: &V2NodeCredentials,
     ) -> Result<(), CredentialsError> {
-        let plain =
-            Zeroizing::new(serde_json::to_vec(creds).map_err(|_| CredentialsError::Corrupt)?);
-        let sealed = vault.seal(V2_TABLE, owner, &plain)?;
-        let txn = self.db().begin_write().map_err(StoreError::from)?;
-        txn.open_table(V2_CREDENTIALS)
-            .map_err(StoreError::from)?
-            .insert(owner, sealed.as_slice())
-            .map_err(StoreError::from)?;
-        txn.commit().map_err(StoreError::from)?;
-        Ok(())
+        self.put_sealed(vault, V2_CREDENTIALS, V2_TABLE, owner, creds)
     }
 
     pub fn get_v2_credentials(
@@ -214,38 +238,16 @@ impl Store {
         vault: &Vault,
         owner: &str,
     ) -> Result<Option<V2NodeCredentials>, CredentialsError> {
-        let sealed = {
-            let txn = self.db().begin_read().map_err(StoreError::from)?;
-            let Some(t) = read_table(&txn, V2_CREDENTIALS)? else {
-                return Ok(None);
-            };
-            t.get(owner)
-                .map_err(StoreError::from)?
-                .map(|v| v.value().to_vec())
-        };
-        let Some(sealed) = sealed else {
-            return Ok(None);
-        };
-        let plain = vault.open_sealed(V2_TABLE, owner, &sealed)?;
-        serde_json::from_slice(&plain)
-            .map(Some)
-            .map_err(|_| CredentialsError::Corrupt)
+        self.get_sealed(vault, V2_CREDENTIALS, V2_TABLE, owner)
     }
 
     /// Whether `owner` has a stored V2 record (readable without the device key).
     pub fn has_v2_credentials_record(&self, owner: &str) -> Result<bool, StoreError> {
-        let txn = self.db().begin_read()?;
-        let Some(t) = read_table(&txn, V2_CREDENTIALS)? else {
-            return Ok(false);
-        };
-        Ok(t.get(owner)?.is_some())
+        self.has_record(V2_CREDENTIALS, owner)
     }
 
     pub fn delete_v2_credentials(&self, owner: &str) -> Result<bool, StoreError> {
-        let txn = self.db().begin_write()?;
-        let existed = txn.open_table(V2_CREDENTIALS)?.remove(owner)?.is_some();
-        txn.commit()?;
-        Ok(existed)
+        self.delete_record(V2_CREDENTIALS, owner)
     }
 
     /// `true` when the node is switched to V2 (setting [`NODE_PROTOCOL_SETTING`] = `v2`).

@@ -16,7 +16,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::{NodeHandle, Supervisor};
+use super::Supervisor;
+use super::v2::AnyNode;
 use crate::config::{Backoff, Config};
 use crate::events::EventKind;
 
@@ -192,7 +193,7 @@ fn wall(at: Instant, now: Instant) -> SystemTime {
 /// A peer counts as online when a message from it arrived this recently.
 const ONLINE_WINDOW: Duration = Duration::from_secs(150);
 
-fn online_peers(node: &NodeHandle) -> HashSet<[u8; 32]> {
+fn online_peers(node: &AnyNode) -> HashSet<[u8; 32]> {
     node.peers()
         .into_iter()
         .filter(|p| {
@@ -211,7 +212,7 @@ struct Observed {
 }
 
 impl Observed {
-    fn update(&mut self, node: &NodeHandle) {
+    fn update(&mut self, node: &AnyNode) {
         let relays: Vec<(String, bool)> = node
             .relay_states()
             .into_iter()
@@ -258,16 +259,21 @@ impl Observed {
 
 /// Send one keepalive: ping an online peer (else any peer); with no peer online, a relay
 /// round trip (an echo to ourselves). Its answer arrives as activity.
-async fn keepalive(node: NodeHandle, timeout: Duration) {
+async fn keepalive(node: AnyNode, timeout: Duration) {
     let online = online_peers(&node);
-    let target = node
-        .peers()
-        .into_iter()
+    let peers = node.peers();
+    let target = peers
+        .iter()
         .find(|p| online.contains(&p.xonly))
         .map(|p| p.xonly);
-    let outcome = match target {
-        Some(peer) => node.ping(&peer, timeout).await.map(|_| ()),
-        None => node.echo(timeout).await.map(|_| ()),
+    let outcome = match (target, &node) {
+        (Some(peer), _) => node.ping(&peer, timeout).await.map(|_| ()),
+        (None, AnyNode::V1(n)) => n.echo(timeout).await.map(|_| ()),
+        // V2 has no echo: any peer's ping (its answer, or the relay's OK, is activity).
+        (None, AnyNode::V2(_)) => match peers.first() {
+            Some(p) => node.ping(&p.xonly, timeout).await.map(|_| ()),
+            None => Ok(()),
+        },
     };
     if let Err(e) = outcome {
         tracing::debug!(error = %e, "keepalive failed");
@@ -288,8 +294,8 @@ pub fn spawn(
         let mut monitor = Monitor::new(&settings, Instant::now());
         let mut ticker = tokio::time::interval(settings.check_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut node = supervisor.current();
-        let mut activity = node.as_ref().map(NodeHandle::activity);
+        let mut node = supervisor.current_any();
+        let mut activity = node.as_ref().map(AnyNode::activity);
         let mut observed = Observed::default();
         // Set while our own restart is under way, so it does not reset the quiet period.
         let mut own_restart = false;
@@ -302,8 +308,8 @@ pub fn spawn(
             tokio::select! {
                 r = shutdown.wait_for(|s| *s) => { let _ = r; break; }
                 _ = generation.changed() => {
-                    node = supervisor.current();
-                    activity = node.as_ref().map(NodeHandle::activity);
+                    node = supervisor.current_any();
+                    activity = node.as_ref().map(AnyNode::activity);
                     observed = Observed::default();
                     if !own_restart {
                         monitor.new_node(Instant::now());
@@ -331,9 +337,9 @@ pub fn spawn(
                 observed.update(n);
             }
             if tick {
-                if !supervisor.wants_node() {
+                if !supervisor.wants_any_node() {
                     monitor.new_node(now);
-                } else if node.as_ref().is_some_and(NodeHandle::is_running) {
+                } else if node.as_ref().is_some_and(AnyNode::is_running) {
                     match monitor.check(now) {
                         Action::Idle => {}
                         Action::Keepalive => {
@@ -398,7 +404,7 @@ pub fn spawn(
             if monitor.is_healthy(now) {
                 gave_up_logged = false;
             }
-            let healthy = !supervisor.wants_node() || monitor.is_healthy(now);
+            let healthy = !supervisor.wants_any_node() || monitor.is_healthy(now);
             health.send_if_modified(|h| {
                 let changed = *h != healthy;
                 *h = healthy;

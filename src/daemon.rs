@@ -131,6 +131,10 @@ pub async fn start_with_notifier(
         guard: Arc::new(http::ratelimit::Guard::new(&config)),
         vault,
         live,
+        ecdh_cache: crate::nips::ecdh_cache::EcdhCache::new(
+            crate::nips::ecdh_cache::TTL,
+            crate::nips::ecdh_cache::CAPACITY,
+        ),
     });
     let app = http::router(state);
     let redirect = match (config.http_redirect_port, tls.is_some()) {

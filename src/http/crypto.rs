@@ -118,11 +118,14 @@ async fn read_body(req: Request) -> Result<axum::body::Bytes, ApiError> {
 }
 
 /// Shared x with `peer`, from the cache or a threshold ECDH round.
-async fn shared_secret(node: &AnyNode, peer: &[u8]) -> Result<Zeroizing<[u8; 32]>, ApiError> {
+async fn shared_secret(
+    cache: &EcdhCache,
+    node: &AnyNode,
+    peer: &[u8],
+) -> Result<Zeroizing<[u8; 32]>, ApiError> {
     let pk = parse_ecdh_pk(peer).map_err(|e| bad_request(format!("Invalid peer_pubkey: {e}")))?;
     let peer_x = crate::frostr::types::x_only(&pk);
     let group = node.group_xonly();
-    let cache = EcdhCache::global();
     if let Some(x) = cache.get(&group, &peer_x) {
         return Ok(x);
     }
@@ -177,7 +180,7 @@ async fn run(state: &AppState, req: Request, nip: Nip, op: Op) -> Result<CryptoR
         }
     }
     let node = node(state)?;
-    let x = shared_secret(&node, &peer).await?;
+    let x = shared_secret(&state.ecdh_cache, &node, &peer).await?;
     let result = match (nip, op) {
         (Nip::Nip44, Op::Encrypt) => nip44::encrypt(&x, &req.content),
         (Nip::Nip44, Op::Decrypt) => nip44::decrypt(&x, &req.content),

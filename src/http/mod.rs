@@ -63,6 +63,8 @@ pub struct AppInner {
     pub vault: crate::secrets::Vault,
     /// The configuration in force: `config` with the settings stored through `/api/env`.
     pub live: crate::auth::runtime::LiveConfig,
+    /// Recent threshold-ECDH results for the NIP-04/44 endpoints (per daemon, not global).
+    pub ecdh_cache: crate::nips::ecdh_cache::EcdhCache,
 }
 
 impl Deref for AppState {

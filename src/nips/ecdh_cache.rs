@@ -5,7 +5,7 @@
 //! x-coordinate (x(a·P) = x(a·(−P))), so an entry stays correct across node restarts.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
@@ -32,12 +32,6 @@ impl EcdhCache {
             capacity,
             map: Mutex::new(HashMap::new()),
         }
-    }
-
-    /// The process-wide cache used by the HTTP handlers.
-    pub fn global() -> &'static EcdhCache {
-        static CACHE: OnceLock<EcdhCache> = OnceLock::new();
-        CACHE.get_or_init(|| EcdhCache::new(TTL, CAPACITY))
     }
 
     /// A fresh copy of the cached shared x, if any.

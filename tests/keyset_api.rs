@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestServer, client};
+use common::{TestServer, call};
 use igloo::frostr::credentials::{decode_group, encode_group, encode_share};
 use igloo::frostr::keyset::generate;
 use igloo::frostr::nip19;
@@ -12,33 +12,12 @@ use igloo::frostr_v2::credentials::{KdfParams, Profile, decode_onboard, encode_p
 use igloo::keyset::migrate::MigrateOptions;
 use igloo::keyset::{MigrationInput, migrate};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const ADMIN_SECRET: &str = "onboarding-secret-0123";
 const ADMIN_PASS: &str = "Gl4cier!Pw";
 const PKG_PW: &str = "package password 1";
 const API_KEY: &str = "headless-key-123";
-
-async fn call(
-    srv: &TestServer,
-    method: Method,
-    path: &str,
-    auth: Option<(&str, &str)>,
-    body: Option<Value>,
-) -> (u16, Value, String) {
-    let mut r = client().request(method, srv.url(path));
-    if let Some((k, v)) = auth {
-        r = r.header(k, v);
-    }
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let res = r.send().await.expect("request");
-    let code = res.status().as_u16();
-    let text = res.text().await.expect("body");
-    let v = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
-    (code, v, text)
-}
 
 fn db_args() -> Vec<&'static str> {
     vec![
@@ -54,34 +33,15 @@ fn db_args() -> Vec<&'static str> {
 }
 
 async fn admin_session(srv: &TestServer) -> String {
-    let bearer = format!("Bearer {ADMIN_SECRET}");
-    let (code, body, _) = call(
-        srv,
-        Method::POST,
-        "/api/onboarding/setup",
-        Some(("authorization", &bearer)),
-        Some(json!({"username": "admin", "password": ADMIN_PASS})),
-    )
-    .await;
-    assert_eq!(code, 200, "{body}");
-    login(srv).await
+    common::onboard_admin(srv, ADMIN_SECRET, ADMIN_PASS).await
 }
 
 async fn login(srv: &TestServer) -> String {
-    login_as(srv, "admin").await
+    common::login_as(srv, "admin", ADMIN_PASS).await
 }
 
 async fn login_as(srv: &TestServer, user: &str) -> String {
-    let (code, body, _) = call(
-        srv,
-        Method::POST,
-        "/api/auth/login",
-        None,
-        Some(json!({"username": user, "password": ADMIN_PASS})),
-    )
-    .await;
-    assert_eq!(code, 200, "{body}");
-    body["sessionId"].as_str().unwrap().to_string()
+    common::login_as(srv, user, ADMIN_PASS).await
 }
 
 #[tokio::test]

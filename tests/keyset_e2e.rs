@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestServer, client};
+use common::TestServer;
 use igloo::frostr::credentials::{encode_group, encode_share};
 use igloo::frostr::keyset::generate;
 use k256::schnorr::signature::hazmat::PrehashVerifier;
@@ -26,36 +26,8 @@ async fn call(
     auth: (&str, &str),
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut r = client()
-        .request(method, srv.url(path))
-        .header(auth.0, auth.1);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let res = r.send().await.expect("request");
-    let code = res.status().as_u16();
-    (code, res.json().await.unwrap_or(Value::Null))
-}
-
-async fn admin_session(srv: &TestServer) -> String {
-    let bearer = format!("Bearer {ADMIN_SECRET}");
-    let (code, b) = call(
-        srv,
-        Method::POST,
-        "/api/onboarding/setup",
-        ("authorization", &bearer),
-        Some(json!({"username": "admin", "password": ADMIN_PASS})),
-    )
-    .await;
-    assert_eq!(code, 200, "{b}");
-    let res = client()
-        .post(srv.url("/api/auth/login"))
-        .json(&json!({"username": "admin", "password": ADMIN_PASS}))
-        .send()
-        .await
-        .unwrap();
-    let b: Value = res.json().await.unwrap();
-    b["sessionId"].as_str().expect("session").to_string()
+    let (code, v, _) = common::call(srv, method, path, Some(auth), body).await;
+    (code, v)
 }
 
 /// Signs `msg` through `srv` until it works (peers need a ping round for nonces first).
@@ -103,7 +75,7 @@ async fn migrate_then_onboard_a_second_node_and_sign_under_the_v1_key() {
         "--relays",
         &url,
     ]);
-    let sid = admin_session(&a).await;
+    let sid = common::onboard_admin(&a, ADMIN_SECRET, ADMIN_PASS).await;
     let a_auth = ("x-session-id", sid.as_str());
     let shares: Vec<String> = ks.shares[..2]
         .iter()

@@ -153,3 +153,57 @@ pub async fn get_json(url: &str) -> serde_json::Value {
         .await
         .expect("JSON body")
 }
+
+/// One JSON API call: status, body as JSON (a string when it is not JSON) and the raw text.
+/// `auth` is one header, e.g. `("x-session-id", sid)` or `("x-api-key", key)`.
+pub async fn call(
+    srv: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    auth: Option<(&str, &str)>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value, String) {
+    let mut r = client().request(method, srv.url(path));
+    if let Some((k, v)) = auth {
+        r = r.header(k, v);
+    }
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let res = r.send().await.expect("request");
+    let code = res.status().as_u16();
+    let text = res.text().await.expect("body");
+    let v = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text.clone()));
+    (code, v, text)
+}
+
+/// Logs `user` in and returns the session id.
+pub async fn login_as(srv: &TestServer, user: &str, password: &str) -> String {
+    let body = serde_json::json!({"username": user, "password": password});
+    let (code, b, _) = call(
+        srv,
+        reqwest::Method::POST,
+        "/api/auth/login",
+        None,
+        Some(body),
+    )
+    .await;
+    assert_eq!(code, 200, "login: {b}");
+    b["sessionId"].as_str().expect("sessionId").to_string()
+}
+
+/// First-run onboarding with `admin_secret` (user `admin`), then a login: the session id.
+pub async fn onboard_admin(srv: &TestServer, admin_secret: &str, password: &str) -> String {
+    let bearer = format!("Bearer {admin_secret}");
+    let body = serde_json::json!({"username": "admin", "password": password});
+    let (code, b, _) = call(
+        srv,
+        reqwest::Method::POST,
+        "/api/onboarding/setup",
+        Some(("authorization", &bearer)),
+        Some(body),
+    )
+    .await;
+    assert_eq!(code, 200, "onboarding: {b}");
+    login_as(srv, "admin", password).await
+}

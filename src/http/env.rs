@@ -27,26 +27,25 @@ use crate::store::credentials::{ENV_OWNER, NodeCredentials};
 use crate::store::users::now_ms;
 
 /// Keys `POST /api/env` accepts (igloo-server's allow-list).
-pub const ALLOWED_KEYS: &[&str] = &[
+/// Credential and node keys, then every runtime setting ([`SETTING_KEYS`], one list).
+const NODE_ENV_KEYS: &[&str] = &[
     "SHARE_CRED",
     "GROUP_CRED",
     "RELAYS",
     "GROUP_NAME",
     "CREDENTIALS_SAVED_AT",
-    "PEER_POLICIES",
-    "SESSION_TIMEOUT",
-    "FROSTR_SIGN_TIMEOUT",
-    "RATE_LIMIT_ENABLED",
-    "RATE_LIMIT_WINDOW",
-    "RATE_LIMIT_MAX",
-    "NODE_RESTART_DELAY",
-    "NODE_MAX_RETRIES",
-    "NODE_BACKOFF_MULTIPLIER",
-    "NODE_MAX_RETRY_DELAY",
-    "INITIAL_CONNECTIVITY_DELAY",
-    "CONNECTIVITY_PING_TIMEOUT_MS",
-    "ALLOWED_ORIGINS",
 ];
+
+fn allowed_keys() -> impl Iterator<Item = &'static str> {
+    NODE_ENV_KEYS
+        .iter()
+        .chain(crate::auth::runtime::SETTING_KEYS)
+        .copied()
+}
+
+fn is_allowed(key: &str) -> bool {
+    allowed_keys().any(|k| k == key)
+}
 const SECRET_KEYS: &[&str] = &["SHARE_CRED", "GROUP_CRED"];
 /// Kept in the sealed node record (headless only).
 const NODE_KEYS: &[&str] = &[
@@ -93,7 +92,7 @@ async fn public_map(state: &AppState) -> Result<Map<String, Value>, ApiError> {
     let store = state.store.clone();
     let stored = blocking(move || {
         let mut out = Vec::new();
-        for k in ALLOWED_KEYS.iter().filter(|k| !SECRET_KEYS.contains(k)) {
+        for k in allowed_keys().filter(|k| !SECRET_KEYS.contains(k)) {
             if let Some(v) = store.get_setting(&setting_key(k)).map_err(store_error)? {
                 out.push((k.to_string(), String::from_utf8_lossy(&v).into_owned()));
             }
@@ -102,7 +101,7 @@ async fn public_map(state: &AppState) -> Result<Map<String, Value>, ApiError> {
     })
     .await?;
     let mut map = Map::new();
-    for k in ALLOWED_KEYS.iter().filter(|k| !SECRET_KEYS.contains(k)) {
+    for k in allowed_keys().filter(|k| !SECRET_KEYS.contains(k)) {
         if let Some(v) = config_value(state, k) {
             map.insert(k.to_string(), Value::String(v));
         }
@@ -247,8 +246,7 @@ pub async fn post_env(State(state): State<AppState>, body: Bytes) -> Response {
         let mut node_changes: Map<String, Value> = Map::new();
         let mut settings: Vec<(String, String)> = Vec::new();
         for (k, v) in &map {
-            let allowed = ALLOWED_KEYS.contains(&k.as_str())
-                && (headless || !NODE_KEYS.contains(&k.as_str()));
+            let allowed = is_allowed(k.as_str()) && (headless || !NODE_KEYS.contains(&k.as_str()));
             let Some(s) = setting_string(k, v)
                 .filter(|s| allowed && s.len() <= 65_536 && !s.chars().any(char::is_control))
             else {
@@ -366,8 +364,7 @@ pub async fn delete_env(State(state): State<AppState>, body: Bytes) -> Response 
         let (mut deleted, mut rejected, mut node_keys, mut settings) =
             (vec![], vec![], vec![], vec![]);
         for k in keys {
-            if !ALLOWED_KEYS.contains(&k.as_str()) || (!headless && NODE_KEYS.contains(&k.as_str()))
-            {
+            if !is_allowed(k.as_str()) || (!headless && NODE_KEYS.contains(&k.as_str())) {
                 rejected.push(k);
             } else if NODE_KEYS.contains(&k.as_str()) {
                 node_keys.push(k);

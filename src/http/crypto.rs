@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -17,9 +17,6 @@ use crate::nips::ecdh_cache::EcdhCache;
 use crate::nips::{CryptoError, nip04, nip44};
 use crate::node::NodeError;
 use crate::node::v2::AnyNode;
-
-/// Largest accepted request body, as in igloo-server.
-pub const MAX_BODY: usize = 64 * 1024;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CryptoRequest {
@@ -48,14 +45,6 @@ enum Op {
 
 fn bad_request(msg: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", msg)
-}
-
-fn too_large() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "REQUEST_TOO_LARGE",
-        format!("The request body is larger than {} KB", MAX_BODY / 1024),
-    )
 }
 
 fn node(state: &AppState) -> Result<AnyNode, ApiError> {
@@ -102,19 +91,11 @@ fn crypto_error(e: CryptoError) -> ApiError {
     )
 }
 
-/// Reads at most [`MAX_BODY`] bytes; 413 beyond, judged by Content-Length first.
+/// The body, already read and capped at the route's limit by [`super::limits`] (413 there).
 async fn read_body(req: Request) -> Result<axum::body::Bytes, ApiError> {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        return Err(too_large());
-    }
-    axum::body::to_bytes(req.into_body(), MAX_BODY)
+    axum::body::to_bytes(req.into_body(), super::limits::DEFAULT_LIMIT)
         .await
-        .map_err(|_| too_large())
+        .map_err(|_| bad_request("The request body could not be read"))
 }
 
 /// Shared x with `peer`, from the cache or a threshold ECDH round.

@@ -14,9 +14,6 @@ use crate::frostr::credentials::{check_share_in_group, decode_group, decode_shar
 use crate::frostr::nip19::encode_nsec;
 use crate::frostr::recovery::recover_secret;
 
-/// Largest accepted request body.
-pub const MAX_BODY: usize = 64 * 1024;
-
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecoverRequest {
@@ -98,24 +95,16 @@ impl IntoResponse for Failure {
 }
 
 async fn read_json<T: serde::de::DeserializeOwned>(req: Request) -> Result<T, Failure> {
-    let too_large = || {
-        Failure::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "REQUEST_TOO_LARGE",
-            format!("The request body is larger than {} KB", MAX_BODY / 1024),
-        )
-    };
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        return Err(too_large());
-    }
-    let mut body = axum::body::to_bytes(req.into_body(), MAX_BODY)
+    // Already read and capped at the route's limit by `super::limits` (413 there).
+    let mut body = axum::body::to_bytes(req.into_body(), super::limits::DEFAULT_LIMIT)
         .await
-        .map_err(|_| too_large())?
+        .map_err(|_| {
+            Failure::new(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                "The request body could not be read",
+            )
+        })?
         .to_vec();
     let parsed = serde_json::from_slice(&body).map_err(|e| {
         Failure::new(

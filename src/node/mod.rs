@@ -219,7 +219,7 @@ fn start_inner(
     let guard = guard::Guard::open(guard, &group, &peers)?;
     let peer_keys: Vec<[u8; 32]> = peers.list().iter().map(|p| p.xonly).collect();
     let filter = v1_filter(&self_xonly, &peer_keys, now_secs());
-    let (pool, mut events) = pool::start(
+    let (pool, events) = pool::start(
         pool::PoolConfig::new(relays, filter),
         pool::default_tls(),
         shutdown.clone(),
@@ -245,20 +245,8 @@ fn start_inner(
     // The echo Igloo Desktop's share-export flow waits for (igloo-core `awaitShareEcho`).
     tokio::spawn(node.clone().startup_echo(shutdown.clone()));
     let looped = node.clone();
-    let mut shutdown = shutdown;
     tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                ev = events.recv() => match ev {
-                    Some(ev) => looped.on_event(&ev),
-                    None => break,
-                },
-                r = shutdown.wait_for(|s| *s) => {
-                    let _ = r;
-                    break;
-                }
-            }
-        }
+        pool::receive_until(events, shutdown, |ev| looped.on_event(ev)).await;
         looped.0.running.store(false, Ordering::SeqCst);
         looped.fail_pending();
         tracing::info!("signing node stopped");

@@ -127,6 +127,27 @@ impl Seen {
 }
 
 /// Starts one task per relay. Verified, de-duplicated events arrive on the returned receiver.
+/// Feeds every event the pool delivers to `on_event` until the pool closes or `shutdown`
+/// turns true: the receive loop of a node of either protocol.
+pub async fn receive_until(
+    mut events: mpsc::Receiver<Event>,
+    mut shutdown: watch::Receiver<bool>,
+    mut on_event: impl FnMut(&Event),
+) {
+    loop {
+        tokio::select! {
+            ev = events.recv() => match ev {
+                Some(ev) => on_event(&ev),
+                None => break,
+            },
+            r = shutdown.wait_for(|s| *s) => {
+                let _ = r;
+                break;
+            }
+        }
+    }
+}
+
 pub fn start(
     cfg: PoolConfig,
     tls: Arc<rustls::ClientConfig>,

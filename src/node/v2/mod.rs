@@ -268,7 +268,7 @@ fn start_inner(
     }
     let peer_ids: Vec<[u8; 32]> = peers.iter().map(|p| p.id).collect();
     let filter = v2_filter(&self_id, &peer_ids, now_secs());
-    let (pool, mut events) = pool::start(
+    let (pool, events) = pool::start(
         pool::PoolConfig::new(relays, filter),
         pool::default_tls(),
         shutdown.clone(),
@@ -317,20 +317,8 @@ fn start_inner(
         tokio::spawn(node.clone().keepalive(every, shutdown.clone()));
     }
     let looped = node.clone();
-    let mut shutdown = shutdown;
     tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                ev = events.recv() => match ev {
-                    Some(ev) => looped.on_event(&ev),
-                    None => break,
-                },
-                r = shutdown.wait_for(|s| *s) => {
-                    let _ = r;
-                    break;
-                }
-            }
-        }
+        pool::receive_until(events, shutdown, |ev| looped.on_event(ev)).await;
         looped.0.running.store(false, Ordering::SeqCst);
         looped.fail_pending();
         if let Some(store) = looped.0.store.clone() {

@@ -4,6 +4,7 @@
 import { $, get, post, del, showError, notice, formData, ApiError } from "./js/api.js";
 import { initSigner, refreshSigner, refreshStatus, connectEvents } from "./js/signer.js";
 import { initAdmin, refreshAdmin } from "./js/admin.js";
+import { initKeyset, enterKeyset, clearKeyset, setKeysetAccess } from "./js/keyset.js";
 
 const views = ["onboarding", "login", "app"];
 let profile = null;
@@ -15,11 +16,17 @@ function show(view) {
   document.body.dataset.view = view;
 }
 
+let currentTab = null;
+
 function tab(name) {
+  // Leaving the Keyset tab forgets every secret typed or shown there.
+  if (currentTab === "keyset" && name !== "keyset") clearKeyset();
+  currentTab = name;
   for (const t of document.querySelectorAll(".tab")) t.hidden = t.id !== `tab-${name}`;
   for (const b of document.querySelectorAll("#tabs [data-tab]")) b.setAttribute("aria-current", String(b.dataset.tab === name));
   if (name === "admin") refreshAdmin();
   if (name === "configure") loadCredentials();
+  if (name === "keyset") enterKeyset();
 }
 
 async function boot() {
@@ -58,7 +65,9 @@ async function showLogin() {
 
 function enterApp() {
   show("app");
-  for (const b of document.querySelectorAll("[data-admin]")) b.hidden = profile && profile.role && profile.role !== "admin";
+  const admin = !(profile && profile.role && profile.role !== "admin");
+  for (const b of document.querySelectorAll("[data-admin]")) b.hidden = !admin;
+  setKeysetAccess(admin);
   tab("signer");
   refreshSigner();
   connectEvents();
@@ -136,6 +145,8 @@ function bind() {
       // Logged out either way.
     }
     clearInterval(timer);
+    clearKeyset();
+    currentTab = null;
     profile = null;
     await showLogin();
   });
@@ -193,6 +204,7 @@ function bind() {
   });
   initSigner();
   initAdmin();
+  initKeyset(() => refreshSigner().catch(() => {}));
 }
 
 bind();

@@ -1,6 +1,7 @@
 // The Signer tab: node status, peers and their policies, approvals, the live event log.
 
 import { $, el, get, post, put, showError, when, short } from "./api.js";
+import { refreshProtocol } from "./keyset.js";
 
 function duration(s) {
   const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
@@ -27,6 +28,7 @@ export async function refreshStatus() {
   $("uptime").textContent = duration(s.uptimeSeconds || 0);
   $("version").textContent = `${s.version} (${s.mode}${s.tls ? ", TLS" : ""})`;
   renderRelay(s.relay);
+  await refreshProtocol(s);
   return s;
 }
 

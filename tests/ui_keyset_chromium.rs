@@ -1,0 +1,307 @@
+//! The Keyset screen in real headless Chromium (as tests/ui_chromium.rs): the protocol shown on
+//! the Signer tab, migrating the running v1 keyset to V2 through the page (confirm step,
+//! packages shown only on click and checked against the API), no secret left in the DOM or in
+//! storage after leaving the screen, a wrong import password refused with nothing changed, and
+//! going back to v1 through the page.
+
+mod common;
+
+use common::TestServer;
+#[path = "common/cdp.rs"]
+mod cdp;
+
+use cdp::Browser;
+use igloo::frostr::credentials::{decode_group, encode_group, encode_share};
+use igloo::frostr::keyset::generate;
+use igloo::frostr::nip19;
+use igloo::frostr_v2::credentials::decode_onboard;
+use serde_json::{Value, json};
+
+const ADMIN_SECRET: &str = "ui-keyset-admin-secret-7";
+const USER: &str = "owner";
+const PASS: &str = "Pw8@Lmzq4Kx";
+const PKG_PW: &str = "onboard pass 42";
+
+fn visible(id: &str) -> String {
+    format!("document.getElementById('{id}') && !document.getElementById('{id}').hidden")
+}
+
+/// GET `path` from inside the page, with the page's session cookie.
+async fn page_get(b: &mut Browser, path: &str) -> Value {
+    b.eval(&format!("fetch({}).then(r => r.json())", json!(path)))
+        .await
+}
+
+/// Everything a leaked secret could hide in: the markup, every field's value, both storages.
+async fn page_secrets_text(b: &mut Browser) -> String {
+    b.eval(
+        "document.documentElement.outerHTML + '\\n' + \
+         [...document.querySelectorAll('input, textarea')].map(e => e.value).join('\\n') + '\\n' + \
+         JSON.stringify(Object.assign({}, localStorage)) + JSON.stringify(Object.assign({}, sessionStorage))",
+    )
+    .await
+    .as_str()
+    .unwrap_or_default()
+    .to_string()
+}
+
+/// Whether `text` holds a whole `bfonboard1…` package (not just the prefix a hint mentions).
+fn has_package(text: &str) -> bool {
+    const BECH32: &str = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+    text.match_indices("bfonboard1").any(|(i, m)| {
+        text[i + m.len()..]
+            .chars()
+            .take_while(|c| BECH32.contains(*c))
+            .count()
+            >= 50
+    })
+}
+
+#[test]
+fn has_package_needs_a_whole_package() {
+    assert!(!has_package("placeholder=\"bfonboard1…\""));
+    assert!(has_package(&format!(
+        "<code>bfonboard1{}</code>",
+        "q".repeat(60)
+    )));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_to_v2_import_error_and_back_to_v1_in_the_browser() {
+    let srv = TestServer::start_auth(&["--admin-secret", ADMIN_SECRET]);
+    let relay = format!("ws://{}", srv.addr);
+    let mut b = Browser::launch().await;
+    b.goto(&srv.url("/")).await;
+
+    // Onboard the admin and log in through the page.
+    b.wait_for(&visible("view-onboarding"), "the onboarding form")
+        .await;
+    b.fill("#onboarding-form [name=secret]", ADMIN_SECRET).await;
+    b.fill("#onboarding-form [name=username]", USER).await;
+    b.fill("#onboarding-form [name=password]", PASS).await;
+    b.fill("#onboarding-form [name=confirm]", PASS).await;
+    b.click("#onboarding-form button[type=submit]").await;
+    b.wait_for(&visible("view-login"), "the login form").await;
+    b.fill("#login-form [name=username]", USER).await;
+    b.fill("#login-form [name=password]", PASS).await;
+    b.click("#login-form button[type=submit]").await;
+    b.wait_for(&visible("view-app"), "the signed-in app").await;
+    b.wait_for(
+        "document.getElementById('protocol').dataset.protocol === 'none'",
+        "no protocol before a keyset is configured",
+    )
+    .await;
+
+    // A v1 2-of-3 keyset through the Configure tab: the signer shows v1.
+    let ks = generate(&mut rand::thread_rng(), 2, 3, None).expect("keyset");
+    let group = encode_group(&ks.group).to_string();
+    let shares: Vec<String> = ks
+        .shares
+        .iter()
+        .map(|s| encode_share(s).to_string())
+        .collect();
+    let npub = nip19::encode_npub(&decode_group(&group).expect("group").pubkey_x_only());
+    b.click("#tabs [data-tab=configure]").await;
+    b.fill("#credentials-form [name=group_cred]", &group).await;
+    b.fill("#credentials-form [name=share_cred]", &shares[0])
+        .await;
+    b.fill("#credentials-form [name=relays]", &relay).await;
+    b.click("#credentials-form button[type=submit]").await;
+    b.wait_for(&visible("notice"), "the saved notice").await;
+    b.click("#tabs [data-tab=signer]").await;
+    b.wait_for(
+        "document.getElementById('protocol').dataset.protocol === 'v1'",
+        "the signer showing protocol v1",
+    )
+    .await;
+    b.wait_for(
+        "document.getElementById('keyset-info').textContent.startsWith('v1 keyset')",
+        "the v1 keyset summary",
+    )
+    .await;
+
+    // The Keyset screen: fill the migration, review it; nothing happens before the confirm.
+    b.click("#tabs [data-tab=keyset]").await;
+    b.wait_for(&visible("tab-keyset"), "the keyset tab").await;
+    b.wait_for(
+        "document.getElementById('ks-protocol').dataset.protocol === 'v1'",
+        "the keyset screen showing v1",
+    )
+    .await;
+    let field_types = b
+        .eval(
+            "[...document.querySelectorAll('#migrate-form [name=share], #migrate-form [name=nsec], \
+             #migrate-form [name=password], #import-form [name=package], #import-form [name=password]')]\
+             .every(e => e.type === 'password')",
+        )
+        .await;
+    assert_eq!(
+        field_types,
+        json!(true),
+        "secret fields are password inputs"
+    );
+    b.fill("#migrate-form [name=group]", &group).await;
+    b.fill("#migrate-form [name=share]", &shares[1]).await;
+    b.fill("#migrate-shares label:nth-child(2) input", &shares[2])
+        .await;
+    b.fill("#migrate-form [name=password]", PKG_PW).await;
+    b.fill("#migrate-form [name=confirm]", "a different one")
+        .await;
+    b.click("#migrate-form button[type=submit]").await;
+    b.wait_for(&visible("migrate-error"), "the password mismatch error")
+        .await;
+    assert!(b.text("#migrate-error").await.contains("do not match"));
+    b.fill("#migrate-form [name=confirm]", PKG_PW).await;
+    b.click("#migrate-form button[type=submit]").await;
+    b.wait_for(&visible("migrate-confirm"), "the confirm step")
+        .await;
+    assert!(
+        b.text("#migrate-confirm")
+            .await
+            .contains("old v1 shares stay valid until every one of them is destroyed")
+    );
+    assert_eq!(
+        page_get(&mut b, "/api/keyset").await["protocol"],
+        "v1",
+        "the review step changes nothing"
+    );
+    b.click("#migrate-go").await;
+    b.wait_for(&visible("migrate-result"), "the migration result")
+        .await;
+    assert!(
+        b.text("#migrate-warning")
+            .await
+            .contains("old v1 shares (bfshare) are still valid"),
+        "the plain warning from the server is shown"
+    );
+    assert!(b.text("#migrate-summary").await.contains(&npub));
+    // The form is wiped and the packages are not in the page until asked for.
+    let html = page_secrets_text(&mut b).await;
+    for s in &shares[1..] {
+        assert!(!html.contains(s.as_str()), "a v1 share left in the page");
+    }
+    assert!(!html.contains(PKG_PW), "the password left in the page");
+    assert!(!has_package(&html), "a package in the page before Show");
+    let rows = b
+        .eval("document.querySelectorAll('#onboard-packages li').length")
+        .await;
+    b.eval("document.querySelectorAll('#onboard-packages .show-package').forEach(b => b.click())")
+        .await;
+    let shown = b
+        .eval("[...document.querySelectorAll('#onboard-packages code')].map(c => c.textContent)")
+        .await;
+    let shown: Vec<String> = shown
+        .as_array()
+        .expect("package list")
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(json!(shown.len()), rows);
+
+    // Checked against the API: V2 now, same npub, one package per other member.
+    let k = page_get(&mut b, "/api/keyset").await;
+    assert_eq!(k["protocol"], "v2", "{k}");
+    assert_eq!(k["v2"]["npub"], npub.as_str(), "{k}");
+    assert_eq!(k["v2"]["complete"], true, "{k}");
+    let members = k["v2"]["members"].as_u64().expect("members") as usize;
+    assert_eq!(shown.len(), members - 1, "one package per other member");
+    let me = page_get(&mut b, "/api/peers/self").await;
+    let me = me["pubkey"].as_str().unwrap_or_default().to_string();
+    let mut secrets = Vec::new();
+    for p in &shown {
+        assert!(p.starts_with("bfonboard1"), "{p}");
+        let o = decode_onboard(p, PKG_PW).expect("the shown package opens with the password");
+        assert_eq!(o.relays, vec![relay.clone()]);
+        assert!(
+            me.ends_with(&hex::encode(o.peer_pk)),
+            "the package names this node ({me}) as its provisioning peer"
+        );
+        secrets.push(hex::encode(o.share_secret.to_bytes().as_slice()));
+    }
+    secrets.sort();
+    secrets.dedup();
+    assert_eq!(secrets.len(), shown.len(), "distinct shares");
+    let st = page_get(&mut b, "/api/status").await;
+    assert_eq!(st["protocol"], "v2", "the status says V2: {st}");
+
+    // Hiding a package takes it out of the DOM again; leaving the screen forgets everything.
+    b.click("#onboard-packages .show-package").await;
+    assert_eq!(
+        b.eval("document.querySelector('#onboard-packages code').textContent")
+            .await,
+        json!("")
+    );
+    b.click("#tabs [data-tab=signer]").await;
+    b.wait_for(
+        "document.getElementById('protocol').dataset.protocol === 'v2'",
+        "the signer showing protocol V2",
+    )
+    .await;
+    assert!(b.text("#keyset-info").await.starts_with("V2 keyset"));
+    let html = page_secrets_text(&mut b).await;
+    for p in &shown {
+        assert!(!html.contains(p.as_str()), "a package left after leaving");
+    }
+    assert!(!has_package(&html) && !html.contains(PKG_PW));
+    assert_eq!(
+        b.eval("localStorage.length + sessionStorage.length").await,
+        json!(0)
+    );
+
+    // Import with a wrong password: a clear error, and the keyset is unchanged.
+    b.click("#tabs [data-tab=keyset]").await;
+    b.wait_for(
+        "document.getElementById('ks-protocol').dataset.protocol === 'v2'",
+        "the keyset screen showing V2",
+    )
+    .await;
+    assert!(
+        !b.eval(&visible("migrate-result"))
+            .await
+            .as_bool()
+            .unwrap_or(true)
+    );
+    b.fill("#import-form [name=package]", &shown[0]).await;
+    b.fill("#import-form [name=password]", "not the password")
+        .await;
+    b.click("#import-form button[type=submit]").await;
+    b.wait_for(&visible("import-error"), "the import error")
+        .await;
+    let err = b.text("#import-error").await;
+    assert!(err.contains("Wrong password"), "{err}");
+    assert!(err.contains("Nothing was changed"), "{err}");
+    let after = page_get(&mut b, "/api/keyset").await;
+    assert_eq!(
+        (
+            &after["protocol"],
+            &after["v2"]["source"],
+            &after["v2"]["idx"]
+        ),
+        (&json!("v2"), &json!("migrate"), &k["v2"]["idx"]),
+        "a failed import changes nothing: {after}"
+    );
+
+    // Back to v1, through a confirm step.
+    b.click("#revert-start").await;
+    b.wait_for(&visible("revert-confirm"), "the revert confirm step")
+        .await;
+    assert_eq!(page_get(&mut b, "/api/keyset").await["protocol"], "v2");
+    b.click("#revert-go").await;
+    b.wait_for(
+        "document.getElementById('ks-protocol').dataset.protocol === 'v1'",
+        "the keyset screen back on v1",
+    )
+    .await;
+    let k = page_get(&mut b, "/api/keyset").await;
+    assert_eq!(
+        (&k["protocol"], &k["v2"], &k["nodeActive"]),
+        (&json!("v1"), &Value::Null, &json!(true)),
+        "{k}"
+    );
+    b.click("#tabs [data-tab=signer]").await;
+    b.wait_for(
+        "document.getElementById('protocol').dataset.protocol === 'v1'",
+        "the signer showing v1 again",
+    )
+    .await;
+}

@@ -14,7 +14,12 @@ use cdp::Browser;
 use igloo::frostr::credentials::{decode_group, encode_group, encode_share};
 use igloo::frostr::keyset::generate;
 use igloo::frostr::nip19;
-use igloo::frostr_v2::credentials::decode_onboard;
+use igloo::frostr_v2::credentials::{
+    KdfParams, Profile, SharePackage, decode_onboard, encode_profile,
+    encode_share as encode_v2_share,
+};
+use igloo::keyset::migrate::MigrateOptions;
+use igloo::keyset::{MigrationInput, migrate};
 use serde_json::{Value, json};
 
 const ADMIN_SECRET: &str = "ui-keyset-admin-secret-7";
@@ -57,6 +62,43 @@ fn has_package(text: &str) -> bool {
     })
 }
 
+/// Creates the admin account and logs in through the page's own forms.
+async fn onboard_and_log_in(b: &mut Browser, srv: &TestServer) {
+    b.goto(&srv.url("/")).await;
+    b.wait_for(&visible("view-onboarding"), "the onboarding form")
+        .await;
+    b.fill("#onboarding-form [name=secret]", ADMIN_SECRET).await;
+    b.fill("#onboarding-form [name=username]", USER).await;
+    b.fill("#onboarding-form [name=password]", PASS).await;
+    b.fill("#onboarding-form [name=confirm]", PASS).await;
+    b.click("#onboarding-form button[type=submit]").await;
+    b.wait_for(&visible("view-login"), "the login form").await;
+    b.fill("#login-form [name=username]", USER).await;
+    b.fill("#login-form [name=password]", PASS).await;
+    b.click("#login-form button[type=submit]").await;
+    b.wait_for(&visible("view-app"), "the signed-in app").await;
+}
+
+/// Submits the import form and waits until it has answered (the button is enabled again and
+/// an error or a notice is showing).
+async fn import(b: &mut Browser, package: &str, password: &str, group: &str) {
+    b.eval("document.getElementById('notice').hidden = true")
+        .await;
+    b.fill("#import-form [name=package]", package).await;
+    b.fill("#import-form [name=password]", password).await;
+    b.fill("#import-form [name=group]", group).await;
+    b.click("#import-form button[type=submit]").await;
+    b.wait_for(
+        &format!(
+            "!document.querySelector('#import-form button[type=submit]').disabled && ({} || {})",
+            visible("import-error"),
+            visible("notice")
+        ),
+        "the import's answer",
+    )
+    .await;
+}
+
 #[test]
 fn has_package_needs_a_whole_package() {
     assert!(!has_package("placeholder=\"bfonboard1…\""));
@@ -71,21 +113,8 @@ async fn migrate_to_v2_import_error_and_back_to_v1_in_the_browser() {
     let srv = TestServer::start_auth(&["--admin-secret", ADMIN_SECRET]);
     let relay = format!("ws://{}", srv.addr);
     let mut b = Browser::launch().await;
-    b.goto(&srv.url("/")).await;
 
-    // Onboard the admin and log in through the page.
-    b.wait_for(&visible("view-onboarding"), "the onboarding form")
-        .await;
-    b.fill("#onboarding-form [name=secret]", ADMIN_SECRET).await;
-    b.fill("#onboarding-form [name=username]", USER).await;
-    b.fill("#onboarding-form [name=password]", PASS).await;
-    b.fill("#onboarding-form [name=confirm]", PASS).await;
-    b.click("#onboarding-form button[type=submit]").await;
-    b.wait_for(&visible("view-login"), "the login form").await;
-    b.fill("#login-form [name=username]", USER).await;
-    b.fill("#login-form [name=password]", PASS).await;
-    b.click("#login-form button[type=submit]").await;
-    b.wait_for(&visible("view-app"), "the signed-in app").await;
+    onboard_and_log_in(&mut b, &srv).await;
     b.wait_for(
         "document.getElementById('protocol').dataset.protocol === 'none'",
         "no protocol before a keyset is configured",
@@ -302,6 +331,176 @@ async fn migrate_to_v2_import_error_and_back_to_v1_in_the_browser() {
     b.wait_for(
         "document.getElementById('protocol').dataset.protocol === 'v1'",
         "the signer showing v1 again",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_every_v2_form_and_migrate_an_nsec_in_the_browser() {
+    let srv = TestServer::start_auth(&["--admin-secret", ADMIN_SECRET]);
+    let relay = format!("ws://{}", srv.addr);
+    let mut b = Browser::launch().await;
+    onboard_and_log_in(&mut b, &srv).await;
+
+    // V2 packages made by the library (cheapest allowed cost, to keep the test fast).
+    let mut rng = rand::thread_rng();
+    let v1 = generate(&mut rng, 2, 3, None).expect("keyset");
+    let nsec = nip19::encode_nsec(
+        &igloo::frostr::recovery::recover_secret(&v1.group, &v1.shares).expect("nsec"),
+    );
+    let npub = nip19::encode_npub(&v1.group.pubkey_x_only());
+    let opts = MigrateOptions {
+        threshold: None,
+        members: None,
+        name: "home".into(),
+        relays: vec![relay.clone()],
+        kdf: KdfParams::FLOOR,
+    };
+    let m = migrate(MigrationInput::Nsec(&nsec), &opts, PKG_PW, &mut rng).expect("migration");
+    let onboard = m.onboard[0].bfonboard.to_string();
+    let profile = encode_profile(
+        &Profile {
+            name: "laptop".into(),
+            share_secret: m.own.secret.clone(),
+            relays: vec![relay.clone()],
+            policy_overrides: vec![],
+            group: m.group.clone(),
+        },
+        PKG_PW,
+        KdfParams::FLOOR,
+        &mut rng,
+    )
+    .expect("profile")
+    .to_string();
+    let share = encode_v2_share(
+        &SharePackage {
+            share_secret: m.own.secret.clone(),
+            relays: vec![relay.clone()],
+        },
+        PKG_PW,
+        KdfParams::FLOOR,
+        &mut rng,
+    )
+    .expect("share")
+    .to_string();
+
+    b.click("#tabs [data-tab=keyset]").await;
+    b.wait_for(
+        "document.getElementById('ks-protocol').dataset.protocol === 'none'",
+        "the keyset screen showing no keyset",
+    )
+    .await;
+    assert_eq!(
+        b.eval("document.getElementById('revert-start').disabled")
+            .await,
+        json!(true),
+        "nothing to go back from"
+    );
+
+    // Refused in the page before anything is sent: not a V2 package, a bfshare without group.
+    import(&mut b, "npub1abc", PKG_PW, "").await;
+    assert!(b.text("#import-error").await.contains("starts with"));
+    import(&mut b, &share, PKG_PW, "").await;
+    assert!(b.text("#import-error").await.contains("group package"));
+    // The server's refusal of a v1 share, in words.
+    let v1_share = encode_share(&v1.shares[0]).to_string();
+    import(&mut b, &v1_share, PKG_PW, &m.group.to_json()).await;
+    let err = b.text("#import-error").await;
+    assert!(err.contains("not a usable V2 package"), "{err}");
+    assert!(err.contains("Nothing was changed"), "{err}");
+    assert_eq!(page_get(&mut b, "/api/keyset").await["protocol"], "none");
+
+    // A bfonboard alone waits for its group from the provisioning peer.
+    import(&mut b, &onboard, PKG_PW, "").await;
+    assert!(
+        !b.eval(&visible("import-error"))
+            .await
+            .as_bool()
+            .unwrap_or(true)
+    );
+    let k = page_get(&mut b, "/api/keyset").await;
+    assert_eq!(
+        (
+            &k["protocol"],
+            &k["v2"]["source"],
+            &k["v2"]["pendingOnboard"]
+        ),
+        (&json!("v2"), &json!("bfonboard"), &json!(true)),
+        "{k}"
+    );
+    b.wait_for(
+        "document.getElementById('ks-v2').textContent.includes('waiting for its group')",
+        "the pending onboard shown",
+    )
+    .await;
+    assert_eq!(
+        b.eval("document.querySelector('#import-form [name=package]').value")
+            .await,
+        json!(""),
+        "a successful import wipes the form"
+    );
+
+    // A bfprofile carries everything.
+    import(&mut b, &profile, PKG_PW, "").await;
+    let k = page_get(&mut b, "/api/keyset").await;
+    assert_eq!(
+        (&k["v2"]["source"], &k["v2"]["complete"], &k["v2"]["npub"]),
+        (&json!("bfprofile"), &json!(true), &json!(npub)),
+        "{k}"
+    );
+
+    // A bfshare with its group package.
+    import(&mut b, &share, PKG_PW, &m.group.to_json()).await;
+    let k = page_get(&mut b, "/api/keyset").await;
+    assert_eq!(
+        (&k["v2"]["source"], &k["v2"]["idx"], &k["v2"]["complete"]),
+        (&json!("bfshare"), &json!(m.own.idx), &json!(true)),
+        "{k}"
+    );
+    b.wait_for(
+        "document.getElementById('ks-v2').textContent.includes('imported bfshare')",
+        "the imported bfshare shown",
+    )
+    .await;
+
+    // Migrate from the nsec with a new shape: 2 of 4, so three packages.
+    b.click("#migrate-form [name=source][value=nsec]").await;
+    b.wait_for(&visible("migrate-from-nsec"), "the nsec field")
+        .await;
+    b.fill("#migrate-form [name=nsec]", &nsec).await;
+    b.fill("#migrate-form [name=members]", "4").await;
+    b.fill("#migrate-form [name=threshold]", "2").await;
+    b.fill("#migrate-form [name=password]", PKG_PW).await;
+    b.fill("#migrate-form [name=confirm]", PKG_PW).await;
+    b.click("#migrate-form button[type=submit]").await;
+    b.wait_for(&visible("migrate-confirm"), "the confirm step")
+        .await;
+    b.click("#migrate-go").await;
+    b.wait_for(&visible("migrate-result"), "the migration result")
+        .await;
+    let k = page_get(&mut b, "/api/keyset").await;
+    assert_eq!(
+        (&k["v2"]["source"], &k["v2"]["members"], &k["v2"]["npub"]),
+        (&json!("migrate"), &json!(4), &json!(npub)),
+        "{k}"
+    );
+    assert_eq!(
+        b.eval("document.querySelectorAll('#onboard-packages li').length")
+            .await,
+        json!(3)
+    );
+    assert!(!page_secrets_text(&mut b).await.contains(nsec.as_str()));
+
+    // Going back with no v1 keyset stored: the confirm step says the node stops.
+    b.click("#migrate-done").await;
+    b.click("#revert-start").await;
+    b.wait_for(&visible("revert-confirm"), "the revert confirm step")
+        .await;
+    assert!(b.text("#revert-confirm-text").await.contains("node stops"));
+    b.click("#revert-go").await;
+    b.wait_for(
+        "document.getElementById('ks-protocol').dataset.protocol === 'none'",
+        "no keyset after going back",
     )
     .await;
 }

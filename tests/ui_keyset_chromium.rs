@@ -267,6 +267,16 @@ async fn migrate_to_v2_import_error_and_back_to_v1_in_the_browser() {
     )
     .await;
     assert!(b.text("#keyset-info").await.starts_with("V2 keyset"));
+    assert_eq!(
+        b.eval(&format!(
+            "{} && !({})",
+            visible("peers-hint-v2"),
+            visible("peers-hint-v1")
+        ))
+        .await,
+        json!(true),
+        "the V2 peers hint replaces v1's share-leak warning"
+    );
     let html = page_secrets_text(&mut b).await;
     for p in &shown {
         assert!(!html.contains(p.as_str()), "a package left after leaving");

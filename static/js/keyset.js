@@ -51,6 +51,8 @@ export async function refreshProtocol(status) {
   const p = status && status.nodeActive ? status.protocol : null;
   $("protocol").textContent = p ? protocolLabel(p) : "– (no node running)";
   $("protocol").dataset.protocol = p || "none";
+  $("peers-hint-v1").hidden = p === "v2";
+  $("peers-hint-v2").hidden = p !== "v2";
   if (!isAdmin) {
     $("keyset-info").textContent = status && status.hasCredentials ? "configured" : "none configured";
     return;
@@ -230,6 +232,7 @@ async function prefillRelays() {
 }
 
 export async function enterKeyset() {
+  notice(null);
   clearKeyset();
   await Promise.all([refreshCurrent(), prefillRelays()]);
 }

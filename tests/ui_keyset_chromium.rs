@@ -513,4 +513,31 @@ async fn import_every_v2_form_and_migrate_an_nsec_in_the_browser() {
         "no keyset after going back",
     )
     .await;
+
+    // A user who is not an admin sees the protocol but has no Keyset tab.
+    let created = b
+        .eval(&format!(
+            "fetch('/api/admin/users', {{method: 'POST', headers: {{'Content-Type': 'application/json'}}, \
+             body: JSON.stringify({{username: 'guest', password: {}}})}}).then(r => r.status)",
+            json!(PASS)
+        ))
+        .await;
+    assert_eq!(created, json!(201));
+    b.click("#logout").await;
+    b.wait_for(&visible("view-login"), "the login form").await;
+    b.fill("#login-form [name=username]", "guest").await;
+    b.fill("#login-form [name=password]", PASS).await;
+    b.click("#login-form button[type=submit]").await;
+    b.wait_for(&visible("view-app"), "the app as guest").await;
+    b.wait_for(
+        "document.getElementById('protocol').dataset.protocol === 'none'",
+        "the protocol row for a user",
+    )
+    .await;
+    assert_eq!(
+        b.eval("document.querySelector('#tabs [data-tab=keyset]').hidden")
+            .await,
+        json!(true),
+        "no Keyset tab for a user"
+    );
 }

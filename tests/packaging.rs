@@ -744,5 +744,16 @@ fn manifests_name_files_that_exist() {
             .permissions()
             .mode();
         assert!(mode & 0o111 != 0, "{script} is not executable");
+        // POSIX sh syntax (the images and the Pi have no bash).
+        let syntax = Command::new("sh")
+            .arg("-n")
+            .arg(repo(script))
+            .output()
+            .expect("run sh -n");
+        assert!(
+            syntax.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&syntax.stderr)
+        );
     }
 }

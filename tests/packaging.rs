@@ -359,6 +359,21 @@ fn settings_fit_each_platform() {
         start9.db_path
     );
 
+    // Both platforms wait longer than igloo's own drain before killing it.
+    let grace = timespan(&text(at(
+        &compose,
+        &["services", "web", "stop_grace_period"],
+    )));
+    assert!(
+        grace > umbrel.shutdown_timeout,
+        "umbrel stop_grace_period {grace:?}"
+    );
+    let sigterm = timespan(&text(at(&manifest, &["main", "sigterm-timeout"])));
+    assert!(
+        sigterm > start9.shutdown_timeout,
+        "start9 sigterm-timeout {sigterm:?}"
+    );
+
     // Buildroot: the unit's data path is the StateDirectory and the data partition's mount.
     let pi = config_from_env(&unit_env()).unwrap();
     let entries = unit_entries(UNIT);
@@ -557,6 +572,27 @@ fn systemd_unit_matches_what_igloo_sends() {
     // Stopping: igloo drains for IGLOO_SHUTDOWN_TIMEOUT, then closes its store.
     let stop = timespan(unit_value(&entries, "TimeoutStopSec"));
     assert!(stop > config.shutdown_timeout + Duration::from_secs(5));
+
+    // The first-boot secret lands in a file the unit reads.
+    let firstboot = read("buildroot/package/igloo/igloo-firstboot");
+    let var = |name: &str| {
+        firstboot
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("igloo-firstboot sets no {name}"))
+            .trim_matches('"')
+            .to_string()
+    };
+    let written = var("FILE").replace("$DIR", &var("DIR"));
+    let env_files: Vec<&str> = entries
+        .iter()
+        .filter(|(k, _)| k == "EnvironmentFile")
+        .map(|(_, v)| v.trim_start_matches('-'))
+        .collect();
+    assert!(
+        env_files.contains(&written.as_str()),
+        "igloo-firstboot writes {written}, the unit reads {env_files:?}"
+    );
 
     // ExecStart runs what the cargo package installs ($(TARGET_DIR)/usr/bin) in serve mode.
     assert_eq!(unit_value(&entries, "ExecStart"), "/usr/bin/igloo serve");

@@ -145,7 +145,11 @@ async fn migrate_in_database_mode_switches_to_v2_and_survives_restart() {
         Method::POST,
         "/api/keyset/migrate",
         me,
-        Some(json!({"group": group, "shares": [shares[2], shares[1]], "password": PKG_PW})),
+        // Its own relay list, unlike the RELAYS setting: the node and its packages use it.
+        Some(
+            json!({"group": group, "shares": [shares[2], shares[1]], "password": PKG_PW,
+                    "relays": ["ws://127.0.0.1:11"]}),
+        ),
     )
     .await;
     assert_eq!(code, 200, "{b}");
@@ -159,6 +163,11 @@ async fn migrate_in_database_mode_switches_to_v2_and_survives_restart() {
     assert_eq!(b["nodeActive"], true, "the V2 node runs instead of v1: {b}");
     let (_, st, _) = call(&srv, Method::GET, "/api/status", me, None).await;
     assert_eq!(st["protocol"], "v2", "{st}");
+    assert_eq!(
+        st["relays"],
+        json!(["ws://127.0.0.1:11"]),
+        "status shows the relays the node uses, not the RELAYS setting: {st}"
+    );
     let onboard = b["onboard"].as_array().unwrap();
     assert_eq!(onboard.len(), 2);
     for s in &shares {
@@ -176,7 +185,7 @@ async fn migrate_in_database_mode_switches_to_v2_and_survives_restart() {
     for o in onboard {
         let p = decode_onboard(o["bfonboard"].as_str().unwrap(), PKG_PW).unwrap();
         assert_eq!(p.peer_pk, me1);
-        assert_eq!(p.relays, vec!["ws://127.0.0.1:9".to_string()]);
+        assert_eq!(p.relays, vec!["ws://127.0.0.1:11".to_string()]);
         let s = igloo::frostr_v2::ShareSecret::locate(p.share_secret, &gp).unwrap();
         assert_eq!(Some(s.idx), o["idx"].as_u64().map(|i| i as u16));
         v2_secrets.push(hex::encode(s.secret.to_bytes().as_slice()));

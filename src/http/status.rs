@@ -99,13 +99,20 @@ pub async fn status(State(state): State<AppState>) -> Json<StatusResponse> {
         .and_then(|t| now.duration_since(t).ok())
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     let relay_states = node.as_ref().map(|n| n.relay_states()).unwrap_or_default();
+    // The relays the node really uses (stored credentials may name their own); the
+    // configured list only when no node runs.
+    let relays: Vec<String> = if node.is_some() {
+        relay_states.iter().map(|s| s.url.clone()).collect()
+    } else {
+        cfg.relays.clone()
+    };
     Json(StatusResponse {
         server_running: true,
         node_active,
         protocol: node.as_ref().map(|n| n.protocol().as_str()),
         has_credentials: Some(has_credentials),
-        relay_count: cfg.relays.len(),
-        relays: cfg.relays.clone(),
+        relay_count: relays.len(),
+        relays,
         relay_states: relay_states
             .into_iter()
             .map(|s| RelayStatus {

@@ -281,7 +281,8 @@ async fn keepalive(node: AnyNode, timeout: Duration) {
 }
 
 /// Runs the health model and the watchdog for whatever node `supervisor` runs, publishing
-/// the watchdog health to `health` (true with no node configured) and a report to the
+/// to `health` whether systemd's watchdog should still be fed (false only once our own
+/// restarts are exhausted; true with no node configured) and a report to the
 /// supervisor. Ends when `shutdown` becomes true.
 pub fn spawn(
     supervisor: Supervisor,
@@ -405,9 +406,14 @@ pub fn spawn(
                 gave_up_logged = false;
             }
             let healthy = !supervisor.wants_any_node() || monitor.is_healthy(now);
+            // systemd restarts the process only once our own recovery is exhausted: during a
+            // relay outage a process restart heals nothing, and with a passphrase it would
+            // leave the signer locked until someone unlocks it.
+            let exhausted = gave_up_logged || start_failures >= settings.restart.max_attempts;
+            let feed_systemd = !supervisor.wants_any_node() || healthy || !exhausted;
             health.send_if_modified(|h| {
-                let changed = *h != healthy;
-                *h = healthy;
+                let changed = *h != feed_systemd;
+                *h = feed_systemd;
                 changed
             });
             supervisor.set_health(HealthReport {
@@ -558,8 +564,11 @@ mod tests {
         assert!(*health_rx.borrow(), "healthy before two idle minutes");
         assert!(sup.health().last_health_check.is_some());
         tokio::time::sleep(Duration::from_secs(40)).await;
-        assert!(!*health_rx.borrow(), "unhealthy after two idle minutes");
-        assert!(!sup.health().is_healthy);
+        assert!(
+            *health_rx.borrow(),
+            "systemd is still fed while the runner heals the node itself"
+        );
+        assert!(!sup.health().is_healthy, "unhealthy after two idle minutes");
         assert!(sup.health().consecutive_failures >= 1);
         tokio::time::sleep(Duration::from_secs(260)).await; // t = 400 s
         assert_eq!(sup.health().restart_count, 1);
@@ -570,7 +579,10 @@ mod tests {
         let report = sup.health();
         assert_eq!(report.restart_count, 2);
         assert!(report.gave_up);
-        assert!(!*health_rx.borrow());
+        assert!(
+            !*health_rx.borrow(),
+            "recovery exhausted: systemd may restart us"
+        );
         // Credentials removed: no node configured counts as a healthy server.
         sup.apply(None, vec![], Duration::from_secs(5))
             .expect("stop");

@@ -394,13 +394,8 @@ pub async fn pending_signs(
                 .find(|x| x.xonly == p.peer)
                 .map(|x| hex::encode(x.compressed))
                 .unwrap_or_else(|| hex::encode(p.peer)),
-            sighashes: p
-                .session
-                .hashes
-                .iter()
-                .map(|h| hex::encode(h.sighash.0))
-                .collect(),
-            content: p.session.content.clone(),
+            sighashes: p.request.sighashes().iter().map(hex::encode).collect(),
+            content: p.request.content(),
             received_at: crate::timefmt::iso8601(p.received_at),
             expires_at: crate::timefmt::iso8601(p.expires_at),
             id: p.id,

@@ -383,7 +383,7 @@ pub struct PendingSignsResponse {
 pub async fn pending_signs(
     State(state): State<AppState>,
 ) -> Result<Json<PendingSignsResponse>, ApiError> {
-    let node = node(&state)?;
+    let node = any_node(&state)?;
     let peers = node.peers();
     let pending = node
         .pending_signs()
@@ -451,7 +451,7 @@ pub async fn approve_sign(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<ApprovedResponse>, ApiError> {
-    let node = node(&state)?;
+    let node = any_node(&state)?;
     let partials_issued = node.approve_sign(&id).await.map_err(approval_error)?;
     Ok(Json(ApprovedResponse {
         approved: true,
@@ -476,7 +476,7 @@ pub async fn deny_sign(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<DeniedResponse>, ApiError> {
-    let node = node(&state)?;
+    let node = any_node(&state)?;
     node.deny_sign(&id).map_err(approval_error)?;
     Ok(Json(DeniedResponse { denied: true, id }))
 }

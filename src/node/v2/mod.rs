@@ -41,6 +41,7 @@ use crate::store::Store;
 
 pub use any::{AnyNode, Protocol};
 pub use onboard::onboard;
+pub use policy::{apply_profile_policies, policy_from_override};
 
 /// Ping timeout of §4.14.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(15);

@@ -7,7 +7,11 @@ use crate::events::EventKind;
 use crate::frostr_v2::envelope::{Envelope, ErrorData, Payload, SignSession};
 use crate::node::approval::{ApprovalError, PendingSign, SignPolicy, SignRequest};
 use crate::node::guard::{PolicyError, PolicyUpdate, emit_expired, emit_policy_changed};
-use crate::node::peers::{CapReached, Peer};
+use crate::frostr_v2::credentials::{MethodOverrides, Override, PeerPolicy};
+use crate::keyset::V2Credentials;
+use crate::node::peers::{CapReached, Peer, Policy};
+use crate::store::Store;
+use crate::store::policies::StoredPolicy;
 
 /// Why a V2 sign request gets no partial.
 #[derive(Debug, thiserror::Error)]
@@ -223,5 +227,160 @@ impl V2Handle {
     fn reply(&self, to: u16, request: &Envelope, payload: Payload) -> Result<(), String> {
         self.send(to, &request.reply(now_secs(), payload))
             .map_err(|e| e.to_string())
+    }
+}
+
+/// Our coarse policy (`send`: we ask it, `recv`: we answer it) from a bfprofile's manual
+/// override for one peer, or `None` when the override sets nothing we can express. A denial
+/// of any of sign/ECDH/onboard turns the whole direction off: a per-method deny must never
+/// leave that method allowed. Ping and echo stay allowed (our model does not gate them).
+pub fn policy_from_override(p: &PeerPolicy) -> Option<Policy> {
+    let gated = |m: &MethodOverrides| [m.sign, m.ecdh, m.onboard];
+    let all = gated(&p.request).into_iter().chain(gated(&p.respond));
+    if all.into_iter().all(|o| o == Override::Unset) {
+        return None;
+    }
+    let open = |m: &MethodOverrides| !gated(m).contains(&Override::Deny);
+    Some(Policy {
+        send: open(&p.request),
+        recv: open(&p.respond),
+    })
+}
+
+/// Make the policy overrides of imported V2 credentials (a `bfprofile`) the stored peer
+/// policies of their group, except for a peer whose policy the owner already set through
+/// the API. Blocking (store). Returns how many policies were written.
+pub fn apply_profile_policies(
+    store: &Store,
+    creds: &V2Credentials,
+) -> Result<usize, crate::store::StoreError> {
+    let Some(group) = &creds.group else {
+        return Ok(0);
+    };
+    if creds.policy_overrides.is_empty() {
+        return Ok(0);
+    }
+    let gid = crate::frostr_v2::ids::group_id(group);
+    let members: Vec<[u8; 32]> = group.members.iter().map(|m| m.peer_id()).collect();
+    let existing = store.load_peer_policies(&gid)?;
+    let mut written = 0;
+    for o in &creds.policy_overrides {
+        if !members.contains(&o.pubkey) || existing.contains_key(&o.pubkey) {
+            continue;
+        }
+        let Some(p) = policy_from_override(&o.policy) else {
+            continue;
+        };
+        let rec = StoredPolicy::new(
+            p.send,
+            p.recv,
+            None,
+            Some("imported from a bfprofile".into()),
+            None,
+            now_secs(),
+        );
+        store.put_peer_policy(&gid, &o.pubkey, &rec)?;
+        written += 1;
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn methods(sign: Override, ecdh: Override, onboard: Override) -> MethodOverrides {
+        MethodOverrides {
+            sign,
+            ecdh,
+            onboard,
+            ..MethodOverrides::default()
+        }
+    }
+
+    #[test]
+    fn overrides_map_to_directions() {
+        use Override::{Allow, Deny, Unset};
+        assert_eq!(policy_from_override(&PeerPolicy::default()), None);
+        let p = PeerPolicy {
+            request: MethodOverrides {
+                ping: Deny,
+                ..MethodOverrides::default()
+            },
+            respond: MethodOverrides::default(),
+        };
+        assert_eq!(policy_from_override(&p), None, "ping is not gated");
+        let p = PeerPolicy {
+            request: methods(Allow, Unset, Unset),
+            respond: methods(Unset, Deny, Unset),
+        };
+        assert_eq!(
+            policy_from_override(&p),
+            Some(Policy {
+                send: true,
+                recv: false
+            })
+        );
+        let p = PeerPolicy {
+            request: methods(Unset, Unset, Deny),
+            respond: methods(Allow, Allow, Allow),
+        };
+        assert_eq!(
+            policy_from_override(&p),
+            Some(Policy {
+                send: false,
+                recv: true
+            })
+        );
+    }
+
+    #[test]
+    fn profile_policies_do_not_replace_api_ones() {
+        use crate::frostr_v2::credentials::PolicyOverride;
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(&dir.path().join("s.redb")).expect("store");
+        let ks = crate::frostr_v2::keyset::generate("p", 2, 3, &mut rand::thread_rng())
+            .expect("keyset");
+        let gid = crate::frostr_v2::ids::group_id(&ks.group);
+        let (b, c) = (ks.shares[1].peer_id(), ks.shares[2].peer_id());
+        let deny_respond = PeerPolicy {
+            request: MethodOverrides::default(),
+            respond: methods(Override::Deny, Override::Unset, Override::Unset),
+        };
+        // The owner already set B's policy through the API: it stays.
+        store
+            .put_peer_policy(&gid, &b, &StoredPolicy::new(true, true, None, None, Some(4), 1))
+            .expect("put");
+        let creds = V2Credentials {
+            share_secret: ks.shares[0].secret.clone(),
+            group: Some(ks.group.clone()),
+            relays: vec![],
+            peer_pk: None,
+            device_name: Some("d".into()),
+            policy_overrides: vec![
+                PolicyOverride {
+                    pubkey: b,
+                    policy: deny_respond.clone(),
+                },
+                PolicyOverride {
+                    pubkey: c,
+                    policy: deny_respond.clone(),
+                },
+                PolicyOverride {
+                    pubkey: [7; 32],
+                    policy: deny_respond,
+                },
+            ],
+            source: crate::keyset::V2Source::Bfprofile,
+        };
+        assert_eq!(apply_profile_policies(&store, &creds).expect("apply"), 1);
+        let stored = store.load_peer_policies(&gid).expect("load");
+        assert_eq!(stored.len(), 2, "no policy for a non-member");
+        let sb = stored.get(&b).expect("b");
+        assert!(sb.allow_receive && sb.partial_cap == Some(4), "API policy kept");
+        let sc = stored.get(&c).expect("c");
+        assert!(sc.allow_send && !sc.allow_receive, "profile denial stored");
+        // Importing again changes nothing.
+        assert_eq!(apply_profile_policies(&store, &creds).expect("again"), 0);
     }
 }

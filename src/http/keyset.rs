@@ -229,7 +229,10 @@ async fn apply_profile_policies(state: &AppState, creds: &V2Credentials) -> Resu
         crate::node::v2::apply_profile_policies(&store, &creds)
             .map(|n| {
                 if n > 0 {
-                    tracing::info!(policies = n, "peer policies taken from the imported profile");
+                    tracing::info!(
+                        policies = n,
+                        "peer policies taken from the imported profile"
+                    );
                 }
             })
             .map_err(store_error)

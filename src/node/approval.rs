@@ -97,9 +97,10 @@ impl SignRequest {
     pub fn content(&self) -> Option<String> {
         match self {
             SignRequest::V1 { session, .. } => session.content.clone(),
-            SignRequest::V2 { session, .. } => session.content.as_ref().map(|c| {
-                String::from_utf8(c.clone()).unwrap_or_else(|_| hex::encode(c))
-            }),
+            SignRequest::V2 { session, .. } => session
+                .content
+                .as_ref()
+                .map(|c| String::from_utf8(c.clone()).unwrap_or_else(|_| hex::encode(c))),
         }
     }
 }
@@ -240,11 +241,7 @@ mod tests {
     #[test]
     fn take_once_then_not_found() {
         let q = Approvals::default();
-        let p = PendingSign::new(
-            [1; 32],
-            v1(2, session()),
-            Duration::from_secs(30),
-        );
+        let p = PendingSign::new([1; 32], v1(2, session()), Duration::from_secs(30));
         let id = p.id.clone();
         q.push(p).expect("push");
         assert_eq!(q.list().len(), 1);
@@ -264,12 +261,8 @@ mod tests {
         assert!(q.expire(&id).is_some());
         q.push(p).expect("push");
         assert!(matches!(q.take(&id), Err(ApprovalError::Expired)));
-        q.push(PendingSign::new(
-            [1; 32],
-            v1(3, s),
-            Duration::ZERO,
-        ))
-        .expect("push");
+        q.push(PendingSign::new([1; 32], v1(3, s), Duration::ZERO))
+            .expect("push");
         assert!(q.list().is_empty());
     }
 
@@ -286,12 +279,8 @@ mod tests {
             .expect("room");
         }
         assert!(
-            q.push(PendingSign::new(
-                [1; 32],
-                v1(0, s),
-                Duration::from_secs(60)
-            ))
-            .is_err()
+            q.push(PendingSign::new([1; 32], v1(0, s), Duration::from_secs(60)))
+                .is_err()
         );
     }
 }

@@ -281,7 +281,10 @@ impl NodeHandle {
         xonly: &[u8; 32],
         update: PolicyUpdate,
     ) -> Result<Peer, PolicyError> {
-        let peer = self.guard().update_policy(&self.0.peers, xonly, update).await?;
+        let peer = self
+            .guard()
+            .update_policy(&self.0.peers, xonly, update)
+            .await?;
         emit_policy_changed(|k, m, d| self.emit(k, m, d), &peer);
         Ok(peer)
     }

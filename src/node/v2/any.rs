@@ -10,8 +10,8 @@ use super::V2Handle;
 use crate::events::EventKind;
 use crate::node::pool::RelayState;
 use crate::node::{
-    ApprovalError, NodeError, NodeHandle, PendingSign, Peer, PingResult, PolicyError,
-    PolicyUpdate, SignPolicy,
+    ApprovalError, NodeError, NodeHandle, Peer, PendingSign, PingResult, PolicyError, PolicyUpdate,
+    SignPolicy,
 };
 
 /// Which FROSTR protocol a node speaks.

@@ -289,11 +289,8 @@ fn start_inner(
             .collect(),
         replay: ReplayCache::new(),
     };
-    let policies = Peers::from_members(
-        peers
-            .iter()
-            .map(|p| (u32::from(p.idx), p.id, p.compressed)),
-    );
+    let policies =
+        Peers::from_members(peers.iter().map(|p| (u32::from(p.idx), p.id, p.compressed)));
     let guard = Guard::open_for(
         GuardConfig {
             store: options.store.clone(),

@@ -4,11 +4,11 @@
 
 use super::{V2Handle, now_secs};
 use crate::events::EventKind;
+use crate::frostr_v2::credentials::{MethodOverrides, Override, PeerPolicy};
 use crate::frostr_v2::envelope::{Envelope, ErrorData, Payload, SignSession};
+use crate::keyset::V2Credentials;
 use crate::node::approval::{ApprovalError, PendingSign, SignPolicy, SignRequest};
 use crate::node::guard::{PolicyError, PolicyUpdate, emit_expired, emit_policy_changed};
-use crate::frostr_v2::credentials::{MethodOverrides, Override, PeerPolicy};
-use crate::keyset::V2Credentials;
 use crate::node::peers::{CapReached, Peer, Policy};
 use crate::store::Store;
 use crate::store::policies::StoredPolicy;
@@ -116,7 +116,11 @@ impl V2Handle {
                 Ok(count)
             }
             Err(SignRefusal::Cap(c)) => {
-                let _ = self.reply(from, &envelope, denied(format!("inbound sign denied by local policy: {c}")));
+                let _ = self.reply(
+                    from,
+                    &envelope,
+                    denied(format!("inbound sign denied by local policy: {c}")),
+                );
                 Err(c.into())
             }
             Err(e) => Err(e.into()),
@@ -198,8 +202,10 @@ impl V2Handle {
                 self.emit(
                     EventKind::Sign,
                     "sign request waits for approval",
-                    Some(serde_json::json!({ "id": pid, "peer": hex_peer, "content": hint,
-                        "protocol": "v2" })),
+                    Some(
+                        serde_json::json!({ "id": pid, "peer": hex_peer, "content": hint,
+                        "protocol": "v2" }),
+                    ),
                 );
                 let node = self.clone();
                 tokio::spawn(async move {
@@ -339,8 +345,8 @@ mod tests {
         use crate::frostr_v2::credentials::PolicyOverride;
         let dir = tempfile::tempdir().expect("dir");
         let store = Store::open(&dir.path().join("s.redb")).expect("store");
-        let ks = crate::frostr_v2::keyset::generate("p", 2, 3, &mut rand::thread_rng())
-            .expect("keyset");
+        let ks =
+            crate::frostr_v2::keyset::generate("p", 2, 3, &mut rand::thread_rng()).expect("keyset");
         let gid = crate::frostr_v2::ids::group_id(&ks.group);
         let (b, c) = (ks.shares[1].peer_id(), ks.shares[2].peer_id());
         let deny_respond = PeerPolicy {
@@ -349,7 +355,11 @@ mod tests {
         };
         // The owner already set B's policy through the API: it stays.
         store
-            .put_peer_policy(&gid, &b, &StoredPolicy::new(true, true, None, None, Some(4), 1))
+            .put_peer_policy(
+                &gid,
+                &b,
+                &StoredPolicy::new(true, true, None, None, Some(4), 1),
+            )
             .expect("put");
         let creds = V2Credentials {
             share_secret: ks.shares[0].secret.clone(),
@@ -377,7 +387,10 @@ mod tests {
         let stored = store.load_peer_policies(&gid).expect("load");
         assert_eq!(stored.len(), 2, "no policy for a non-member");
         let sb = stored.get(&b).expect("b");
-        assert!(sb.allow_receive && sb.partial_cap == Some(4), "API policy kept");
+        assert!(
+            sb.allow_receive && sb.partial_cap == Some(4),
+            "API policy kept"
+        );
         let sc = stored.get(&c).expect("c");
         assert!(sc.allow_send && !sc.allow_receive, "profile denial stored");
         // Importing again changes nothing.

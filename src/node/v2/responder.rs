@@ -5,7 +5,6 @@ use std::time::{Instant, SystemTime};
 
 use super::policy::SignRefusal;
 use super::{V2Handle, now_secs};
-use crate::node::peers::CapReached;
 use crate::events::EventKind;
 use crate::frostr_v2::envelope::{
     EcdhPackage, ErrorData, OnboardRequest, PING_VERSION, Payload, Ping, SignSession,
@@ -13,6 +12,7 @@ use crate::frostr_v2::envelope::{
 use crate::frostr_v2::event::Event;
 use crate::frostr_v2::receive::{self, Inbound};
 use crate::frostr_v2::{ecdh, onboard, sign};
+use crate::node::peers::CapReached;
 
 impl V2Handle {
     /// One event from the pool: §4.5 checks, then a reply to a round of ours or a request.

@@ -14,7 +14,7 @@ use rand::RngCore;
 use super::peers::CapReached;
 use crate::frostr::session::SessionPackage;
 use crate::frostr::transport::envelope::MessageId;
-use crate::frostr_v2::envelope::{Envelope, SignSession};
+use crate::frostr_v2::envelope::SignSession;
 
 /// Most requests waiting at once; more are refused so a peer cannot grow memory.
 pub const MAX_PENDING: usize = 64;
@@ -74,12 +74,12 @@ pub enum SignRequest {
         msg_id: MessageId,
         session: SessionPackage,
     },
-    /// A V2 `SignRequest` from member `from`: the request envelope (its `request_id` is
-    /// answered) and its session. Its nonce codes are spent only when it is approved.
+    /// A V2 `SignRequest` from member `from`: the `request_id` to answer and its session.
+    /// Its nonce codes are spent only when it is approved.
     V2 {
         from: u16,
-        envelope: Envelope,
-        session: SignSession,
+        request_id: String,
+        session: Box<SignSession>,
     },
 }
 

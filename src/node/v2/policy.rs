@@ -102,7 +102,7 @@ impl V2Handle {
         let p = self.0.guard.take_for_approval(&self.0.policies, id)?;
         let SignRequest::V2 {
             from,
-            envelope,
+            request_id,
             session,
         } = p.request
         else {
@@ -110,7 +110,7 @@ impl V2Handle {
         };
         match self.sign_for(from, &session).await {
             Ok((payload, count)) => {
-                self.reply(from, &envelope, payload)
+                self.reply(from, &request_id, payload)
                     .map_err(ApprovalError::Failed)?;
                 tracing::info!(peer = %hex::encode(p.peer), id, "V2 sign request approved");
                 Ok(count)
@@ -118,7 +118,7 @@ impl V2Handle {
             Err(SignRefusal::Cap(c)) => {
                 let _ = self.reply(
                     from,
-                    &envelope,
+                    &request_id,
                     denied(format!("inbound sign denied by local policy: {c}")),
                 );
                 Err(c.into())
@@ -131,10 +131,13 @@ impl V2Handle {
     /// instead of waiting for its timeout.
     pub fn deny_sign(&self, id: &str) -> Result<PendingSign, ApprovalError> {
         let p = self.0.guard.take_for_denial(id)?;
-        if let SignRequest::V2 { from, envelope, .. } = &p.request {
+        if let SignRequest::V2 {
+            from, request_id, ..
+        } = &p.request
+        {
             if let Err(e) = self.reply(
                 *from,
-                envelope,
+                request_id,
                 denied("inbound sign denied by the node's operator"),
             ) {
                 tracing::debug!(error = %e, "cannot send the denial");
@@ -179,8 +182,8 @@ impl V2Handle {
                 }
                 let request = SignRequest::V2 {
                     from,
-                    envelope: env.clone(),
-                    session: s.clone(),
+                    request_id: env.request_id.clone(),
+                    session: Box::new(s.clone()),
                 };
                 let hint = request.content();
                 let (pid, ttl) =
@@ -229,10 +232,14 @@ impl V2Handle {
         );
     }
 
-    /// Answer `request` from member `to`.
-    fn reply(&self, to: u16, request: &Envelope, payload: Payload) -> Result<(), String> {
-        self.send(to, &request.reply(now_secs(), payload))
-            .map_err(|e| e.to_string())
+    /// Answer request `request_id` of member `to`.
+    fn reply(&self, to: u16, request_id: &str, payload: Payload) -> Result<(), String> {
+        let out = Envelope {
+            request_id: request_id.to_owned(),
+            sent_at: now_secs(),
+            payload,
+        };
+        self.send(to, &out).map_err(|e| e.to_string())
     }
 }
 

@@ -322,18 +322,11 @@ async fn policy_edits_reach_the_running_v2_node_at_once() {
     let (code, b, _) = call(&d, Method::DELETE, &path, AUTH, None).await;
     assert_eq!(code, 200, "{b}");
     assert_eq!(b["policy"]["source"], "default");
+    // Nothing else changed since the refusal above: D asks A at once.
     let m: [u8; 32] = rand::random();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let sig = loop {
-        let (code, b) = daemon_sign(&d, &m).await;
-        if code == 200 {
-            break b["signature"].as_str().expect("signature").to_owned();
-        }
-        assert!(Instant::now() < deadline, "D never signed with A: {b}");
-        // D needs A's nonces: A's ping hands them over.
-        let _ = a.ping(&d_id, Duration::from_secs(2)).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let (code, b) = daemon_sign(&d, &m).await;
+    assert_eq!(code, 200, "D signs with A once allowed: {b}");
+    let sig = b["signature"].as_str().expect("signature");
     let sig: [u8; 64] = hex::decode(sig).expect("hex").try_into().expect("64 bytes");
     assert!(verify(&group, &m, &sig), "D's signature with A verifies");
 }
@@ -583,4 +576,75 @@ async fn bfprofile_overrides_become_peer_policies_on_import() {
     let m: [u8; 32] = rand::random();
     let sig = a.sign(m).await.expect("D answers A now");
     assert!(verify(&ks.group.group_pk, &m, &sig));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bfprofile_given_at_boot_applies_its_overrides() {
+    let ks = keyset();
+    let relay = TestServer::start(&[]);
+    let url = format!("ws://{}", relay.addr);
+    let a_id = ks.shares[0].peer_id();
+    // The profile of member 1 never asks A (request.ecdh denied turns "send" off).
+    let no_asking = PolicyOverride {
+        pubkey: a_id,
+        policy: PeerPolicy {
+            request: MethodOverrides {
+                ecdh: Override::Deny,
+                ..MethodOverrides::default()
+            },
+            respond: MethodOverrides::default(),
+        },
+    };
+    let pkg = profile_package(&ks, 1, &url, vec![no_asking]);
+    let d = TestServer::start(&[
+        "--auth-enabled",
+        "true",
+        "--headless",
+        "true",
+        "--api-key",
+        API_KEY,
+        "--rate-limit-enabled",
+        "false",
+        "--relays",
+        &url,
+        "--share-cred",
+        &pkg,
+        "--share-password",
+        PKG_PW,
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, st, _) = call(&d, Method::GET, "/api/status", AUTH, None).await;
+        if st["protocol"] == "v2" && st["nodeActive"] == true {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the daemon never ran V2: {st}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pa = policy_of(&d, &a_id).await;
+    assert_eq!(pa["allowSend"], false, "{pa}");
+    assert_eq!(pa["allowReceive"], true, "{pa}");
+    // The running node does not ask A: with A the only peer online, D cannot sign.
+    let (a, _sa) = peer_node(&ks, 0, &url, Duration::from_secs(8), None, false);
+    ping_until_ok(&a, &ks.shares[1].peer_id()).await;
+    let (code, b) = daemon_sign(&d, &rand::random()).await;
+    assert_ne!(code, 200, "D must not ask A: {b}");
+    // While D still answers A.
+    let m: [u8; 32] = rand::random();
+    let sig = a.sign(m).await.expect("D answers A");
+    assert!(verify(&ks.group.group_pk, &m, &sig));
+    // Same nonces, policy lifted: D signs with A at once, so the refusal was the policy's.
+    let path = format!("/api/peers/{}/policy", hex::encode(a_id));
+    let (code, b, _) = call(
+        &d,
+        Method::PUT,
+        &path,
+        AUTH,
+        Some(json!({"allowSend": true})),
+    )
+    .await;
+    assert_eq!(code, 200, "{b}");
+    let m: [u8; 32] = rand::random();
+    let (code, b) = daemon_sign(&d, &m).await;
+    assert_eq!(code, 200, "D asks A once allowed: {b}");
 }

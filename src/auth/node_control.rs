@@ -222,7 +222,13 @@ pub fn load_v2(config: &Config, store: &Store, vault: &Vault) -> Option<V2Start>
     }
     let env = config.v2_credentials.as_ref().filter(|_| config.headless)?;
     Some(match crate::keyset::import::from_env(env) {
-        Ok(creds) => start_of(creds, &config.relays),
+        Ok(creds) => {
+            // A bfprofile's policy overrides seed the stored policies (API-set ones stay).
+            if let Err(e) = crate::node::v2::apply_profile_policies(store, &creds) {
+                tracing::warn!(error = %e, "cannot store the profile's peer policies");
+            }
+            start_of(creds, &config.relays)
+        }
         Err(e) => V2Start::Invalid(format!("SHARE_CRED: {e}")),
     })
 }

@@ -221,6 +221,25 @@ async fn save_v2(state: &AppState, owner: &str, creds: &V2Credentials) -> Result
     .await
 }
 
+/// A `bfprofile`'s policy overrides become the stored peer policies (an API-set one stays);
+/// the node loads them when it (re)starts on the switch below.
+async fn apply_profile_policies(state: &AppState, creds: &V2Credentials) -> Result<(), ApiError> {
+    let (store, creds) = (state.store.clone(), creds.clone());
+    blocking(move || {
+        crate::node::v2::apply_profile_policies(&store, &creds)
+            .map(|n| {
+                if n > 0 {
+                    tracing::info!(
+                        policies = n,
+                        "peer policies taken from the imported profile"
+                    );
+                }
+            })
+            .map_err(store_error)
+    })
+    .await
+}
+
 /// THE switch of the node to V2: records that `owner`'s V2 credentials are the node's and
 /// stops the v1 node (a restart does not bring v1 back: `node_control::load` checks the
 /// switch). Returns whether a node is running afterwards.
@@ -487,6 +506,7 @@ async fn import_inner(state: &AppState, p: &Principal, body: &Bytes) -> Result<R
     drop(slot);
     let owner = owner_of(state, p).await?;
     save_v2(state, &owner, &creds).await?;
+    apply_profile_policies(state, &creds).await?;
     let switch = creds.is_complete() || creds.needs_onboard();
     let node_active = if switch {
         switch_node_to_v2(state, &owner).await?

@@ -383,7 +383,7 @@ pub struct PendingSignsResponse {
 pub async fn pending_signs(
     State(state): State<AppState>,
 ) -> Result<Json<PendingSignsResponse>, ApiError> {
-    let node = node(&state)?;
+    let node = any_node(&state)?;
     let peers = node.peers();
     let pending = node
         .pending_signs()
@@ -394,13 +394,8 @@ pub async fn pending_signs(
                 .find(|x| x.xonly == p.peer)
                 .map(|x| hex::encode(x.compressed))
                 .unwrap_or_else(|| hex::encode(p.peer)),
-            sighashes: p
-                .session
-                .hashes
-                .iter()
-                .map(|h| hex::encode(h.sighash.0))
-                .collect(),
-            content: p.session.content.clone(),
+            sighashes: p.request.sighashes().iter().map(hex::encode).collect(),
+            content: p.request.content(),
             received_at: crate::timefmt::iso8601(p.received_at),
             expires_at: crate::timefmt::iso8601(p.expires_at),
             id: p.id,
@@ -456,7 +451,7 @@ pub async fn approve_sign(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<ApprovedResponse>, ApiError> {
-    let node = node(&state)?;
+    let node = any_node(&state)?;
     let partials_issued = node.approve_sign(&id).await.map_err(approval_error)?;
     Ok(Json(ApprovedResponse {
         approved: true,
@@ -481,7 +476,7 @@ pub async fn deny_sign(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<DeniedResponse>, ApiError> {
-    let node = node(&state)?;
+    let node = any_node(&state)?;
     node.deny_sign(&id).map_err(approval_error)?;
     Ok(Json(DeniedResponse { denied: true, id }))
 }

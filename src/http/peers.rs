@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::AppState;
 use super::error::ApiError;
-use super::node::{bad_request, node, online};
+use super::node::{any_node, bad_request, online};
 use crate::frostr::{GroupPackage, SharePackage};
 use crate::node::peers::parse_peer_key;
 use crate::node::{Peer, PolicyError, PolicySource, PolicyUpdate};
@@ -186,7 +186,7 @@ pub struct PoliciesResponse {
     )
 )]
 pub async fn policies(State(state): State<AppState>) -> Result<Json<PoliciesResponse>, ApiError> {
-    let node = node(&state)?;
+    let node = any_node(&state)?;
     let now = Instant::now();
     Ok(Json(PoliciesResponse {
         policies: node.peers().iter().map(|p| policy_view(p, now)).collect(),
@@ -302,7 +302,7 @@ pub async fn get_policy(
     Path(pubkey): Path<String>,
 ) -> Result<Json<PolicyResponse>, ApiError> {
     let key = peer_key(&pubkey)?;
-    let node = node(&state)?;
+    let node = any_node(&state)?;
     let peer = node
         .peer(&key)
         .ok_or_else(|| ApiError::not_found("Not a peer of this group"))?;
@@ -331,7 +331,7 @@ pub async fn put_policy(
 ) -> Result<Json<PolicyResponse>, ApiError> {
     let key = peer_key(&pubkey)?;
     let update = parse_update(&body)?;
-    let node = node(&state)?;
+    let node = any_node(&state)?;
     let peer = node
         .update_policy(&key, update)
         .await
@@ -358,7 +358,7 @@ pub async fn delete_policy(
     Path(pubkey): Path<String>,
 ) -> Result<Json<PolicyRemovedResponse>, ApiError> {
     let key = peer_key(&pubkey)?;
-    let node = node(&state)?;
+    let node = any_node(&state)?;
     let peer = node.delete_policy(&key).await.map_err(policy_error)?;
     Ok(Json(PolicyRemovedResponse {
         removed: true,

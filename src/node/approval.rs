@@ -14,6 +14,7 @@ use rand::RngCore;
 use super::peers::CapReached;
 use crate::frostr::session::SessionPackage;
 use crate::frostr::transport::envelope::MessageId;
+use crate::frostr_v2::envelope::SignSession;
 
 /// Most requests waiting at once; more are refused so a peer cannot grow memory.
 pub const MAX_PENDING: usize = 64;
@@ -65,29 +66,66 @@ pub enum ApprovalError {
     Failed(String),
 }
 
+/// The request itself, in the protocol it arrived in. Only public data.
+#[derive(Clone, Debug)]
+pub enum SignRequest {
+    /// A v1 `/sign/req`: its message id and session.
+    V1 {
+        msg_id: MessageId,
+        session: SessionPackage,
+    },
+    /// A V2 `SignRequest` from member `from`: the `request_id` to answer and its session.
+    /// Its nonce codes are spent only when it is approved.
+    V2 {
+        from: u16,
+        request_id: String,
+        session: Box<SignSession>,
+    },
+}
+
+impl SignRequest {
+    /// The 32-byte messages to sign.
+    pub fn sighashes(&self) -> Vec<[u8; 32]> {
+        match self {
+            SignRequest::V1 { session, .. } => session.hashes.iter().map(|h| h.sighash.0).collect(),
+            SignRequest::V2 { session, .. } => session.hashes.clone(),
+        }
+    }
+
+    /// Free text the requester attached (untrusted); V2 content bytes shown as UTF-8 when
+    /// they are, else as hex.
+    pub fn content(&self) -> Option<String> {
+        match self {
+            SignRequest::V1 { session, .. } => session.content.clone(),
+            SignRequest::V2 { session, .. } => session
+                .content
+                .as_ref()
+                .map(|c| String::from_utf8(c.clone()).unwrap_or_else(|_| hex::encode(c))),
+        }
+    }
+}
+
 /// One waiting sign request. The session holds only public data.
 #[derive(Clone, Debug)]
 pub struct PendingSign {
     /// Our id for the API (16 random bytes, hex); not the wire message id.
     pub id: String,
     pub peer: [u8; 32],
-    pub msg_id: MessageId,
-    pub session: SessionPackage,
+    pub request: SignRequest,
     pub received_at: SystemTime,
     pub expires_at: SystemTime,
     deadline: Instant,
 }
 
 impl PendingSign {
-    pub fn new(peer: [u8; 32], msg_id: MessageId, session: SessionPackage, ttl: Duration) -> Self {
+    pub fn new(peer: [u8; 32], request: SignRequest, ttl: Duration) -> Self {
         let mut b = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut b);
         let now = SystemTime::now();
         Self {
             id: hex::encode(b),
             peer,
-            msg_id,
-            session,
+            request,
             received_at: now,
             expires_at: now + ttl,
             deadline: Instant::now() + ttl,
@@ -185,6 +223,13 @@ mod tests {
         .expect("session")
     }
 
+    fn v1(msg: u8, session: SessionPackage) -> SignRequest {
+        SignRequest::V1 {
+            msg_id: MessageId([msg; 16]),
+            session,
+        }
+    }
+
     #[test]
     fn sign_policy_parses() {
         assert_eq!("auto".parse(), Ok(SignPolicy::Auto));
@@ -196,12 +241,7 @@ mod tests {
     #[test]
     fn take_once_then_not_found() {
         let q = Approvals::default();
-        let p = PendingSign::new(
-            [1; 32],
-            MessageId([2; 16]),
-            session(),
-            Duration::from_secs(30),
-        );
+        let p = PendingSign::new([1; 32], v1(2, session()), Duration::from_secs(30));
         let id = p.id.clone();
         q.push(p).expect("push");
         assert_eq!(q.list().len(), 1);
@@ -215,19 +255,14 @@ mod tests {
     fn expired_requests_leave_the_queue() {
         let q = Approvals::default();
         let s = session();
-        let p = PendingSign::new([1; 32], MessageId([2; 16]), s.clone(), Duration::ZERO);
+        let p = PendingSign::new([1; 32], v1(2, s.clone()), Duration::ZERO);
         let id = p.id.clone();
         q.push(p.clone()).expect("push");
         assert!(q.expire(&id).is_some());
         q.push(p).expect("push");
         assert!(matches!(q.take(&id), Err(ApprovalError::Expired)));
-        q.push(PendingSign::new(
-            [1; 32],
-            MessageId([3; 16]),
-            s,
-            Duration::ZERO,
-        ))
-        .expect("push");
+        q.push(PendingSign::new([1; 32], v1(3, s), Duration::ZERO))
+            .expect("push");
         assert!(q.list().is_empty());
     }
 
@@ -238,20 +273,14 @@ mod tests {
         for _ in 0..MAX_PENDING {
             q.push(PendingSign::new(
                 [1; 32],
-                MessageId([0; 16]),
-                s.clone(),
+                v1(0, s.clone()),
                 Duration::from_secs(60),
             ))
             .expect("room");
         }
         assert!(
-            q.push(PendingSign::new(
-                [1; 32],
-                MessageId([0; 16]),
-                s,
-                Duration::from_secs(60)
-            ))
-            .is_err()
+            q.push(PendingSign::new([1; 32], v1(0, s), Duration::from_secs(60)))
+                .is_err()
         );
     }
 }

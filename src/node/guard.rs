@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 
-use super::approval::{ApprovalError, Approvals, PendingSign, SignPolicy};
-use super::peers::{Peer, Peers, Policy, PolicyMeta, PolicySeed, PolicySource};
+use super::approval::{ApprovalError, Approvals, PendingSign, SignPolicy, SignRequest};
+use super::peers::{CapReached, Peer, Peers, Policy, PolicyMeta, PolicySeed, PolicySource};
 use super::responder::Refusal;
 use super::{NodeHandle, now_secs};
 use crate::events::EventKind;
@@ -59,7 +59,15 @@ impl Guard {
         group: &GroupPackage,
         peers: &Peers,
     ) -> Result<Guard, StoreError> {
-        let gid = group_id(group);
+        Self::open_for(cfg, group_id(group), peers)
+    }
+
+    /// [`Self::open`] for a group known by its id (the V2 node: bifrost-rs `gid`).
+    pub(crate) fn open_for(
+        cfg: GuardConfig,
+        gid: [u8; 32],
+        peers: &Peers,
+    ) -> Result<Guard, StoreError> {
         let (stored, counts) = match &cfg.store {
             Some(s) => (s.load_peer_policies(&gid)?, s.load_partial_counts(&gid)?),
             None => Default::default(),
@@ -74,6 +82,146 @@ impl Guard {
             policy_lock: tokio::sync::Mutex::new(()),
             approvals: Approvals::default(),
         })
+    }
+
+    /// `auto` or `approve`.
+    pub(crate) fn sign_policy(&self) -> SignPolicy {
+        self.sign_policy
+    }
+
+    /// Sign requests waiting for approval, oldest first.
+    pub(crate) fn pending(&self) -> Vec<PendingSign> {
+        self.approvals.list()
+    }
+
+    /// Change our policy towards a peer of `peers`: saved first (durably), then applied.
+    /// Omitted directions keep their current effective value.
+    pub(crate) async fn update_policy(
+        &self,
+        peers: &Peers,
+        xonly: &[u8; 32],
+        update: PolicyUpdate,
+    ) -> Result<Peer, PolicyError> {
+        let _one_at_a_time = self.policy_lock.lock().await;
+        let cur = peers
+            .get(xonly)
+            .ok_or_else(|| PolicyError::UnknownPeer(hex::encode(xonly)))?;
+        let now = now_secs();
+        let policy = Policy {
+            send: update.allow_send.unwrap_or(cur.policy.send),
+            recv: update.allow_receive.unwrap_or(cur.policy.recv),
+        };
+        let meta = PolicyMeta {
+            label: update.label.unwrap_or(cur.meta.label),
+            note: update.note.unwrap_or(cur.meta.note),
+            partial_cap: update.partial_cap.unwrap_or(cur.meta.partial_cap),
+            source: PolicySource::Api,
+            last_updated: Some(now),
+        };
+        if let Some(store) = &self.store {
+            let rec = StoredPolicy::new(
+                policy.send,
+                policy.recv,
+                meta.label.clone(),
+                meta.note.clone(),
+                meta.partial_cap,
+                now,
+            );
+            let (gid, peer) = (self.group_id, *xonly);
+            let counts = store
+                .run_blocking(move |s| {
+                    s.put_peer_policy(&gid, &peer, &rec)?;
+                    s.load_partial_counts(&gid)
+                })
+                .await?;
+            // A cap must start from the true count, including any flushed after our start.
+            peers.raise_counts(&counts);
+        }
+        peers.set_full_policy(xonly, policy, meta);
+        tracing::info!(peer = %hex::encode(xonly), send = policy.send, recv = policy.recv, "peer policy changed");
+        peers
+            .get(xonly)
+            .ok_or_else(|| PolicyError::UnknownPeer(hex::encode(xonly)))
+    }
+
+    /// Remove the API-set policy of a peer; it falls back to its `PEER_POLICIES` entry, else
+    /// to the default. Returns the peer with the policy now in force.
+    pub(crate) async fn delete_policy(
+        &self,
+        peers: &Peers,
+        xonly: &[u8; 32],
+    ) -> Result<Peer, PolicyError> {
+        let _one_at_a_time = self.policy_lock.lock().await;
+        let cur = peers
+            .get(xonly)
+            .ok_or_else(|| PolicyError::UnknownPeer(hex::encode(xonly)))?;
+        if cur.meta.source != PolicySource::Api {
+            return Err(PolicyError::NotFound);
+        }
+        if let Some(store) = &self.store {
+            let (gid, peer) = (self.group_id, *xonly);
+            store
+                .run_blocking(move |s| s.delete_peer_policy(&gid, &peer))
+                .await?;
+        }
+        let seed = self.seeds.iter().find(|s| &s.pubkey == xonly);
+        let (policy, meta) = Peers::fallback_policy(seed);
+        peers.set_full_policy(xonly, policy, meta);
+        tracing::info!(peer = %hex::encode(xonly), "peer policy removed");
+        peers
+            .get(xonly)
+            .ok_or_else(|| PolicyError::UnknownPeer(hex::encode(xonly)))
+    }
+
+    /// Queue a sign request for approval (`SIGN_POLICY=approve`): nothing is spent or
+    /// counted yet. A peer already at its cap is refused at once. Returns the queue id and
+    /// the time left before it expires.
+    pub(crate) fn enqueue(
+        &self,
+        peers: &Peers,
+        from: [u8; 32],
+        request: SignRequest,
+        ttl: Duration,
+    ) -> Result<(String, Duration), String> {
+        if let Some(p) = peers.get(&from) {
+            if let Some(cap) = p.meta.partial_cap.filter(|c| p.partials_issued >= *c) {
+                return Err(CapReached {
+                    issued: p.partials_issued,
+                    cap,
+                }
+                .to_string());
+            }
+        }
+        let pending = PendingSign::new(from, request, ttl);
+        let (pid, ttl) = (pending.id.clone(), pending.remaining());
+        self.approvals.push(pending).map_err(|e| e.to_string())?;
+        Ok((pid, ttl))
+    }
+
+    /// Take a waiting request to approve it; refused when the peer's policy no longer
+    /// allows answering it.
+    pub(crate) fn take_for_approval(
+        &self,
+        peers: &Peers,
+        id: &str,
+    ) -> Result<PendingSign, ApprovalError> {
+        let p = self.approvals.take(id)?;
+        if !peers.get(&p.peer).is_some_and(|x| x.policy.recv) {
+            return Err(ApprovalError::PolicyDenied);
+        }
+        Ok(p)
+    }
+
+    /// Take a waiting request to deny it.
+    pub(crate) fn take_for_denial(&self, id: &str) -> Result<PendingSign, ApprovalError> {
+        self.approvals.take(id)
+    }
+
+    /// After its time is up, remove `id` if nobody approved or denied it; returns it so
+    /// the caller reports the expiry.
+    pub(crate) async fn expire_after(&self, id: &str, ttl: Duration) -> Option<PendingSign> {
+        tokio::time::sleep(ttl).await;
+        self.approvals.expire(id)
     }
 }
 
@@ -133,90 +281,33 @@ impl NodeHandle {
         xonly: &[u8; 32],
         update: PolicyUpdate,
     ) -> Result<Peer, PolicyError> {
-        let _one_at_a_time = self.guard().policy_lock.lock().await;
-        let cur = self
-            .peer(xonly)
-            .ok_or_else(|| PolicyError::UnknownPeer(hex::encode(xonly)))?;
-        let now = now_secs();
-        let policy = Policy {
-            send: update.allow_send.unwrap_or(cur.policy.send),
-            recv: update.allow_receive.unwrap_or(cur.policy.recv),
-        };
-        let meta = PolicyMeta {
-            label: update.label.unwrap_or(cur.meta.label),
-            note: update.note.unwrap_or(cur.meta.note),
-            partial_cap: update.partial_cap.unwrap_or(cur.meta.partial_cap),
-            source: PolicySource::Api,
-            last_updated: Some(now),
-        };
-        if let Some(store) = &self.guard().store {
-            let rec = StoredPolicy::new(
-                policy.send,
-                policy.recv,
-                meta.label.clone(),
-                meta.note.clone(),
-                meta.partial_cap,
-                now,
-            );
-            let (gid, peer) = (self.guard().group_id, *xonly);
-            let counts = store
-                .run_blocking(move |s| {
-                    s.put_peer_policy(&gid, &peer, &rec)?;
-                    s.load_partial_counts(&gid)
-                })
-                .await?;
-            // A cap must start from the true count, including any flushed after our start.
-            self.0.peers.raise_counts(&counts);
-        }
-        self.0.peers.set_full_policy(xonly, policy, meta);
-        tracing::info!(peer = %hex::encode(xonly), send = policy.send, recv = policy.recv, "peer policy changed");
-        self.emit(
-            EventKind::Info,
-            "peer policy changed",
-            Some(serde_json::json!({ "peer": hex::encode(xonly),
-                "allowSend": policy.send, "allowReceive": policy.recv })),
-        );
-        self.peer(xonly)
-            .ok_or_else(|| PolicyError::UnknownPeer(hex::encode(xonly)))
+        let peer = self
+            .guard()
+            .update_policy(&self.0.peers, xonly, update)
+            .await?;
+        emit_policy_changed(|k, m, d| self.emit(k, m, d), &peer);
+        Ok(peer)
     }
 
     /// Remove the API-set policy of a peer; it falls back to its `PEER_POLICIES` entry, else
     /// to the default. Returns the peer with the policy now in force.
     pub async fn delete_policy(&self, xonly: &[u8; 32]) -> Result<Peer, PolicyError> {
-        let _one_at_a_time = self.guard().policy_lock.lock().await;
-        let cur = self
-            .peer(xonly)
-            .ok_or_else(|| PolicyError::UnknownPeer(hex::encode(xonly)))?;
-        if cur.meta.source != PolicySource::Api {
-            return Err(PolicyError::NotFound);
-        }
-        if let Some(store) = &self.guard().store {
-            let (gid, peer) = (self.guard().group_id, *xonly);
-            store
-                .run_blocking(move |s| s.delete_peer_policy(&gid, &peer))
-                .await?;
-        }
-        let seed = self.guard().seeds.iter().find(|s| &s.pubkey == xonly);
-        let (policy, meta) = Peers::fallback_policy(seed);
-        self.0.peers.set_full_policy(xonly, policy, meta);
-        tracing::info!(peer = %hex::encode(xonly), "peer policy removed");
-        self.peer(xonly)
-            .ok_or_else(|| PolicyError::UnknownPeer(hex::encode(xonly)))
+        self.guard().delete_policy(&self.0.peers, xonly).await
     }
 
     /// Sign requests waiting for approval, oldest first.
     pub fn pending_signs(&self) -> Vec<PendingSign> {
-        self.guard().approvals.list()
+        self.guard().pending()
     }
 
     /// Approve a waiting request: compute and send our partial signature now.
     pub async fn approve_sign(&self, id: &str) -> Result<u64, ApprovalError> {
-        let p = self.guard().approvals.take(id)?;
+        let p = self.guard().take_for_approval(&self.0.peers, id)?;
         let peer = hex::encode(p.peer);
-        if !self.peer(&p.peer).is_some_and(|x| x.policy.recv) {
-            return Err(ApprovalError::PolicyDenied);
-        }
-        let count = self.issue_partial(p.peer, p.msg_id, p.session).await?;
+        let SignRequest::V1 { msg_id, session } = p.request else {
+            return Err(ApprovalError::Failed("not a v1 sign request".into()));
+        };
+        let count = self.issue_partial(p.peer, msg_id, session).await?;
         tracing::info!(%peer, id, "sign request approved");
         Ok(count)
     }
@@ -224,7 +315,7 @@ impl NodeHandle {
     /// Deny a waiting request: it is dropped unanswered (v1 has no rejection message), so
     /// the requester times out.
     pub fn deny_sign(&self, id: &str) -> Result<PendingSign, ApprovalError> {
-        let p = self.guard().approvals.take(id)?;
+        let p = self.guard().take_for_denial(id)?;
         let peer = hex::encode(p.peer);
         tracing::info!(%peer, id, "sign request denied");
         self.emit(
@@ -260,25 +351,15 @@ impl NodeHandle {
                 Ok(())
             }
             SignPolicy::Approve => {
-                // Refuse at once what could not be approved anyway.
-                if let Some(p) = self.peer(&from) {
-                    if let Some(cap) = p.meta.partial_cap.filter(|c| p.partials_issued >= *c) {
-                        return Err(Refusal::Failed(
-                            super::peers::CapReached {
-                                issued: p.partials_issued,
-                                cap,
-                            }
-                            .to_string(),
-                        ));
-                    }
-                }
                 let hint = session.content.clone();
-                let pending = PendingSign::new(from, id, session, self.0.timeout);
-                let (pid, ttl) = (pending.id.clone(), pending.remaining());
-                self.guard()
-                    .approvals
-                    .push(pending)
-                    .map_err(|e| Refusal::Failed(e.to_string()))?;
+                let request = SignRequest::V1 {
+                    msg_id: id,
+                    session,
+                };
+                let (pid, ttl) = self
+                    .guard()
+                    .enqueue(&self.0.peers, from, request, self.0.timeout)
+                    .map_err(Refusal::Failed)?;
                 tracing::info!(%peer, id = %pid, "sign request waits for approval");
                 self.emit(
                     EventKind::Sign,
@@ -287,15 +368,8 @@ impl NodeHandle {
                 );
                 let node = self.clone();
                 tokio::spawn(async move {
-                    tokio::time::sleep(ttl).await;
-                    if let Some(p) = node.guard().approvals.expire(&pid) {
-                        let peer = hex::encode(p.peer);
-                        tracing::warn!(%peer, id = %pid, "sign request expired without approval");
-                        node.emit(
-                            EventKind::Warn,
-                            "sign request expired without approval",
-                            Some(serde_json::json!({ "id": pid, "peer": peer })),
-                        );
+                    if let Some(p) = node.guard().expire_after(&pid, ttl).await {
+                        emit_expired(|k, m, d| node.emit(k, m, d), &p);
                     }
                 });
                 Ok(())
@@ -378,4 +452,31 @@ impl NodeHandle {
             }
         });
     }
+}
+
+/// Report a policy change on the event stream (both protocols).
+pub(crate) fn emit_policy_changed(
+    emit: impl Fn(EventKind, &str, Option<serde_json::Value>),
+    peer: &Peer,
+) {
+    emit(
+        EventKind::Info,
+        "peer policy changed",
+        Some(serde_json::json!({ "peer": hex::encode(peer.xonly),
+            "allowSend": peer.policy.send, "allowReceive": peer.policy.recv })),
+    );
+}
+
+/// Report a sign request that expired without approval (both protocols).
+pub(crate) fn emit_expired(
+    emit: impl Fn(EventKind, &str, Option<serde_json::Value>),
+    p: &PendingSign,
+) {
+    let peer = hex::encode(p.peer);
+    tracing::warn!(%peer, id = %p.id, "sign request expired without approval");
+    emit(
+        EventKind::Warn,
+        "sign request expired without approval",
+        Some(serde_json::json!({ "id": p.id, "peer": peer })),
+    );
 }

@@ -200,6 +200,25 @@ impl Peers {
         Self(Mutex::new(peers))
     }
 
+    /// Peers given as `(idx, x-only key, compressed key)` (the V2 node's members).
+    pub fn from_members(members: impl IntoIterator<Item = (u32, [u8; 32], [u8; 33])>) -> Self {
+        let peers = members
+            .into_iter()
+            .map(|(idx, xonly, compressed)| Peer {
+                idx,
+                xonly,
+                compressed,
+                policy: Policy::default(),
+                meta: PolicyMeta::default(),
+                partials_issued: 0,
+                last_seen: None,
+                latency_ms: None,
+                remote_policy: None,
+            })
+            .collect();
+        Self(Mutex::new(peers))
+    }
+
     fn with<R>(&self, f: impl FnOnce(&mut Vec<Peer>) -> R) -> R {
         let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut g)

@@ -231,7 +231,12 @@ impl Supervisor {
         let (stop_tx, stop_rx) = watch::channel(false);
         forward_shutdown(self.0.shutdown.clone(), stop_tx.clone());
         let mut options = V2Options::new(timeout);
-        options.store = lock(&self.0.guard).store.clone();
+        {
+            let guard = lock(&self.0.guard);
+            options.store = guard.store.clone();
+            options.sign_policy = guard.sign_policy;
+            options.seeds = guard.seeds.clone();
+        }
         options.events = Some(self.0.events.clone());
         let started = match onboarded {
             Some(done) => super::v2::start_onboarded(done, relays.clone(), options, stop_rx),

@@ -9,7 +9,10 @@ use tokio::sync::watch;
 use super::V2Handle;
 use crate::events::EventKind;
 use crate::node::pool::RelayState;
-use crate::node::{NodeError, NodeHandle, Peer, PingResult};
+use crate::node::{
+    ApprovalError, NodeError, NodeHandle, Peer, PendingSign, PingResult, PolicyError, PolicyUpdate,
+    SignPolicy,
+};
 
 /// Which FROSTR protocol a node speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,7 +47,7 @@ impl AnyNode {
         }
     }
 
-    /// The v1 handle, for v1-only features (policies, approvals).
+    /// The v1 handle, for v1-only features.
     pub fn as_v1(&self) -> Option<&NodeHandle> {
         match self {
             AnyNode::V1(n) => Some(n),
@@ -86,6 +89,66 @@ impl AnyNode {
         match self {
             AnyNode::V1(n) => n.peers(),
             AnyNode::V2(n) => n.peers(),
+        }
+    }
+
+    /// One peer by x-only key.
+    pub fn peer(&self, xonly: &[u8; 32]) -> Option<Peer> {
+        match self {
+            AnyNode::V1(n) => n.peer(xonly),
+            AnyNode::V2(n) => n.peer(xonly),
+        }
+    }
+
+    /// Change our policy towards a peer (saved, then applied to the running node).
+    pub async fn update_policy(
+        &self,
+        xonly: &[u8; 32],
+        update: PolicyUpdate,
+    ) -> Result<Peer, PolicyError> {
+        match self {
+            AnyNode::V1(n) => n.update_policy(xonly, update).await,
+            AnyNode::V2(n) => n.update_policy(xonly, update).await,
+        }
+    }
+
+    /// Remove the API-set policy of a peer.
+    pub async fn delete_policy(&self, xonly: &[u8; 32]) -> Result<Peer, PolicyError> {
+        match self {
+            AnyNode::V1(n) => n.delete_policy(xonly).await,
+            AnyNode::V2(n) => n.delete_policy(xonly).await,
+        }
+    }
+
+    /// `auto` or `approve`.
+    pub fn sign_policy(&self) -> SignPolicy {
+        match self {
+            AnyNode::V1(n) => n.sign_policy(),
+            AnyNode::V2(n) => n.sign_policy(),
+        }
+    }
+
+    /// Sign requests waiting for approval, oldest first.
+    pub fn pending_signs(&self) -> Vec<PendingSign> {
+        match self {
+            AnyNode::V1(n) => n.pending_signs(),
+            AnyNode::V2(n) => n.pending_signs(),
+        }
+    }
+
+    /// Approve a waiting sign request; returns the peer's partial count after it.
+    pub async fn approve_sign(&self, id: &str) -> Result<u64, ApprovalError> {
+        match self {
+            AnyNode::V1(n) => n.approve_sign(id).await,
+            AnyNode::V2(n) => n.approve_sign(id).await,
+        }
+    }
+
+    /// Deny a waiting sign request.
+    pub fn deny_sign(&self, id: &str) -> Result<PendingSign, ApprovalError> {
+        match self {
+            AnyNode::V1(n) => n.deny_sign(id),
+            AnyNode::V2(n) => n.deny_sign(id),
         }
     }
 

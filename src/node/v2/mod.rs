@@ -10,6 +10,7 @@
 mod any;
 mod onboard;
 pub mod pending;
+mod policy;
 mod requester;
 mod responder;
 
@@ -21,7 +22,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rand::RngCore;
 use tokio::sync::watch;
 
-use super::peers::{Peer, Policy, PolicyMeta};
+use super::approval::SignPolicy;
+use super::guard::{Guard, GuardConfig};
+use super::peers::{Peer, Peers, Policy, PolicySeed};
 use super::pool::{self, RelayState};
 use super::{NodeError, PingResult};
 use crate::events::{EventBus, EventKind};
@@ -38,6 +41,7 @@ use crate::store::Store;
 
 pub use any::{AnyNode, Protocol};
 pub use onboard::onboard;
+pub use policy::{apply_profile_policies, policy_from_override};
 
 /// Ping timeout of §4.14.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(15);
@@ -84,6 +88,10 @@ pub struct V2Options {
     pub store: Option<Store>,
     /// Where the node reports what it does (`/api/events`).
     pub events: Option<EventBus>,
+    /// `SIGN_POLICY`: answer sign requests at once or queue them for approval.
+    pub sign_policy: SignPolicy,
+    /// `PEER_POLICIES` seeds under the stored (API) policies.
+    pub seeds: Vec<PolicySeed>,
 }
 
 impl V2Options {
@@ -93,6 +101,8 @@ impl V2Options {
             ping_interval: Some(DEFAULT_PING_INTERVAL),
             store: None,
             events: None,
+            sign_policy: SignPolicy::Auto,
+            seeds: Vec::new(),
         }
     }
 }
@@ -113,11 +123,6 @@ struct PeerRuntime {
     latency_ms: Option<u64>,
     /// Its policy towards us from its last ping (runtime-only, §4.13).
     remote: Option<PolicyProfile>,
-    /// Partial signatures we issued to it (persisted with the spent codes when a store is set).
-    partials_issued: u64,
-    /// Our stored policy towards it (`allow_send`: we may ask it; `allow_receive`: we answer
-    /// it), read at start; `None` = the permissive default.
-    policy: Option<Policy>,
 }
 
 struct State {
@@ -131,6 +136,10 @@ struct Inner {
     self_id: [u8; 32],
     peers: Vec<PeerInfo>,
     state: Mutex<State>,
+    /// Our policy towards each peer and the partial signatures it obtained (shared with v1:
+    /// node/peers.rs), edited live through the guard.
+    policies: Peers,
+    guard: Guard,
     pending: pending::Pending,
     pool: pool::PoolHandle,
     timeout: Duration,
@@ -280,19 +289,17 @@ fn start_inner(
             .collect(),
         replay: ReplayCache::new(),
     };
-    if let Some(store) = &options.store {
-        let counts = store.load_partial_counts(&gid)?;
-        let policies = store.load_peer_policies(&gid)?;
-        for p in &peers {
-            if let Some(rt) = state.peers.get_mut(&p.idx) {
-                rt.partials_issued = counts.get(&p.id).copied().unwrap_or(0);
-                rt.policy = policies.get(&p.id).map(|s| Policy {
-                    send: s.allow_send,
-                    recv: s.allow_receive,
-                });
-            }
-        }
-    }
+    let policies =
+        Peers::from_members(peers.iter().map(|p| (u32::from(p.idx), p.id, p.compressed)));
+    let guard = Guard::open_for(
+        GuardConfig {
+            store: options.store.clone(),
+            sign_policy: options.sign_policy,
+            seeds: options.seeds.clone(),
+        },
+        gid,
+        &policies,
+    )?;
     if let Some((idx, pool)) = initial_pool {
         if let Some(rt) = state.peers.get_mut(&idx) {
             rt.pool = pool;
@@ -304,6 +311,8 @@ fn start_inner(
         self_id,
         peers,
         state: Mutex::new(state),
+        policies,
+        guard,
         pending: pending::Pending::default(),
         pool,
         timeout: options.timeout,
@@ -388,35 +397,23 @@ impl V2Handle {
         self.0.unclean_start
     }
 
-    /// The other members in the shape the HTTP layer shows for v1 peers. V2 has no
-    /// per-peer policies yet: every peer shows the permissive default.
+    /// The other members in the shape the HTTP layer shows for v1 peers: our policy and
+    /// the partial count from the shared peer table, liveness from the V2 runtime.
     pub fn peers(&self) -> Vec<Peer> {
+        let mut list = self.0.policies.list();
         let st = self.state();
-        self.0
-            .peers
-            .iter()
-            .map(|p| {
-                let rt = st.peers.get(&p.idx);
-                Peer {
-                    idx: u32::from(p.idx),
-                    xonly: p.id,
-                    compressed: p.compressed,
-                    policy: rt.and_then(|r| r.policy).unwrap_or_default(),
-                    meta: PolicyMeta {
-                        source: if rt.is_some_and(|r| r.policy.is_some()) {
-                            super::PolicySource::Api
-                        } else {
-                            super::PolicySource::Default
-                        },
-                        ..PolicyMeta::default()
-                    },
-                    partials_issued: rt.map_or(0, |r| r.partials_issued),
-                    last_seen: rt.and_then(|r| r.last_seen),
-                    latency_ms: rt.and_then(|r| r.latency_ms),
-                    remote_policy: rt.and_then(|r| r.remote.as_ref()).map(remote_view),
-                }
-            })
-            .collect()
+        for peer in &mut list {
+            let rt = u16::try_from(peer.idx).ok().and_then(|i| st.peers.get(&i));
+            peer.last_seen = rt.and_then(|r| r.last_seen);
+            peer.latency_ms = rt.and_then(|r| r.latency_ms);
+            peer.remote_policy = rt.and_then(|r| r.remote.as_ref()).map(remote_view);
+        }
+        list
+    }
+
+    /// One peer by x-only key.
+    pub fn peer(&self, xonly: &[u8; 32]) -> Option<Peer> {
+        self.peers().into_iter().find(|p| &p.xonly == xonly)
     }
 
     /// Nonce pool sizes per peer.
@@ -469,12 +466,12 @@ impl V2Handle {
         }
     }
 
-    /// Our policy towards member `idx` (stored policy, else allow both ways).
+    /// Our policy towards member `idx` now (API policy, else `PEER_POLICIES`, else allow
+    /// both ways); read on every request, so edits apply at once.
     pub(super) fn local_policy(&self, idx: u16) -> Policy {
-        self.state()
-            .peers
-            .get(&idx)
-            .and_then(|r| r.policy)
+        self.peer_id_of(idx)
+            .and_then(|id| self.0.policies.get(&id))
+            .map(|p| p.policy)
             .unwrap_or_default()
     }
 
@@ -482,9 +479,11 @@ impl V2Handle {
     /// mapped onto sign/ECDH/onboard; ping and echo stay allowed.
     fn policy_for(&self, peer: &[u8; 32]) -> PolicyProfile {
         use crate::frostr_v2::envelope::MethodFlags;
-        let p = self
-            .peer_idx(peer)
-            .map(|i| self.local_policy(i))
+        let (p, changed) = self
+            .0
+            .policies
+            .get(peer)
+            .map(|x| (x.policy, x.meta.last_updated.unwrap_or(0)))
             .unwrap_or_default();
         let flags = |on: bool| MethodFlags {
             echo: true,
@@ -495,8 +494,9 @@ impl V2Handle {
         };
         PolicyProfile {
             for_peer: *peer,
-            revision: 0,
-            updated: 0,
+            // The time of our last change orders our profiles (newer = larger).
+            revision: changed,
+            updated: changed,
             block_all: false,
             request: flags(p.send),
             respond: flags(p.recv),

@@ -3,6 +3,7 @@
 
 use std::time::{Instant, SystemTime};
 
+use super::policy::SignRefusal;
 use super::{V2Handle, now_secs};
 use crate::events::EventKind;
 use crate::frostr_v2::envelope::{
@@ -11,6 +12,7 @@ use crate::frostr_v2::envelope::{
 use crate::frostr_v2::event::Event;
 use crate::frostr_v2::receive::{self, Inbound};
 use crate::frostr_v2::{ecdh, onboard, sign};
+use crate::node::peers::CapReached;
 
 impl V2Handle {
     /// One event from the pool: §4.5 checks, then a reply to a round of ours or a request.
@@ -78,7 +80,7 @@ impl V2Handle {
             Payload::SignRequest(_) if !answers_peer => denied("sign"),
             Payload::EcdhRequest(_) if !answers_peer => denied("ecdh"),
             Payload::OnboardRequest(_) if !answers_peer => denied("onboard"),
-            Payload::SignRequest(s) => self.on_sign(from, s).await,
+            Payload::SignRequest(s) => self.on_sign_request(from, env, s).await,
             Payload::EcdhRequest(e) => self.on_ecdh(from, e),
             Payload::OnboardRequest(o) => self.on_onboard(from, o),
             _ => None,
@@ -137,46 +139,55 @@ impl V2Handle {
         self.ping_payload(from).map(Payload::PingResponse)
     }
 
-    /// §4.7 responder: validate, claim the codes, make the claim durable, only then sign.
-    async fn on_sign(&self, from: u16, s: &SignSession) -> Option<Payload> {
+    /// §4.7 responder: validate, check the cap, claim the codes, make the claim and the
+    /// partial count durable, only then sign. Returns the response and the peer's new count.
+    pub(super) async fn sign_for(
+        &self,
+        from: u16,
+        s: &SignSession,
+    ) -> Result<(Payload, u64), SignRefusal> {
         let key = &self.0.key;
-        let codes = match sign::validate_request(key, from, s) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::debug!(error = %e, from, "refusing a V2 sign request");
-                return None;
+        let peer = self
+            .peer_id_of(from)
+            .ok_or_else(|| SignRefusal::Invalid("not a peer".into()))?;
+        let codes = sign::validate_request(key, from, s)
+            .map_err(|e| SignRefusal::Invalid(e.to_string()))?;
+        // A capped peer is refused before any of its nonces is touched.
+        if let Some(p) = self.0.policies.get(&peer) {
+            if let Some(cap) = p.meta.partial_cap.filter(|c| p.partials_issued >= *c) {
+                return Err(SignRefusal::Cap(CapReached {
+                    issued: p.partials_issued,
+                    cap,
+                }));
             }
-        };
+        }
         // Claimed in memory first: a concurrent replay finds the codes gone.
         let spent = {
             let mut st = self.state();
-            let rt = st.peers.get_mut(&from)?;
-            match rt.pool.spend(&codes) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::debug!(error = %e, from, "refusing a V2 sign request");
-                    return None;
-                }
-            }
+            let rt = st
+                .peers
+                .get_mut(&from)
+                .ok_or_else(|| SignRefusal::Invalid("not a peer".into()))?;
+            rt.pool
+                .spend(&codes)
+                .map_err(|e| SignRefusal::Invalid(e.to_string()))?
+        };
+        // Counted under the cap atomically (a concurrent request may have taken the last slot).
+        let (count, _cap) = match self.0.policies.reserve_partial(&peer) {
+            None => return Err(SignRefusal::Invalid("not a peer".into())),
+            Some(r) => r.map_err(SignRefusal::Cap)?,
         };
         if let Some(store) = self.0.store.clone() {
             let gid = key.gid();
             let c = codes.clone();
-            let peer = self.peer_id_of(from)?;
-            let issued = self
-                .state()
-                .peers
-                .get(&from)
-                .map_or(0, |r| r.partials_issued)
-                + 1;
             // One durable step before the partial leaves: the codes are spent and the audit
-            // count is raised.
+            // count is raised (so a cap holds across a crash).
             match store
                 .run_blocking(move |st| {
                     if !st.v2_mark_spent(&gid, &c, now_secs())? {
                         return Ok(false);
                     }
-                    st.raise_partial_counts(&gid, &[(peer, issued)])?;
+                    st.raise_partial_counts(&gid, &[(peer, count)])?;
                     Ok(true)
                 })
                 .await
@@ -187,25 +198,21 @@ impl V2Handle {
                         from,
                         "refusing a V2 sign request: a nonce code was already spent"
                     );
-                    return None;
+                    return Err(SignRefusal::Invalid(
+                        "a nonce code was already spent".into(),
+                    ));
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "cannot record spent nonces; not signing");
-                    return None;
+                    return Err(SignRefusal::NotRecorded(e.to_string()));
                 }
             }
         }
-        let mut resp = match sign::respond(key, s, spent) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::debug!(error = %e, from, "V2 sign request failed");
-                return None;
-            }
-        };
+        let mut resp =
+            sign::respond(key, s, spent).map_err(|e| SignRefusal::Invalid(e.to_string()))?;
         {
             let mut st = self.state();
             if let Some(rt) = st.peers.get_mut(&from) {
-                rt.partials_issued += 1;
                 let more = rt
                     .pool
                     .advertise(key.signing_share(), &mut rand::rngs::OsRng);
@@ -214,13 +221,13 @@ impl V2Handle {
                 }
             }
         }
-        let peer = self.peer_id_of(from).map(hex::encode).unwrap_or_default();
+        let peer = hex::encode(peer);
         self.emit(
             EventKind::Sign,
             format!("Partial signature sent to {peer}"),
-            Some(serde_json::json!({ "peer": peer, "protocol": "v2" })),
+            Some(serde_json::json!({ "peer": peer, "protocol": "v2", "partialsIssued": count })),
         );
-        Some(Payload::SignResponse(resp))
+        Ok((Payload::SignResponse(resp), count))
     }
 
     fn on_ecdh(&self, from: u16, req: &EcdhPackage) -> Option<Payload> {

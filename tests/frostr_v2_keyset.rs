@@ -119,3 +119,30 @@ fn bad_parameters_are_refused() {
         KeysetError::Name
     );
 }
+
+/// A peer that restarted refuses the codes it advertised before and advertises fresh ones:
+/// the pool must then sign with the fresh nonces, even when it was full of stale ones.
+#[test]
+fn after_a_peer_restarts_its_fresh_nonces_are_used() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let nsec = SecretScalar::from_bytes(&[9; 32]).unwrap();
+    let ks = keyset::split("g", &nsec, 2, 3, &mut rng).unwrap();
+    let kb = SignerKey::new(&ks.group, &ks.shares[1]).unwrap();
+    let mut a_for_b = PeerPool::new();
+    let mut b_for_a = PeerPool::new();
+    let stale = b_for_a.advertise(kb.signing_share(), &mut rng);
+    a_for_b.apply_remote(&stale, None).unwrap();
+    assert_eq!(a_for_b.incoming_len(), stale.len());
+    // B restarts: its pool is new, and it advertises fresh nonces.
+    let mut b_restarted = PeerPool::new();
+    let fresh = b_restarted.advertise(kb.signing_share(), &mut rng);
+    assert!(!fresh.is_empty());
+    a_for_b.apply_remote(&fresh, None).unwrap();
+    assert!(a_for_b.incoming_len() <= igloo::frostr_v2::nonces::POOL_SIZE);
+    for _ in 0..fresh.len() {
+        let taken = a_for_b.take_incoming(1).unwrap();
+        b_restarted
+            .spend(&[taken[0].code])
+            .expect("every nonce used after the restart is one the peer still has");
+    }
+}

@@ -158,11 +158,16 @@ impl PeerPool {
         for n in advertised {
             commitments_of(n)?;
         }
+        // A full pool drops its oldest nonces, never the new ones: after the peer restarts,
+        // the nonces it advertised before are stale (it refuses their codes) and only the
+        // fresh ones can sign.
         for n in advertised {
-            if self.incoming.len() >= POOL_SIZE {
-                break;
-            }
             if self.incoming_codes.insert(n.code) {
+                if self.incoming.len() >= POOL_SIZE {
+                    if let Some(old) = self.incoming.pop_front() {
+                        self.incoming_codes.remove(&old.code);
+                    }
+                }
                 self.incoming.push_back(n.clone());
             }
         }
@@ -249,12 +254,15 @@ impl PeerPool {
         self.outgoing_order.push_back(code);
     }
 
-    /// Pop `n` of the peer's nonces (oldest first) for a sign request, or none at all.
+    /// Pop `n` of the peer's nonces (newest first) for a sign request, or none at all.
+    /// Newest first because a peer that restarted refuses the codes it advertised before
+    /// and re-advertises fresh ones: the freshest nonces are the ones most likely valid.
     pub fn take_incoming(&mut self, n: usize) -> Result<Vec<AdvertisedNonce>, PoolError> {
         if self.incoming.len() < n {
             return Err(PoolError::Exhausted);
         }
-        let taken: Vec<AdvertisedNonce> = self.incoming.drain(..n).collect();
+        let from = self.incoming.len() - n;
+        let taken: Vec<AdvertisedNonce> = self.incoming.drain(from..).rev().collect();
         for t in &taken {
             self.incoming_codes.remove(&t.code);
         }

@@ -984,4 +984,59 @@ mod tests {
         let c = config(&["--api-key", "super-secret-key"]).unwrap();
         assert!(!format!("{c:?}").contains("super-secret-key"));
     }
+
+    // ---- V2OPS: health-model timers ----
+    #[test]
+    fn health_timers_default_to_the_reference_and_must_be_ordered() {
+        let t = config(&[]).unwrap().health_timers;
+        assert_eq!(
+            (
+                t.check_interval,
+                t.keepalive_after,
+                t.unhealthy_after,
+                t.restart_after
+            ),
+            (
+                Duration::from_secs(30),
+                Duration::from_secs(45),
+                Duration::from_secs(120),
+                Duration::from_secs(300)
+            )
+        );
+        let t = config(&[
+            "--node-health-check-interval",
+            "200",
+            "--node-health-keepalive-after",
+            "600",
+            "--node-health-unhealthy-after",
+            "2000",
+            "--node-health-restart-after",
+            "2000",
+        ])
+        .unwrap()
+        .health_timers;
+        assert_eq!(t.restart_after, Duration::from_secs(2));
+        let e = config(&["--node-health-keepalive-after", "120000"]).unwrap_err();
+        assert_eq!(e.var, "NODE_HEALTH_KEEPALIVE_AFTER");
+        let e = config(&["--node-health-unhealthy-after", "300001"]).unwrap_err();
+        assert_eq!(e.var, "NODE_HEALTH_UNHEALTHY_AFTER");
+        assert!(
+            Cli::try_parse_from(["igloo", "--node-health-check-interval", "99"]).is_err(),
+            "below 100 ms is refused"
+        );
+    }
+
+    #[test]
+    fn env_v2_credentials_share_their_opened_package_across_clones() {
+        let c = config(&["--share-cred", "bfprofile1xyz", "--share-password", "pw"]).unwrap();
+        let v2 = c.v2_credentials.as_ref().expect("V2 selected");
+        let clone = c.clone();
+        let opened = clone.v2_credentials.as_ref().expect("V2").opened.clone();
+        assert_eq!(v2.opened.openings(), 0);
+        // Not a real package: opening fails, once, and the clone sees that opening.
+        assert!(crate::keyset::import::from_env(v2).is_err());
+        assert!(crate::keyset::import::from_env(clone.v2_credentials.as_ref().unwrap()).is_err());
+        assert_eq!(opened.openings(), 1);
+        assert!(!format!("{c:?}").contains("pw\""), "password redacted");
+    }
 }

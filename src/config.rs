@@ -209,6 +209,19 @@ pub struct Settings {
     /// Growth of the watchdog restart delay per attempt (1–10).
     #[arg(long, env = "NODE_HEALTH_BACKOFF_MULTIPLIER", default_value_t = 2.0, value_parser = parse_multiplier, help_heading = "Node")]
     pub node_health_backoff_multiplier: f64,
+    // ---- V2OPS: health-model timers ----
+    /// How often the health model checks the node, in milliseconds (100 ms–1 hour).
+    #[arg(long, env = "NODE_HEALTH_CHECK_INTERVAL", default_value_t = 30_000, value_parser = parse_health_ms, help_heading = "Node")]
+    pub node_health_check_interval: u64,
+    /// Idle time before a keepalive ping, in milliseconds (100 ms–1 hour).
+    #[arg(long, env = "NODE_HEALTH_KEEPALIVE_AFTER", default_value_t = 45_000, value_parser = parse_health_ms, help_heading = "Node")]
+    pub node_health_keepalive_after: u64,
+    /// Idle time after which the node is reported unhealthy, in milliseconds (100 ms–1 hour).
+    #[arg(long, env = "NODE_HEALTH_UNHEALTHY_AFTER", default_value_t = 120_000, value_parser = parse_health_ms, help_heading = "Node")]
+    pub node_health_unhealthy_after: u64,
+    /// Quiet time before the watchdog restarts the node, in milliseconds (100 ms–1 hour).
+    #[arg(long, env = "NODE_HEALTH_RESTART_AFTER", default_value_t = 300_000, value_parser = parse_health_ms, help_heading = "Node")]
+    pub node_health_restart_after: u64,
 
     // ---- POLICY: share-leak guard ----
     /// What to do with a sign request a peer's policy allows: `auto` answers at once,
@@ -343,6 +356,8 @@ pub struct Config {
     pub ping_timeout: Duration,
     pub restart: Backoff,
     pub health_restart: Backoff,
+    /// V2OPS: timers of the health model (NODE_HEALTH_CHECK_INTERVAL, …).
+    pub health_timers: HealthTimers,
     // ---- POLICY: share-leak guard ----
     pub sign_policy: crate::node::SignPolicy,
     pub peer_policies: Vec<crate::node::PolicySeed>,
@@ -396,6 +411,47 @@ pub struct RateLimits {
     pub ws_msg_burst: u32,
 }
 
+// ---- V2OPS: health-model timers ----
+
+/// When the health model pings, reports the node unhealthy and restarts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthTimers {
+    pub check_interval: Duration,
+    pub keepalive_after: Duration,
+    pub unhealthy_after: Duration,
+    pub restart_after: Duration,
+}
+
+impl HealthTimers {
+    /// Keepalive before unhealthy, unhealthy no later than the restart: otherwise the
+    /// watchdog would restart a node it never reported, or never ping before giving up.
+    fn from_settings(s: &Settings) -> Result<Self, ConfigError> {
+        let t = Self {
+            check_interval: Duration::from_millis(s.node_health_check_interval),
+            keepalive_after: Duration::from_millis(s.node_health_keepalive_after),
+            unhealthy_after: Duration::from_millis(s.node_health_unhealthy_after),
+            restart_after: Duration::from_millis(s.node_health_restart_after),
+        };
+        if t.keepalive_after >= t.unhealthy_after {
+            return Err(ConfigError {
+                var: "NODE_HEALTH_KEEPALIVE_AFTER",
+                problem: "must be shorter than NODE_HEALTH_UNHEALTHY_AFTER".into(),
+            });
+        }
+        if t.unhealthy_after > t.restart_after {
+            return Err(ConfigError {
+                var: "NODE_HEALTH_UNHEALTHY_AFTER",
+                problem: "must not be longer than NODE_HEALTH_RESTART_AFTER".into(),
+            });
+        }
+        Ok(t)
+    }
+}
+
+fn parse_health_ms(s: &str) -> Result<u64, String> {
+    int_in(s, 100u64, 3_600_000, "milliseconds")
+}
+
 /// A start-up configuration error: one line, naming the variable.
 #[derive(Debug, thiserror::Error)]
 #[error("{var}: {problem}")]
@@ -407,6 +463,7 @@ pub struct ConfigError {
 impl Config {
     /// Validates the cross-field rules and derives defaults that depend on other settings.
     pub fn from_settings(s: Settings) -> Result<Config, ConfigError> {
+        let health_timers = HealthTimers::from_settings(&s)?;
         let bind = SocketAddr::new(s.host_name, s.host_port);
         let tls = s.tls.unwrap_or(if s.host_name.is_loopback() {
             TlsMode::Off
@@ -497,6 +554,7 @@ impl Config {
                 max_delay: Duration::from_secs(3600),
                 max_attempts: s.node_health_max_restarts,
             },
+            health_timers,
             // ---- POLICY: share-leak guard ----
             sign_policy: s.sign_policy,
             peer_policies: crate::node::peers::parse_policy_seeds(
@@ -559,6 +617,9 @@ pub struct V2EnvCredentials {
     pub password: Secret,
     /// V2 group package JSON (GROUP_CRED); required with a bfshare.
     pub group_json: Option<String>,
+    /// The package once opened, shared by every clone of this configuration (V2OPS: one
+    /// Argon2id derivation per value, not one per node reload).
+    pub opened: crate::keyset::env_cache::OpenedEnv,
 }
 
 impl V2EnvCredentials {
@@ -616,6 +677,7 @@ impl V2EnvCredentials {
                 package,
                 password,
                 group_json,
+                opened: Default::default(),
             }),
         ))
     }
@@ -921,5 +983,60 @@ mod tests {
     fn secrets_never_print() {
         let c = config(&["--api-key", "super-secret-key"]).unwrap();
         assert!(!format!("{c:?}").contains("super-secret-key"));
+    }
+
+    // ---- V2OPS: health-model timers ----
+    #[test]
+    fn health_timers_default_to_the_reference_and_must_be_ordered() {
+        let t = config(&[]).unwrap().health_timers;
+        assert_eq!(
+            (
+                t.check_interval,
+                t.keepalive_after,
+                t.unhealthy_after,
+                t.restart_after
+            ),
+            (
+                Duration::from_secs(30),
+                Duration::from_secs(45),
+                Duration::from_secs(120),
+                Duration::from_secs(300)
+            )
+        );
+        let t = config(&[
+            "--node-health-check-interval",
+            "200",
+            "--node-health-keepalive-after",
+            "600",
+            "--node-health-unhealthy-after",
+            "2000",
+            "--node-health-restart-after",
+            "2000",
+        ])
+        .unwrap()
+        .health_timers;
+        assert_eq!(t.restart_after, Duration::from_secs(2));
+        let e = config(&["--node-health-keepalive-after", "120000"]).unwrap_err();
+        assert_eq!(e.var, "NODE_HEALTH_KEEPALIVE_AFTER");
+        let e = config(&["--node-health-unhealthy-after", "300001"]).unwrap_err();
+        assert_eq!(e.var, "NODE_HEALTH_UNHEALTHY_AFTER");
+        assert!(
+            Cli::try_parse_from(["igloo", "--node-health-check-interval", "99"]).is_err(),
+            "below 100 ms is refused"
+        );
+    }
+
+    #[test]
+    fn env_v2_credentials_share_their_opened_package_across_clones() {
+        let c = config(&["--share-cred", "bfprofile1xyz", "--share-password", "pw"]).unwrap();
+        let v2 = c.v2_credentials.as_ref().expect("V2 selected");
+        let clone = c.clone();
+        let opened = clone.v2_credentials.as_ref().expect("V2").opened.clone();
+        assert_eq!(v2.opened.openings(), 0);
+        // Not a real package: opening fails, once, and the clone sees that opening.
+        assert!(crate::keyset::import::from_env(v2).is_err());
+        assert!(crate::keyset::import::from_env(clone.v2_credentials.as_ref().unwrap()).is_err());
+        assert_eq!(opened.openings(), 1);
+        assert!(!format!("{c:?}").contains("pw\""), "password redacted");
     }
 }

@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::{TestServer, client};
+// `call` with the response headers: several tests check them.
+use common::{TestServer, call_with_headers as call, client, login_as, onboard_admin};
 use igloo::frostr::credentials::{encode_group, encode_share};
 use igloo::frostr::keyset::generate;
 use reqwest::Method;
@@ -11,29 +12,6 @@ use serde_json::{Value, json};
 
 const ADMIN_SECRET: &str = "onboarding-secret-0123";
 const ADMIN_PASS: &str = "Gl4cier!Pw";
-
-/// One request; `auth` is (header name, value) or none.
-async fn call(
-    srv: &TestServer,
-    method: Method,
-    path: &str,
-    auth: Option<(&str, &str)>,
-    body: Option<Value>,
-) -> (u16, Value, reqwest::header::HeaderMap) {
-    let mut r = client().request(method, srv.url(path));
-    if let Some((k, v)) = auth {
-        r = r.header(k, v);
-    }
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let res = r.send().await.expect("request");
-    let code = res.status().as_u16();
-    let headers = res.headers().clone();
-    let text = res.text().await.expect("body");
-    let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (code, v, headers)
-}
 
 /// Rate limits are off here: these tests walk through every error of an endpoint, and the
 /// limits have their own tests (tests/guard_*.rs).
@@ -44,32 +22,6 @@ fn db_server() -> TestServer {
         "--rate-limit-enabled",
         "false",
     ])
-}
-
-async fn onboard(srv: &TestServer) {
-    let bearer = format!("Bearer {ADMIN_SECRET}");
-    let (code, body, _) = call(
-        srv,
-        Method::POST,
-        "/api/onboarding/setup",
-        Some(("authorization", &bearer)),
-        Some(json!({"username": "admin", "password": ADMIN_PASS})),
-    )
-    .await;
-    assert_eq!(code, 200, "{body}");
-}
-
-async fn login(srv: &TestServer, user: &str, pass: &str) -> String {
-    let (code, body, _) = call(
-        srv,
-        Method::POST,
-        "/api/auth/login",
-        None,
-        Some(json!({"username": user, "password": pass})),
-    )
-    .await;
-    assert_eq!(code, 200, "{body}");
-    body["sessionId"].as_str().expect("sessionId").to_string()
 }
 
 async fn add_user(srv: &TestServer, admin: &str, name: &str, pass: &str) -> u64 {
@@ -197,7 +149,7 @@ async fn skip_admin_secret_validation_allows_setup_without_the_secret() {
 #[tokio::test]
 async fn login_sessions_cookie_and_logout() {
     let srv = db_server();
-    onboard(&srv).await;
+    onboard_admin(&srv, ADMIN_SECRET, ADMIN_PASS).await;
     let (code, b, _) = call(
         &srv,
         Method::POST,
@@ -313,9 +265,8 @@ async fn sessions_survive_a_restart_and_expire_when_idle() {
     let dir = tmp.path().join("data");
     let args = ["--auth-enabled", "true", "--admin-secret", ADMIN_SECRET];
     let srv = TestServer::start_in(dir.clone(), &args);
-    onboard(&srv).await;
-    let sid = login(&srv, "admin", ADMIN_PASS).await;
-    let sid2 = login(&srv, "admin", ADMIN_PASS).await;
+    let sid = onboard_admin(&srv, ADMIN_SECRET, ADMIN_PASS).await;
+    let sid2 = login_as(&srv, "admin", ADMIN_PASS).await;
     srv.stop().unwrap();
 
     let srv = TestServer::start_in(dir.clone(), &args);
@@ -367,8 +318,7 @@ async fn sessions_survive_a_restart_and_expire_when_idle() {
 #[tokio::test]
 async fn admin_manages_users_and_the_last_admin_stays() {
     let srv = db_server();
-    onboard(&srv).await;
-    let admin = login(&srv, "admin", ADMIN_PASS).await;
+    let admin = onboard_admin(&srv, ADMIN_SECRET, ADMIN_PASS).await;
     let (code, w, _) = call(
         &srv,
         Method::GET,
@@ -472,7 +422,7 @@ async fn admin_manages_users_and_the_last_admin_stays() {
     );
 
     // A plain user is not an admin.
-    let bob_sid = login(&srv, "bob", "Kx9!Secret").await;
+    let bob_sid = login_as(&srv, "bob", "Kx9!Secret").await;
     assert_eq!(reveal(&bob_sid, json!({"confirm": true})).await.0, 403);
     let (code, _, _) = call(
         &srv,
@@ -527,8 +477,7 @@ async fn admin_manages_users_and_the_last_admin_stays() {
 #[tokio::test]
 async fn api_keys_are_shown_once_used_and_revoked() {
     let srv = db_server();
-    onboard(&srv).await;
-    let admin = login(&srv, "admin", ADMIN_PASS).await;
+    let admin = onboard_admin(&srv, ADMIN_SECRET, ADMIN_PASS).await;
     let (code, b, _) = call(
         &srv,
         Method::POST,
@@ -678,10 +627,9 @@ async fn users_keep_their_own_credentials_and_the_node_follows() {
     let group = encode_group(&ks.group);
     let share = encode_share(&ks.shares[0]).to_string();
     let srv = db_server();
-    onboard(&srv).await;
-    let admin = login(&srv, "admin", ADMIN_PASS).await;
+    let admin = onboard_admin(&srv, ADMIN_SECRET, ADMIN_PASS).await;
     add_user(&srv, &admin, "bob", "Kx9!Secret").await;
-    let bob = login(&srv, "bob", "Kx9!Secret").await;
+    let bob = login_as(&srv, "bob", "Kx9!Secret").await;
 
     let (code, _, _) = call(
         &srv,
@@ -879,9 +827,8 @@ async fn users_keep_their_own_credentials_and_the_node_follows() {
 #[tokio::test]
 async fn password_change_revokes_sessions() {
     let srv = db_server();
-    onboard(&srv).await;
-    let sid = login(&srv, "admin", ADMIN_PASS).await;
-    let other = login(&srv, "admin", ADMIN_PASS).await;
+    let sid = onboard_admin(&srv, ADMIN_SECRET, ADMIN_PASS).await;
+    let other = login_as(&srv, "admin", ADMIN_PASS).await;
     let change = |body: Value| {
         let (srv, sid) = (&srv, sid.clone());
         async move {
@@ -931,7 +878,7 @@ async fn password_change_revokes_sessions() {
     )
     .await;
     assert_eq!(code, 401);
-    login(&srv, "admin", "N3w!Passw").await;
+    login_as(&srv, "admin", "N3w!Passw").await;
 }
 
 #[tokio::test]
@@ -1117,12 +1064,11 @@ async fn docs_are_public_except_in_production() {
     assert_eq!(code, 200);
     let prod =
         TestServer::start_auth(&["--admin-secret", ADMIN_SECRET, "--node-env", "production"]);
-    onboard(&prod).await;
+    let sid = onboard_admin(&prod, ADMIN_SECRET, ADMIN_PASS).await;
     let (code, _, _) = call(&prod, Method::GET, "/api/docs/openapi.json", None, None).await;
     assert_eq!(code, 401);
     let res = client().get(prod.url("/api/docs/")).send().await.unwrap();
     assert_eq!(res.status(), 401, "Swagger UI too");
-    let sid = login(&prod, "admin", ADMIN_PASS).await;
     let (code, _, _) = call(
         &prod,
         Method::GET,

@@ -11,7 +11,7 @@ mod interop_common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestServer, client};
+use common::{TestServer, call, login_as, onboard_admin};
 use igloo::frostr::credentials::{encode_group, encode_share};
 use igloo::frostr::keyset::generate;
 use igloo::frostr::types::x_only;
@@ -24,42 +24,10 @@ const PASS: &str = "Gl4cier!Pw";
 const PASSPHRASE: &str = "owner passphrase 1";
 const LONG: Duration = Duration::from_secs(40);
 
-async fn call(
-    srv: &TestServer,
-    method: Method,
-    path: &str,
-    sid: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut r = client().request(method, srv.url(path));
-    if let Some(s) = sid {
-        r = r.header("x-session-id", s);
-    }
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let res = r.send().await.expect("request");
-    let code = res.status().as_u16();
-    (code, res.json().await.unwrap_or(Value::Null))
-}
-
-async fn login(srv: &TestServer) -> String {
-    let (code, b) = call(
-        srv,
-        Method::POST,
-        "/api/auth/login",
-        None,
-        Some(json!({"username": "admin", "password": PASS})),
-    )
-    .await;
-    assert_eq!(code, 200, "login: {b}");
-    b["sessionId"].as_str().expect("sessionId").to_string()
-}
-
 async fn wait_status(srv: &TestServer, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + LONG;
     loop {
-        let (_, s) = call(srv, Method::GET, "/api/status", None, None).await;
+        let (_, s, _) = call(srv, Method::GET, "/api/status", None, None).await;
         if pred(&s) {
             return s;
         }
@@ -107,20 +75,12 @@ async fn js_peer_is_answered_after_restart_and_only_after_unlock() {
 
     // Default mode: onboarding → login → credentials; then the power goes.
     let srv = TestServer::start_in(dir.clone(), &args);
-    let r = client()
-        .post(srv.url("/api/onboarding/setup"))
-        .header("authorization", format!("Bearer {ADMIN_SECRET}"))
-        .json(&json!({"username": "admin", "password": PASS}))
-        .send()
-        .await
-        .expect("setup");
-    assert_eq!(r.status(), 200);
-    let sid = login(&srv).await;
-    let (code, b) = call(
+    let sid = onboard_admin(&srv, ADMIN_SECRET, PASS).await;
+    let (code, b, _) = call(
         &srv,
         Method::POST,
         "/api/user/credentials",
-        Some(&sid),
+        Some(("x-session-id", &sid)),
         Some(json!({
             "group_cred": encode_group(&ks.group),
             "share_cred": encode_share(&ks.shares[0]).as_str(),
@@ -141,12 +101,12 @@ async fn js_peer_is_answered_after_restart_and_only_after_unlock() {
     js_signs_with_igloo(&mut js, &igloo_x, &group_x).await;
 
     // The owner sets a passphrase; from the next start on the secrets are locked.
-    let sid = login(&srv).await;
-    let (code, b) = call(
+    let sid = login_as(&srv, "admin", PASS).await;
+    let (code, b, _) = call(
         &srv,
         Method::POST,
         "/api/admin/passphrase",
-        Some(&sid),
+        Some(("x-session-id", &sid)),
         Some(json!({"passphrase": PASSPHRASE})),
     )
     .await;
@@ -154,7 +114,7 @@ async fn js_peer_is_answered_after_restart_and_only_after_unlock() {
     srv.stop().expect("clean stop");
 
     let srv = TestServer::start_in(dir.clone(), &args);
-    let (_, s) = call(&srv, Method::GET, "/api/status", None, None).await;
+    let (_, s, _) = call(&srv, Method::GET, "/api/status", None, None).await;
     assert_eq!(s["locked"], json!(true), "{s}");
     assert_eq!(s["nodeActive"], json!(false), "{s}");
     // Locked: the JS request is not answered (bifrost gives up after its 5 s request timeout).
@@ -163,10 +123,10 @@ async fn js_peer_is_answered_after_restart_and_only_after_unlock() {
         .call(json!({"cmd": "sign", "message": hex::encode(msg), "peers": [igloo_x]}))
         .await;
     assert_eq!(r["ok"], json!(false), "a locked node answered: {r}");
-    let (_, s) = call(&srv, Method::GET, "/api/status", None, None).await;
+    let (_, s, _) = call(&srv, Method::GET, "/api/status", None, None).await;
     assert_eq!(s["nodeActive"], json!(false), "still locked: {s}");
 
-    let (code, b) = call(
+    let (code, b, _) = call(
         &srv,
         Method::POST,
         "/api/unlock",

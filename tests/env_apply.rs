@@ -15,15 +15,10 @@ use serde_json::{Value, json};
 
 const APP: &str = "https://app.example";
 
+/// POST `body` to `path` (no authentication: these servers run with it off).
 async fn env(srv: &TestServer, path: &str, body: Value) -> (u16, Value) {
-    let r = client()
-        .post(srv.url(path))
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let code = r.status().as_u16();
-    (code, r.json().await.unwrap_or(Value::Null))
+    let (code, v, _) = common::call(srv, Method::POST, path, None, Some(body)).await;
+    (code, v)
 }
 
 async fn get_env(srv: &TestServer) -> Value {
@@ -201,14 +196,7 @@ const PASS: &str = "Gl4cier!Pw";
 #[tokio::test]
 async fn session_timeout_applies_to_new_logins_at_once() {
     let srv = TestServer::start_auth(&["--admin-secret", ADMIN_SECRET, "--relay-enabled", "false"]);
-    let r = client()
-        .post(srv.url("/api/onboarding/setup"))
-        .header("authorization", format!("Bearer {ADMIN_SECRET}"))
-        .json(&json!({"username": "admin", "password": PASS}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    common::onboard_admin(&srv, ADMIN_SECRET, PASS).await;
     let login = || async {
         let r = client()
             .post(srv.url("/api/auth/login"))

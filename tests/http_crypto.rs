@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestServer, client};
+use common::TestServer;
 use igloo::frostr::credentials::{encode_group, encode_share};
 use igloo::frostr::keyset::generate;
 use igloo::frostr::types::x_only;
@@ -20,14 +20,15 @@ fn keys() -> Keys {
 }
 
 async fn post(server: &TestServer, path: &str, body: &Value) -> (u16, Value) {
-    let r = client()
-        .post(server.url(path))
-        .json(body)
-        .send()
-        .await
-        .expect("request");
-    let status = r.status().as_u16();
-    (status, r.json().await.expect("json body"))
+    let (code, v, _) = common::call(
+        server,
+        reqwest::Method::POST,
+        path,
+        None,
+        Some(body.clone()),
+    )
+    .await;
+    (code, v)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

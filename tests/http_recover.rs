@@ -10,14 +10,15 @@ use igloo::frostr::nip19::encode_nsec;
 use serde_json::{Value, json};
 
 async fn post(server: &TestServer, path: &str, body: &Value) -> (u16, Value) {
-    let r = client()
-        .post(server.url(path))
-        .json(body)
-        .send()
-        .await
-        .expect("request");
-    let status = r.status().as_u16();
-    (status, r.json().await.expect("json body"))
+    let (code, v, _) = common::call(
+        server,
+        reqwest::Method::POST,
+        path,
+        None,
+        Some(body.clone()),
+    )
+    .await;
+    (code, v)
 }
 
 #[tokio::test]

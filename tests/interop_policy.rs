@@ -25,9 +25,8 @@ fn xonly(ks: &Keyset, share: usize) -> String {
 }
 
 async fn get(srv: &TestServer, path: &str) -> (u16, Value) {
-    let r = client().get(srv.url(path)).send().await.expect("get");
-    let code = r.status().as_u16();
-    (code, r.json().await.expect("json body"))
+    let (code, v, _) = common::call(srv, reqwest::Method::GET, path, None, None).await;
+    (code, v)
 }
 
 async fn put_policy(srv: &TestServer, peer: &str, body: Value) {

@@ -63,20 +63,14 @@ fn start(args: &[String], extra: &[&str], dir: Option<PathBuf>) -> TestServer {
 }
 
 async fn get(srv: &TestServer, path: &str) -> (u16, Value) {
-    let r = client().get(srv.url(path)).send().await.expect("get");
-    let code = r.status().as_u16();
-    (code, r.json().await.expect("json body"))
+    let (code, v, _) = common::call(srv, reqwest::Method::GET, path, None, None).await;
+    (code, v)
 }
 
 async fn send(srv: &TestServer, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-    let mut req = client().request(m, srv.url(path));
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.expect("request");
-    let code = r.status().as_u16();
-    (code, r.json().await.expect("json body"))
+    let (code, v, _) = common::call(srv, m, path, None, body).await;
+    (code, v)
 }
 
 async fn wait_connected(srv: &TestServer) {

@@ -71,14 +71,8 @@ async fn wait_connected(srv: &TestServer) {
 }
 
 async fn post(srv: &TestServer, path: &str, body: Value) -> (u16, Value) {
-    let r = client()
-        .post(srv.url(path))
-        .json(&body)
-        .send()
-        .await
-        .expect("post");
-    let code = r.status().as_u16();
-    (code, r.json().await.expect("json body"))
+    let (code, v, _) = common::call(srv, reqwest::Method::POST, path, None, Some(body)).await;
+    (code, v)
 }
 
 /// Ping until the peer answers: both nodes' subscriptions are then live on the relay.

@@ -8,12 +8,12 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{TestServer, client};
+use common::{TestServer, call};
 use igloo::frostr::credentials::{encode_group, encode_share};
 use igloo::frostr::keyset::generate;
 use igloo::frostr::types::x_only;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[derive(Clone, Default)]
 struct Buf(Arc<Mutex<Vec<u8>>>);
@@ -26,25 +26,6 @@ impl Write for Buf {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-async fn call(
-    srv: &TestServer,
-    method: Method,
-    path: &str,
-    auth: Option<(&str, &str)>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut r = client().request(method, srv.url(path));
-    if let Some((k, v)) = auth {
-        r = r.header(k, v);
-    }
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let res = r.send().await.expect("request");
-    let code = res.status().as_u16();
-    (code, res.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,7 +53,7 @@ async fn a_full_flow_logs_no_secret() {
         "10000",
     ]);
     let bearer = format!("Bearer {admin_secret}");
-    let (code, _) = call(
+    let (code, _, _) = call(
         &srv,
         Method::POST,
         "/api/onboarding/validate-admin",
@@ -81,7 +62,7 @@ async fn a_full_flow_logs_no_secret() {
     )
     .await;
     assert_eq!(code, 200);
-    let (code, _) = call(
+    let (code, _, _) = call(
         &srv,
         Method::POST,
         "/api/onboarding/setup",
@@ -91,7 +72,7 @@ async fn a_full_flow_logs_no_secret() {
     .await;
     assert_eq!(code, 200);
     // A failed login too: its password must not be logged either.
-    let (code, _) = call(
+    let (code, _, _) = call(
         &srv,
         Method::POST,
         "/api/auth/login",
@@ -100,7 +81,7 @@ async fn a_full_flow_logs_no_secret() {
     )
     .await;
     assert_eq!(code, 401);
-    let (code, b) = call(
+    let (code, b, _) = call(
         &srv,
         Method::POST,
         "/api/auth/login",
@@ -111,7 +92,7 @@ async fn a_full_flow_logs_no_secret() {
     assert_eq!(code, 200);
     let sid = b["sessionId"].as_str().unwrap().to_string();
     let auth = Some(("x-session-id", sid.as_str()));
-    let (code, b) = call(
+    let (code, b, _) = call(
         &srv,
         Method::POST,
         "/api/admin/api-keys",
@@ -122,7 +103,7 @@ async fn a_full_flow_logs_no_secret() {
     assert_eq!(code, 201);
     let token = b["apiKey"]["token"].as_str().unwrap().to_string();
     let share = encode_share(&ks.shares[0]).to_string();
-    let (code, b) = call(
+    let (code, b, _) = call(
         &srv,
         Method::POST,
         "/api/user/credentials",
@@ -131,7 +112,7 @@ async fn a_full_flow_logs_no_secret() {
     )
     .await;
     assert_eq!(code, 200, "{b}");
-    let (code, _) = call(
+    let (code, _, _) = call(
         &srv,
         Method::POST,
         "/api/admin/passphrase",
@@ -159,7 +140,7 @@ async fn a_full_flow_logs_no_secret() {
     let peer_x = hex::encode(x_only(&ks.shares[1].public_key()));
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
-        let (code, b) = call(
+        let (code, b, _) = call(
             &srv,
             Method::POST,
             "/api/peers/ping",
@@ -175,7 +156,7 @@ async fn a_full_flow_logs_no_secret() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let msg: [u8; 32] = rand::random();
-    let (code, b) = call(
+    let (code, b, _) = call(
         &srv,
         Method::POST,
         "/api/sign",
@@ -185,7 +166,7 @@ async fn a_full_flow_logs_no_secret() {
     .await;
     assert_eq!(code, 200, "{b}");
     let msg2: [u8; 32] = rand::random();
-    let (code, b) = call(
+    let (code, b, _) = call(
         &peer,
         Method::POST,
         "/api/sign",
@@ -194,7 +175,7 @@ async fn a_full_flow_logs_no_secret() {
     )
     .await;
     assert_eq!(code, 200, "{b}");
-    let (code, _) = call(&srv, Method::POST, "/api/auth/logout", auth, None).await;
+    let (code, _, _) = call(&srv, Method::POST, "/api/auth/logout", auth, None).await;
     assert_eq!(code, 200);
     drop(peer);
     srv.stop().unwrap();

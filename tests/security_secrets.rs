@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{TestServer, client};
+use common::{TestServer, call, onboard_admin};
 use igloo::frostr::credentials::{encode_group, encode_share};
 use igloo::frostr::keyset::{Keyset, generate};
 use igloo::frostr::types::x_only;
@@ -16,25 +16,6 @@ use serde_json::{Value, json};
 
 const ADMIN_SECRET: &str = "onboarding-secret-0123";
 const PASS: &str = "Gl4cier!Pw";
-
-async fn call(
-    srv: &TestServer,
-    method: Method,
-    path: &str,
-    sid: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut r = client().request(method, srv.url(path));
-    if let Some(s) = sid {
-        r = r.header("x-session-id", s);
-    }
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let res = r.send().await.expect("request");
-    let code = res.status().as_u16();
-    (code, res.json().await.unwrap_or(Value::Null))
-}
 
 /// Every secret of share `i` in the forms it could leak: bech32 and raw hex.
 fn share_secrets(ks: &Keyset, i: usize) -> Vec<String> {
@@ -81,31 +62,10 @@ fn assert_dir_clean(dir: &Path, needles: &[String], raw: &[[u8; 32]]) {
     assert!(files >= 2, "the store and the device key were scanned");
 }
 
-async fn onboard_and_login(srv: &TestServer) -> String {
-    let r = client()
-        .post(srv.url("/api/onboarding/setup"))
-        .header("authorization", format!("Bearer {ADMIN_SECRET}"))
-        .json(&json!({"username": "admin", "password": PASS}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let (code, b) = call(
-        srv,
-        Method::POST,
-        "/api/auth/login",
-        None,
-        Some(json!({"username": "admin", "password": PASS})),
-    )
-    .await;
-    assert_eq!(code, 200);
-    b["sessionId"].as_str().unwrap().to_string()
-}
-
 async fn wait_for(srv: &TestServer, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (_, s) = call(srv, Method::GET, "/api/status", None, None).await;
+        let (_, s, _) = call(srv, Method::GET, "/api/status", None, None).await;
         if pred(&s) {
             return s;
         }
@@ -135,7 +95,7 @@ fn headless_peer(ks: &Keyset, share: usize, relay: &str) -> TestServer {
 async fn peer_signs_with(peer: &TestServer, target_xonly: &[u8; 32]) {
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
-        let (code, body) = call(
+        let (code, body, _) = call(
             peer,
             Method::POST,
             "/api/peers/ping",
@@ -154,7 +114,7 @@ async fn peer_signs_with(peer: &TestServer, target_xonly: &[u8; 32]) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let msg: [u8; 32] = rand::random();
-    let (code, body) = call(
+    let (code, body, _) = call(
         peer,
         Method::POST,
         "/api/sign",
@@ -183,12 +143,12 @@ async fn credentials_sealed_at_rest_and_node_signs_after_restart_and_unlock() {
     ];
 
     let srv = TestServer::start_in(dir.clone(), &args);
-    let sid = onboard_and_login(&srv).await;
-    let (code, b) = call(
+    let sid = onboard_admin(&srv, ADMIN_SECRET, PASS).await;
+    let (code, b, _) = call(
         &srv,
         Method::POST,
         "/api/user/credentials",
-        Some(&sid),
+        Some(("x-session-id", &sid)),
         Some(json!({"group_cred": encode_group(&ks.group), "share_cred": encode_share(&ks.shares[0]).as_str(), "relays": [relay_url]})),
     )
     .await;
@@ -212,7 +172,7 @@ async fn credentials_sealed_at_rest_and_node_signs_after_restart_and_unlock() {
 
     // An owner passphrase locks the secrets from the next start on.
     let sid = {
-        let (code, b) = call(
+        let (code, b, _) = call(
             &srv,
             Method::POST,
             "/api/auth/login",
@@ -223,20 +183,20 @@ async fn credentials_sealed_at_rest_and_node_signs_after_restart_and_unlock() {
         assert_eq!(code, 200);
         b["sessionId"].as_str().unwrap().to_string()
     };
-    let (code, _) = call(
+    let (code, _, _) = call(
         &srv,
         Method::POST,
         "/api/admin/passphrase",
-        Some(&sid),
+        Some(("x-session-id", &sid)),
         Some(json!({"passphrase": "short"})),
     )
     .await;
     assert_eq!(code, 400);
-    let (code, b) = call(
+    let (code, b, _) = call(
         &srv,
         Method::POST,
         "/api/admin/passphrase",
-        Some(&sid),
+        Some(("x-session-id", &sid)),
         Some(json!({"passphrase": "owner passphrase 1"})),
     )
     .await;
@@ -245,11 +205,11 @@ async fn credentials_sealed_at_rest_and_node_signs_after_restart_and_unlock() {
     assert_dir_clean(&dir, &needles, &raw);
 
     let srv = TestServer::start_in(dir.clone(), &args);
-    let (_, s) = call(&srv, Method::GET, "/api/status", None, None).await;
+    let (_, s, _) = call(&srv, Method::GET, "/api/status", None, None).await;
     assert_eq!(s["locked"], true);
     assert_eq!(s["nodeActive"], false, "locked: the node waits");
     // Logging in still works; credentials cannot be read while locked.
-    let (_, b) = call(
+    let (_, b, _) = call(
         &srv,
         Method::POST,
         "/api/auth/login",
@@ -258,9 +218,16 @@ async fn credentials_sealed_at_rest_and_node_signs_after_restart_and_unlock() {
     )
     .await;
     let sid = b["sessionId"].as_str().unwrap().to_string();
-    let (code, _) = call(&srv, Method::GET, "/api/user/credentials", Some(&sid), None).await;
+    let (code, _, _) = call(
+        &srv,
+        Method::GET,
+        "/api/user/credentials",
+        Some(("x-session-id", &sid)),
+        None,
+    )
+    .await;
     assert_eq!(code, 423);
-    let (code, _) = call(
+    let (code, _, _) = call(
         &srv,
         Method::POST,
         "/api/unlock",
@@ -269,9 +236,9 @@ async fn credentials_sealed_at_rest_and_node_signs_after_restart_and_unlock() {
     )
     .await;
     assert_eq!(code, 401);
-    let (code, _) = call(&srv, Method::POST, "/api/unlock", None, Some(json!({}))).await;
+    let (code, _, _) = call(&srv, Method::POST, "/api/unlock", None, Some(json!({}))).await;
     assert_eq!(code, 400);
-    let (code, b) = call(
+    let (code, b, _) = call(
         &srv,
         Method::POST,
         "/api/unlock",
@@ -306,14 +273,16 @@ async fn headless_env_credentials_are_sealed_too() {
             "ws://127.0.0.1:9",
         ],
     );
-    let r = client()
-        .post(srv.url("/api/env/shares"))
-        .header("x-api-key", "k-123456")
-        .json(&json!({"groupCredential": encode_group(&ks.group), "shareCredential": encode_share(&ks.shares[2]).as_str()}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let body = json!({"groupCredential": encode_group(&ks.group), "shareCredential": encode_share(&ks.shares[2]).as_str()});
+    let (code, b, _) = call(
+        &srv,
+        Method::POST,
+        "/api/env/shares",
+        Some(("x-api-key", "k-123456")),
+        Some(body),
+    )
+    .await;
+    assert_eq!(code, 200, "{b}");
     srv.stop().unwrap();
     let mut needles = share_secrets(&ks, 2);
     needles.push(encode_group(&ks.group));
@@ -332,6 +301,6 @@ async fn headless_env_credentials_are_sealed_too() {
             "ws://127.0.0.1:9",
         ],
     );
-    let (_, s) = call(&srv, Method::GET, "/api/status", None, None).await;
+    let (_, s, _) = call(&srv, Method::GET, "/api/status", None, None).await;
     assert_eq!(s["nodeActive"], true);
 }

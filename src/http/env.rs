@@ -427,7 +427,7 @@ fn apply_live(state: &AppState, prev: &Config, next: &Config) -> bool {
             seeds: next.peer_policies.clone(),
         });
     }
-    (seeds_changed || prev.sign_timeout != next.sign_timeout) && state.node.wants_node()
+    (seeds_changed || prev.sign_timeout != next.sign_timeout) && state.node.wants_any_node()
 }
 
 /// `{success, message, appliedKeys, restartRequiredKeys, unusedKeys}` for changed settings.

@@ -190,11 +190,15 @@ pub fn import_package(
 }
 
 /// Opens the V2 credentials given at boot (SHARE_CRED + SHARE_PASSWORD [+ GROUP_CRED]).
-/// CPU-heavy (Argon2id): call once at start, off the async runtime.
+/// CPU-heavy (Argon2id) the first time for given values, off the async runtime; later calls
+/// (node reloads) answer from [`super::env_cache::OpenedEnv`].
 pub fn from_env(c: &crate::config::V2EnvCredentials) -> Result<V2Credentials, ImportError> {
-    import_package(
+    let (package, password, group) = (
         c.package.expose(),
         c.password.expose(),
         c.group_json.as_deref(),
-    )
+    );
+    c.opened.get_or_open(package, password, group, || {
+        import_package(package, password, group)
+    })
 }

@@ -8,9 +8,11 @@
 //!   share and one password-protected `bfonboard` per other member.
 //! * [`import`]: a `bfshare` / `bfonboard` / `bfprofile` (+ password) → V2 credentials.
 //! * [`record`]: conversion between those credentials and the sealed store record.
+//! * [`env_cache`]: the environment's V2 package, opened once (Argon2id) and kept.
 //! * [`boot`]: what a node switched to V2 should run (reads the store; the one I/O part).
 
 pub mod boot;
+pub mod env_cache;
 pub mod import;
 pub mod migrate;
 pub mod record;

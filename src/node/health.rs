@@ -39,10 +39,10 @@ pub struct HealthSettings {
 impl HealthSettings {
     pub fn from_config(config: &Config) -> Self {
         Self {
-            check_interval: Duration::from_secs(30),
-            keepalive_after: Duration::from_secs(45),
-            unhealthy_after: Duration::from_secs(120),
-            restart_after: Duration::from_secs(300),
+            check_interval: config.health_timers.check_interval,
+            keepalive_after: config.health_timers.keepalive_after,
+            unhealthy_after: config.health_timers.unhealthy_after,
+            restart_after: config.health_timers.restart_after,
             ping_timeout: config.ping_timeout,
             health_restart: config.health_restart.clone(),
             restart: config.restart.clone(),

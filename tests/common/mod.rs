@@ -163,6 +163,29 @@ pub async fn call(
     auth: Option<(&str, &str)>,
     body: Option<serde_json::Value>,
 ) -> (u16, serde_json::Value, String) {
+    let (code, v, text, _) = request(srv, method, path, auth, body).await;
+    (code, v, text)
+}
+
+/// [`call`], answering the response headers instead of the raw text.
+pub async fn call_with_headers(
+    srv: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    auth: Option<(&str, &str)>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value, reqwest::header::HeaderMap) {
+    let (code, v, _, headers) = request(srv, method, path, auth, body).await;
+    (code, v, headers)
+}
+
+async fn request(
+    srv: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    auth: Option<(&str, &str)>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value, String, reqwest::header::HeaderMap) {
     let mut r = client().request(method, srv.url(path));
     if let Some((k, v)) = auth {
         r = r.header(k, v);
@@ -172,9 +195,10 @@ pub async fn call(
     }
     let res = r.send().await.expect("request");
     let code = res.status().as_u16();
+    let headers = res.headers().clone();
     let text = res.text().await.expect("body");
     let v = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text.clone()));
-    (code, v, text)
+    (code, v, text, headers)
 }
 
 /// Logs `user` in and returns the session id.

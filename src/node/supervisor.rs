@@ -140,9 +140,8 @@ impl Supervisor {
         }
     }
 
-    /// True when a v1 node should be running (it was started and not stopped since). The
-    /// health runner supervises v1 nodes only for now, so a V2 node does not count here;
-    /// see [`Self::wants_any_node`].
+    /// True when a v1 node should be running (it was started and not stopped since); a V2
+    /// node does not count here, see [`Self::wants_any_node`] (what the health runner uses).
     pub fn wants_node(&self) -> bool {
         matches!(
             lock(&self.0.desired).as_ref().map(|d| &d.creds),

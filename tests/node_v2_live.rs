@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::TestServer;
 use igloo::frostr::SecretScalar;
-use igloo::frostr_v2::envelope::{Envelope, Payload};
+use igloo::frostr_v2::envelope::{ERROR_NONCE_UNAVAILABLE, Envelope, Payload};
 use igloo::frostr_v2::event::{Event as WireEvent, open, seal};
 use igloo::frostr_v2::keyset::{Keyset, split};
 use igloo::node::NodeError;
@@ -476,12 +476,31 @@ async fn after_an_unclean_stop_pools_are_discarded_and_signing_resumes_after_a_p
     let msg: [u8; 32] = rand::random();
     let sig = a.sign(msg).await.expect("signing resumes after a ping");
     assert!(verify(&ks.group.group_pk, &msg, &sig));
-    // B still holds nonces A gave it before the crash: A refuses them without a reply, B's
-    // round times out and B drops them; after a ping B signs with A again.
+    // B still holds nonces A gave it before the crash: A refuses them at once with
+    // `nonce_unavailable` (not by silence, which would cost B its whole timeout per stale
+    // code: bifrost-rs 0.5.0 peers never drop them), and B drops every nonce it holds from A.
+    let started = Instant::now();
     match b.sign(rand::random()).await {
-        Err(NodeError::Timeout(_)) => {}
-        other => panic!("expected a timeout on stale nonces, got {other:?}"),
+        Err(NodeError::V2(V2Error::Rejected { code, peer, .. })) => {
+            assert_eq!(code, ERROR_NONCE_UNAVAILABLE);
+            assert_eq!(peer, hex::encode(a.self_xonly()));
+        }
+        other => panic!("expected nonce_unavailable on stale nonces, got {other:?}"),
     }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the refusal came only after {:?} (B's timeout is 3 s)",
+        started.elapsed()
+    );
+    let a_idx = ks.shares[0].idx;
+    assert!(
+        b.nonce_status()
+            .iter()
+            .filter(|s| s.idx == a_idx)
+            .all(|s| s.incoming == 0),
+        "B dropped A's stale nonces: {:?}",
+        b.nonce_status()
+    );
     b.ping(&a.self_xonly(), TIMEOUT).await.expect("B pings A");
     let msg: [u8; 32] = rand::random();
     let sig = b.sign(msg).await.expect("B signs with the restarted A");

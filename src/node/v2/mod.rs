@@ -493,10 +493,13 @@ impl V2Handle {
             sign: on,
             ecdh: on,
         };
+        // bifrost-rs stamps both with the send time; do the same so a reader that orders
+        // profiles by revision takes ours as the newest.
+        let now = now_secs();
         PolicyProfile {
             for_peer: *peer,
-            revision: 0,
-            updated: 0,
+            revision: now,
+            updated: now,
             block_all: false,
             request: flags(p.send),
             respond: flags(p.recv),

@@ -6,7 +6,8 @@ use std::time::{Instant, SystemTime};
 use super::{V2Handle, now_secs};
 use crate::events::EventKind;
 use crate::frostr_v2::envelope::{
-    EcdhPackage, ErrorData, OnboardRequest, PING_VERSION, Payload, Ping, SignSession,
+    ERROR_NONCE_UNAVAILABLE, EcdhPackage, ErrorData, OnboardRequest, PING_VERSION, Payload, Ping,
+    SignSession,
 };
 use crate::frostr_v2::event::Event;
 use crate::frostr_v2::receive::{self, Inbound};
@@ -154,8 +155,15 @@ impl V2Handle {
             match rt.pool.spend(&codes) {
                 Ok(s) => s,
                 Err(e) => {
+                    // The request is well formed and from a member: say so at once, so the
+                    // requester drops the stale nonces instead of waiting out its timeout.
                     tracing::debug!(error = %e, from, "refusing a V2 sign request");
-                    return None;
+                    return Some(Payload::Error(ErrorData {
+                        code: ERROR_NONCE_UNAVAILABLE.into(),
+                        message: "a nonce code in the request is unknown or already spent; \
+                                  ping to receive fresh nonces"
+                            .into(),
+                    }));
                 }
             }
         };

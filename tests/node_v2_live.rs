@@ -619,3 +619,64 @@ async fn the_keepalive_ping_makes_peers_sign_ready_without_a_request() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
+
+/// A clean stop keeps the pools (sealed in the store): peers still hold the nonces we
+/// advertised — bifrost-rs 0.5.0 peers never drop them — so they sign with us right after
+/// the restart, without a ping and without stale-nonce failures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_clean_stop_pools_are_kept_and_peers_sign_at_once() {
+    let (_, ks) = keyset();
+    let relay = TestServer::start(&[]);
+    let url = relay_url(&relay);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store = Store::open(&tmp.path().join("a.redb")).expect("store");
+    let (b, _sb) = node(&ks, 1, &url, None);
+    let (a, stop_a) = node(&ks, 0, &url, Some(store.clone()));
+    let gid = a.group_id();
+    ping_until_ok(&b, &a).await;
+    let before = a.nonce_status();
+    assert!(before.iter().any(|s| s.outgoing > 0), "{before:?}");
+
+    stop_a.send(true).expect("stop");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.v2_run_marker(&gid).expect("marker") {
+        assert!(Instant::now() < deadline, "marker never cleared");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (a, _stop) = node(&ks, 0, &url, Some(store.clone()));
+    assert!(!a.started_after_unclean_stop());
+    let b_idx = ks.shares[1].idx;
+    let outgoing = |st: &[v2::NonceStatus]| {
+        st.iter()
+            .find(|s| s.idx == b_idx)
+            .map(|s| (s.outgoing, s.incoming))
+    };
+    assert_eq!(
+        outgoing(&a.nonce_status()),
+        outgoing(&before),
+        "pools restored"
+    );
+
+    // Wait until A's subscription is live (A pings B; B holds plenty of A's nonces, so A
+    // advertises none), then B signs with the nonces A gave it before the restart.
+    let a_idx = ks.shares[0].idx;
+    let b_holds = |b: &V2Handle| {
+        b.nonce_status()
+            .iter()
+            .find(|s| s.idx == a_idx)
+            .map(|s| s.incoming)
+    };
+    let held = b_holds(&b);
+    ping_until_ok(&a, &b).await;
+    assert_eq!(b_holds(&b), held, "no new nonces were needed");
+    let msg: [u8; 32] = rand::random();
+    let sig = b
+        .sign(msg)
+        .await
+        .expect("the restored pool answers nonces advertised before the restart");
+    assert!(verify(&ks.group.group_pk, &msg, &sig));
+    // The saved pools were taken at start: a later unclean stop cannot bring them back.
+    let (dirty, pools) = store.v2_begin_run_taking_pools(&gid, now()).expect("take");
+    assert!(dirty, "A is running, so its marker is set");
+    assert!(pools.is_empty());
+}

@@ -12,6 +12,7 @@ mod onboard;
 pub mod pending;
 mod requester;
 mod responder;
+mod saved_pools;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -249,9 +250,9 @@ fn start_inner(
         })
         .collect();
     let gid = key.gid();
-    let unclean_start = match &options.store {
-        Some(store) => store.v2_begin_run(&gid, now_secs())?,
-        None => false,
+    let (unclean_start, saved_pools) = match &options.store {
+        Some(store) => store.v2_begin_run_taking_pools(&gid, now_secs())?,
+        None => (false, Vec::new()),
     };
     if unclean_start {
         tracing::warn!(
@@ -293,6 +294,29 @@ fn start_inner(
             }
         }
     }
+    // Pools kept by the last clean stop: peers still hold the nonces we advertised.
+    let mut restored = 0usize;
+    for (peer_id, sealed) in &saved_pools {
+        let pool = peers
+            .iter()
+            .find(|p| &p.id == peer_id)
+            .and_then(|p| state.peers.get_mut(&p.idx))
+            .zip(
+                saved_pools::open(&share.secret, &gid, peer_id, sealed)
+                    .and_then(|b| crate::frostr_v2::nonces::PeerPool::import(&b)),
+            );
+        if let Some((rt, pool)) = pool {
+            rt.pool = pool;
+            restored += 1;
+        }
+    }
+    if !saved_pools.is_empty() {
+        tracing::info!(
+            restored,
+            saved = saved_pools.len(),
+            "V2 nonce pools restored from the last clean stop"
+        );
+    }
     if let Some((idx, pool)) = initial_pool {
         if let Some(rt) = state.peers.get_mut(&idx) {
             rt.pool = pool;
@@ -323,7 +347,11 @@ fn start_inner(
         looped.fail_pending();
         if let Some(store) = looped.0.store.clone() {
             let gid = looped.0.key.gid();
-            if let Err(e) = store.run_blocking(move |s| s.v2_end_run(&gid)).await {
+            let pools = looped.sealed_pools(&gid);
+            if let Err(e) = store
+                .run_blocking(move |s| s.v2_end_run_saving_pools(&gid, &pools))
+                .await
+            {
                 tracing::warn!(error = %e, "cannot clear the V2 run marker; the next start discards nonce pools");
             }
         }
@@ -333,6 +361,23 @@ fn start_inner(
 }
 
 impl V2Handle {
+    /// Every peer's pool, sealed, for [`Store::v2_end_run_saving_pools`] at a clean stop.
+    fn sealed_pools(&self, gid: &[u8; 32]) -> Vec<([u8; 32], Vec<u8>)> {
+        let exported: Vec<(u16, zeroize::Zeroizing<Vec<u8>>)> = self
+            .state()
+            .peers
+            .iter()
+            .map(|(idx, rt)| (*idx, rt.pool.export()))
+            .collect();
+        exported
+            .into_iter()
+            .filter_map(|(idx, bytes)| {
+                let peer = self.peer_id_of(idx)?;
+                saved_pools::seal(&self.0.share.secret, gid, &peer, &bytes).map(|s| (peer, s))
+            })
+            .collect()
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         self.0.state.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -299,12 +299,17 @@ impl PeerPool {
     /// stop (peers such as bifrost-rs 0.5.0 keep our nonces and never drop them, so a pool
     /// lost at every restart costs them one failed request per nonce they hold).
     pub fn export(&self) -> Zeroizing<Vec<u8>> {
-        let mut out = Zeroizing::new(vec![EXPORT_VERSION]);
         let outgoing: Vec<(&[u8; 32], &Outgoing)> = self
             .outgoing_order
             .iter()
             .filter_map(|c| self.outgoing.get(c).map(|o| (c, o)))
             .collect();
+        // Room for everything up front: a reallocation would leave a copy of the secret
+        // nonces behind in freed memory that `Zeroizing` never sees.
+        let room =
+            64 + outgoing.len() * 512 + self.peer_holds.len() * 32 + self.incoming.len() * 98;
+        let mut out = Zeroizing::new(Vec::with_capacity(room));
+        out.push(EXPORT_VERSION);
         out.extend_from_slice(&(outgoing.len() as u32).to_be_bytes());
         for (code, o) in outgoing {
             let Ok(secret) = o.nonces.serialize().map(Zeroizing::new) else {
@@ -439,6 +444,13 @@ mod tests {
         a.spend(&[sent[0].code]).expect("spend");
 
         let bytes = a.export();
+        // export's capacity estimate (512 per outgoing nonce) must hold: no reallocation.
+        let secret_len = frost::round1::commit(&share(), &mut rng)
+            .0
+            .serialize()
+            .expect("ser")
+            .len();
+        assert!(32 + 33 + 33 + 2 + secret_len <= 512, "{secret_len}");
         let back = PeerPool::import(&bytes).expect("import");
         assert_eq!(back.outgoing_len(), a.outgoing_len());
         assert_eq!(back.incoming_len(), a.incoming_len());

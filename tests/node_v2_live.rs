@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::TestServer;
 use igloo::frostr::SecretScalar;
-use igloo::frostr_v2::envelope::{Envelope, Payload};
+use igloo::frostr_v2::envelope::{ERROR_NONCE_UNAVAILABLE, Envelope, Payload};
 use igloo::frostr_v2::event::{Event as WireEvent, open, seal};
 use igloo::frostr_v2::keyset::{Keyset, split};
 use igloo::node::NodeError;
@@ -468,6 +468,39 @@ async fn after_an_unclean_stop_pools_are_discarded_and_signing_resumes_after_a_p
         "pools discarded: {:?}",
         a.nonce_status()
     );
+    // B still holds nonces A gave it before the crash, and A has not pinged it yet: A
+    // refuses them at once with `nonce_unavailable` (not by silence, which would cost B its
+    // whole timeout per stale code: bifrost-rs 0.5.0 peers never drop them), and B drops
+    // every nonce it holds from A.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !a.is_connected() {
+        assert!(Instant::now() < deadline, "restarted A never connected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Connected is the socket; give the relay a moment to register A's subscription.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    match b.sign(rand::random()).await {
+        Err(NodeError::V2(V2Error::Rejected { code, peer, .. })) => {
+            assert_eq!(code, ERROR_NONCE_UNAVAILABLE);
+            assert_eq!(peer, hex::encode(a.self_xonly()));
+        }
+        other => panic!("expected nonce_unavailable on stale nonces, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the refusal came only after {:?} (B's timeout is 3 s)",
+        started.elapsed()
+    );
+    let a_idx = ks.shares[0].idx;
+    assert!(
+        b.nonce_status()
+            .iter()
+            .filter(|s| s.idx == a_idx)
+            .all(|s| s.incoming == 0),
+        "B dropped A's stale nonces: {:?}",
+        b.nonce_status()
+    );
     match a.sign(rand::random()).await {
         Err(NodeError::V2(V2Error::NoncesExhausted { .. })) => {}
         other => panic!("expected exhaustion before a ping, got {other:?}"),
@@ -476,10 +509,6 @@ async fn after_an_unclean_stop_pools_are_discarded_and_signing_resumes_after_a_p
     let msg: [u8; 32] = rand::random();
     let sig = a.sign(msg).await.expect("signing resumes after a ping");
     assert!(verify(&ks.group.group_pk, &msg, &sig));
-    // B still holds nonces A gave it before the crash, which A now refuses; but A's ping
-    // after the restart advertised fresh ones, and B signs with the newest first: no round
-    // is lost on stale nonces.
-    assert!(b.nonce_status().iter().any(|s| s.incoming > 0));
     let msg: [u8; 32] = rand::random();
     let sig = b
         .sign(msg)
@@ -599,4 +628,65 @@ async fn the_keepalive_ping_makes_peers_sign_ready_without_a_request() {
         assert!(verify(&ks.group.group_pk, &msg, &sig));
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+}
+
+/// A clean stop keeps the pools (sealed in the store): peers still hold the nonces we
+/// advertised — bifrost-rs 0.5.0 peers never drop them — so they sign with us right after
+/// the restart, without a ping and without stale-nonce failures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_clean_stop_pools_are_kept_and_peers_sign_at_once() {
+    let (_, ks) = keyset();
+    let relay = TestServer::start(&[]);
+    let url = relay_url(&relay);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store = Store::open(&tmp.path().join("a.redb")).expect("store");
+    let (b, _sb) = node(&ks, 1, &url, None);
+    let (a, stop_a) = node(&ks, 0, &url, Some(store.clone()));
+    let gid = a.group_id();
+    ping_until_ok(&b, &a).await;
+    let before = a.nonce_status();
+    assert!(before.iter().any(|s| s.outgoing > 0), "{before:?}");
+
+    stop_a.send(true).expect("stop");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.v2_run_marker(&gid).expect("marker") {
+        assert!(Instant::now() < deadline, "marker never cleared");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (a, _stop) = node(&ks, 0, &url, Some(store.clone()));
+    assert!(!a.started_after_unclean_stop());
+    let b_idx = ks.shares[1].idx;
+    let outgoing = |st: &[v2::NonceStatus]| {
+        st.iter()
+            .find(|s| s.idx == b_idx)
+            .map(|s| (s.outgoing, s.incoming))
+    };
+    assert_eq!(
+        outgoing(&a.nonce_status()),
+        outgoing(&before),
+        "pools restored"
+    );
+
+    // Wait until A's subscription is live (A pings B; B holds plenty of A's nonces, so A
+    // advertises none), then B signs with the nonces A gave it before the restart.
+    let a_idx = ks.shares[0].idx;
+    let b_holds = |b: &V2Handle| {
+        b.nonce_status()
+            .iter()
+            .find(|s| s.idx == a_idx)
+            .map(|s| s.incoming)
+    };
+    let held = b_holds(&b);
+    ping_until_ok(&a, &b).await;
+    assert_eq!(b_holds(&b), held, "no new nonces were needed");
+    let msg: [u8; 32] = rand::random();
+    let sig = b
+        .sign(msg)
+        .await
+        .expect("the restored pool answers nonces advertised before the restart");
+    assert!(verify(&ks.group.group_pk, &msg, &sig));
+    // The saved pools were taken at start: a later unclean stop cannot bring them back.
+    let (dirty, pools) = store.v2_begin_run_taking_pools(&gid, now()).expect("take");
+    assert!(dirty, "A is running, so its marker is set");
+    assert!(pools.is_empty());
 }

@@ -181,6 +181,13 @@ pub struct EcdhPackage {
     pub entries: Vec<EcdhEntry>,
 }
 
+/// `Error` code igloo sends when a sign request names a nonce code it does not hold (spent,
+/// or lost when our pools were discarded at a restart). bifrost-rs stays silent here and its
+/// requester waits out its timeout; 0.5.0 never drops stale codes it holds, so without this
+/// reply each one would cost a peer a full timeout after every igloo restart. Any `Error` fails
+/// the round at once in bifrost-rs.
+pub const ERROR_NONCE_UNAVAILABLE: &str = "nonce_unavailable";
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorData {
     pub code: String,

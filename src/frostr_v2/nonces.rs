@@ -13,6 +13,7 @@ use frost::keys::SigningShare;
 use frost::round1::{SigningCommitments, SigningNonces};
 use frost_secp256k1_tr as frost;
 use rand::{CryptoRng, RngCore};
+use zeroize::Zeroizing;
 
 use super::envelope::AdvertisedNonce;
 
@@ -301,6 +302,122 @@ impl PeerPool {
     pub fn discard(&mut self) {
         *self = Self::default();
     }
+
+    /// The whole pool as bytes, secret nonces included, to be sealed and kept over a clean
+    /// stop (peers such as bifrost-rs 0.5.0 keep our nonces and never drop them, so a pool
+    /// lost at every restart costs them one failed request per nonce they hold).
+    pub fn export(&self) -> Zeroizing<Vec<u8>> {
+        let outgoing: Vec<(&[u8; 32], &Outgoing)> = self
+            .outgoing_order
+            .iter()
+            .filter_map(|c| self.outgoing.get(c).map(|o| (c, o)))
+            .collect();
+        // Room for everything up front: a reallocation would leave a copy of the secret
+        // nonces behind in freed memory that `Zeroizing` never sees.
+        let room =
+            64 + outgoing.len() * 512 + self.peer_holds.len() * 32 + self.incoming.len() * 98;
+        let mut out = Zeroizing::new(Vec::with_capacity(room));
+        out.push(EXPORT_VERSION);
+        out.extend_from_slice(&(outgoing.len() as u32).to_be_bytes());
+        for (code, o) in outgoing {
+            let Ok(secret) = o.nonces.serialize().map(Zeroizing::new) else {
+                continue;
+            };
+            out.extend_from_slice(code);
+            out.extend_from_slice(&o.public.binder_pn);
+            out.extend_from_slice(&o.public.hidden_pn);
+            out.extend_from_slice(&(secret.len() as u16).to_be_bytes());
+            out.extend_from_slice(&secret);
+        }
+        out.extend_from_slice(&(self.peer_holds.len() as u32).to_be_bytes());
+        for c in &self.peer_holds {
+            out.extend_from_slice(c);
+        }
+        out.extend_from_slice(&(self.incoming.len() as u32).to_be_bytes());
+        for n in &self.incoming {
+            out.extend_from_slice(&n.code);
+            out.extend_from_slice(&n.binder_pn);
+            out.extend_from_slice(&n.hidden_pn);
+        }
+        out.extend_from_slice(&self.spent_count.to_be_bytes());
+        out
+    }
+
+    /// Rebuild a pool from [`Self::export`]. `None` when the bytes are not a valid pool;
+    /// each secret nonce must still match the commitments it was advertised with.
+    pub fn import(bytes: &[u8]) -> Option<Self> {
+        let mut r = Reader(bytes);
+        if r.take::<1>()? != [EXPORT_VERSION] {
+            return None;
+        }
+        let mut pool = Self::default();
+        for _ in 0..r.count()? {
+            let code = r.take::<32>()?;
+            let binder_pn = r.take::<33>()?;
+            let hidden_pn = r.take::<33>()?;
+            let len = usize::from(u16::from_be_bytes(r.take::<2>()?));
+            let nonces = SigningNonces::deserialize(r.slice(len)?).ok()?;
+            let public = AdvertisedNonce {
+                binder_pn,
+                hidden_pn,
+                code,
+            };
+            let commitments = SigningCommitments::from(&nonces);
+            if public_of(&commitments, code).as_ref() != Some(&public)
+                || pool
+                    .outgoing
+                    .insert(code, Outgoing { nonces, public })
+                    .is_some()
+            {
+                return None;
+            }
+            pool.outgoing_order.push_back(code);
+        }
+        for _ in 0..r.count()? {
+            pool.peer_holds.insert(r.take::<32>()?);
+        }
+        for _ in 0..r.count()? {
+            let code = r.take::<32>()?;
+            let binder_pn = r.take::<33>()?;
+            let hidden_pn = r.take::<33>()?;
+            if pool.incoming_codes.insert(code) {
+                pool.incoming.push_back(AdvertisedNonce {
+                    binder_pn,
+                    hidden_pn,
+                    code,
+                });
+            }
+        }
+        pool.spent_count = u64::from_be_bytes(r.take::<8>()?);
+        (r.0.is_empty() && pool.outgoing.len() <= POOL_SIZE && pool.incoming.len() <= POOL_SIZE)
+            .then_some(pool)
+    }
+}
+
+const EXPORT_VERSION: u8 = 1;
+
+/// Bounds-checked reading of [`PeerPool::export`] bytes.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn slice(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Some(head)
+    }
+
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.slice(N)?.try_into().ok()
+    }
+
+    /// An entry count, refused when larger than any pool may hold.
+    fn count(&mut self) -> Option<usize> {
+        let n = usize::try_from(u32::from_be_bytes(self.take::<4>()?)).ok()?;
+        (n <= POOL_SIZE * 2).then_some(n)
+    }
 }
 
 /// A fresh nonce pair for our own part of a session we start (never advertised).
@@ -309,4 +426,62 @@ pub fn fresh_nonce<R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> (SigningNonces, SigningCommitments) {
     frost::round1::commit(share, rng)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn share() -> SigningShare {
+        let mut b = [0u8; 32];
+        b[31] = 7;
+        SigningShare::deserialize(&b).expect("share")
+    }
+
+    #[test]
+    fn export_import_round_trip_keeps_every_part_and_rejects_tampering() {
+        let mut rng = rand::thread_rng();
+        let mut a = PeerPool::new();
+        let sent = a.advertise(&share(), &mut rng);
+        assert_eq!(sent.len(), TARGET);
+        let mut b = PeerPool::new();
+        b.apply_remote(&sent, None).expect("apply");
+        let theirs = b.advertise(&share(), &mut rng);
+        a.apply_remote(&theirs, Some(&b.held_incoming_codes()))
+            .expect("apply");
+        a.spend(&[sent[0].code]).expect("spend");
+
+        let bytes = a.export();
+        // export's capacity estimate (512 per outgoing nonce) must hold: no reallocation.
+        let secret_len = frost::round1::commit(&share(), &mut rng)
+            .0
+            .serialize()
+            .expect("ser")
+            .len();
+        assert!(32 + 33 + 33 + 2 + secret_len <= 512, "{secret_len}");
+        let back = PeerPool::import(&bytes).expect("import");
+        assert_eq!(back.outgoing_len(), a.outgoing_len());
+        assert_eq!(back.incoming_len(), a.incoming_len());
+        assert_eq!(back.held_by_peer(), a.held_by_peer());
+        assert_eq!(back.spent_count(), a.spent_count());
+        assert_eq!(back.held_incoming_codes(), a.held_incoming_codes());
+        // The restored secret nonces still answer their codes; the spent one stays refused.
+        let mut back = back;
+        assert_eq!(
+            back.spend(&[sent[0].code]).err(),
+            Some(PoolError::UnknownCode)
+        );
+        assert!(back.spend(&[sent[1].code]).is_ok());
+
+        for cut in [0, 1, 5, bytes.len() - 1] {
+            assert!(PeerPool::import(&bytes[..cut]).is_none(), "cut at {cut}");
+        }
+        let mut longer = bytes.to_vec();
+        longer.push(0);
+        assert!(PeerPool::import(&longer).is_none());
+        // A public nonce that no longer matches its secret is refused.
+        let mut bad = bytes.to_vec();
+        bad[1 + 4 + 32 + 5] ^= 1;
+        assert!(PeerPool::import(&bad).is_none());
+    }
 }

@@ -13,6 +13,7 @@ pub mod pending;
 mod policy;
 mod requester;
 mod responder;
+mod saved_pools;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -258,9 +259,9 @@ fn start_inner(
         })
         .collect();
     let gid = key.gid();
-    let unclean_start = match &options.store {
-        Some(store) => store.v2_begin_run(&gid, now_secs())?,
-        None => false,
+    let (unclean_start, saved_pools) = match &options.store {
+        Some(store) => store.v2_begin_run_taking_pools(&gid, now_secs())?,
+        None => (false, Vec::new()),
     };
     if unclean_start {
         tracing::warn!(
@@ -300,6 +301,29 @@ fn start_inner(
         gid,
         &policies,
     )?;
+    // Pools kept by the last clean stop: peers still hold the nonces we advertised.
+    let mut restored = 0usize;
+    for (peer_id, sealed) in &saved_pools {
+        let pool = peers
+            .iter()
+            .find(|p| &p.id == peer_id)
+            .and_then(|p| state.peers.get_mut(&p.idx))
+            .zip(
+                saved_pools::open(&share.secret, &gid, peer_id, sealed)
+                    .and_then(|b| crate::frostr_v2::nonces::PeerPool::import(&b)),
+            );
+        if let Some((rt, pool)) = pool {
+            rt.pool = pool;
+            restored += 1;
+        }
+    }
+    if !saved_pools.is_empty() {
+        tracing::info!(
+            restored,
+            saved = saved_pools.len(),
+            "V2 nonce pools restored from the last clean stop"
+        );
+    }
     if let Some((idx, pool)) = initial_pool {
         if let Some(rt) = state.peers.get_mut(&idx) {
             rt.pool = pool;
@@ -332,7 +356,11 @@ fn start_inner(
         looped.fail_pending();
         if let Some(store) = looped.0.store.clone() {
             let gid = looped.0.key.gid();
-            if let Err(e) = store.run_blocking(move |s| s.v2_end_run(&gid)).await {
+            let pools = looped.sealed_pools(&gid);
+            if let Err(e) = store
+                .run_blocking(move |s| s.v2_end_run_saving_pools(&gid, &pools))
+                .await
+            {
                 tracing::warn!(error = %e, "cannot clear the V2 run marker; the next start discards nonce pools");
             }
         }
@@ -342,6 +370,23 @@ fn start_inner(
 }
 
 impl V2Handle {
+    /// Every peer's pool, sealed, for [`Store::v2_end_run_saving_pools`] at a clean stop.
+    fn sealed_pools(&self, gid: &[u8; 32]) -> Vec<([u8; 32], Vec<u8>)> {
+        let exported: Vec<(u16, zeroize::Zeroizing<Vec<u8>>)> = self
+            .state()
+            .peers
+            .iter()
+            .map(|(idx, rt)| (*idx, rt.pool.export()))
+            .collect();
+        exported
+            .into_iter()
+            .filter_map(|(idx, bytes)| {
+                let peer = self.peer_id_of(idx)?;
+                saved_pools::seal(&self.0.share.secret, gid, &peer, &bytes).map(|s| (peer, s))
+            })
+            .collect()
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         self.0.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -492,11 +537,13 @@ impl V2Handle {
             sign: on,
             ecdh: on,
         };
+        // bifrost-rs stamps both with the send time; do the same so a reader that orders
+        // profiles by revision takes ours as the newest.
+        let now = now_secs();
         PolicyProfile {
             for_peer: *peer,
-            // The time of our last change orders our profiles (newer = larger).
-            revision: changed,
-            updated: changed,
+            revision: now.max(changed),
+            updated: now.max(changed),
             block_all: false,
             request: flags(p.send),
             respond: flags(p.recv),

@@ -5,7 +5,9 @@
 use super::{V2Handle, now_secs};
 use crate::events::EventKind;
 use crate::frostr_v2::credentials::{MethodOverrides, Override, PeerPolicy};
-use crate::frostr_v2::envelope::{Envelope, ErrorData, Payload, SignSession};
+use crate::frostr_v2::envelope::{
+    ERROR_NONCE_UNAVAILABLE, Envelope, ErrorData, Payload, SignSession,
+};
 use crate::keyset::V2Credentials;
 use crate::node::approval::{ApprovalError, PendingSign, SignPolicy, SignRequest};
 use crate::node::guard::{PolicyError, PolicyUpdate, emit_expired, emit_policy_changed};
@@ -25,12 +27,15 @@ pub(crate) enum SignRefusal {
     /// The spent codes or the count could not be made durable, so nothing was sent.
     #[error("{0}")]
     NotRecorded(String),
+    /// A nonce code we do not hold (stale or spent): answered with `nonce_unavailable`.
+    #[error("{0}")]
+    StaleNonce(String),
 }
 
 impl From<SignRefusal> for ApprovalError {
     fn from(r: SignRefusal) -> Self {
         match r {
-            SignRefusal::Invalid(m) => ApprovalError::Failed(m),
+            SignRefusal::Invalid(m) | SignRefusal::StaleNonce(m) => ApprovalError::Failed(m),
             SignRefusal::Cap(c) => ApprovalError::CapReached(c),
             SignRefusal::NotRecorded(m) => ApprovalError::NotRecorded(m),
         }
@@ -42,6 +47,17 @@ fn denied(message: impl Into<String>) -> Payload {
     Payload::Error(ErrorData {
         code: "peer_denied".into(),
         message: message.into(),
+    })
+}
+
+/// The Error for a sign request naming a nonce code we do not hold (after our restart the
+/// peer may still hold nonces we no longer have): the requester fails at once and drops them.
+fn nonce_unavailable() -> Payload {
+    Payload::Error(ErrorData {
+        code: ERROR_NONCE_UNAVAILABLE.into(),
+        message: "a nonce code in the request is unknown or already spent; \
+                  ping to receive fresh nonces"
+            .into(),
     })
 }
 
@@ -123,6 +139,10 @@ impl V2Handle {
                 );
                 Err(c.into())
             }
+            Err(SignRefusal::StaleNonce(m)) => {
+                let _ = self.reply(from, &request_id, nonce_unavailable());
+                Err(ApprovalError::Failed(m))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -168,6 +188,10 @@ impl V2Handle {
                 Err(SignRefusal::Cap(c)) => {
                     self.refused(&peer, &c.to_string());
                     Some(denied(format!("inbound sign denied by local policy: {c}")))
+                }
+                Err(SignRefusal::StaleNonce(e)) => {
+                    tracing::debug!(error = %e, from, "refusing a V2 sign request");
+                    Some(nonce_unavailable())
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, from, "refusing a V2 sign request");

@@ -8,7 +8,7 @@ use rand::RngCore;
 use super::pending::Reply;
 use super::{ONLINE_GRACE, V2Error, V2Handle, answers, now_secs, ping_result};
 use crate::frostr_v2::ecdh::EcdhRound;
-use crate::frostr_v2::envelope::{Envelope, Payload};
+use crate::frostr_v2::envelope::{ERROR_NONCE_UNAVAILABLE, Envelope, Payload};
 use crate::frostr_v2::sign::SignRound;
 use crate::frostr_v2::types::lift_x;
 use crate::node::{NodeError, PingResult};
@@ -173,18 +173,31 @@ impl V2Handle {
                 }
             })
             .await;
-        if matches!(result, Err(NodeError::Timeout(_))) {
-            // A silent peer may have lost its pools (a restart): the nonces it gave us are
-            // then refused without a reply. Drop them; the next ping brings fresh ones.
+        // Peers whose nonces we hold are stale: a silent peer may have lost its pools (a
+        // restart; bifrost-rs refuses without a reply), an igloo peer says so with
+        // `nonce_unavailable`. Drop them; the next ping brings fresh ones.
+        let stale_peers: Vec<u16> = match &result {
+            Err(NodeError::Timeout(_)) => round.pending(),
+            Err(NodeError::V2(V2Error::Rejected { peer, code, .. }))
+                if code == ERROR_NONCE_UNAVAILABLE =>
+            {
+                crate::frostr_v2::hexser::parse::<32>(peer)
+                    .and_then(|id| self.peer_idx(&id))
+                    .into_iter()
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        if !stale_peers.is_empty() {
             let mut st = self.state();
-            for idx in round.pending() {
+            for idx in stale_peers {
                 if let Some(rt) = st.peers.get_mut(&idx) {
                     let stale = rt.pool.incoming_len();
                     if stale > 0 {
                         tracing::info!(
                             peer = idx,
                             stale,
-                            "sign request unanswered; dropping the nonces held from that peer"
+                            "nonces held from that peer are stale (no answer, or nonce_unavailable); dropping them"
                         );
                         let _ = rt.pool.take_incoming(stale);
                     }

@@ -168,9 +168,12 @@ impl V2Handle {
                 .peers
                 .get_mut(&from)
                 .ok_or_else(|| SignRefusal::Invalid("not a peer".into()))?;
+            // A well-formed request from a member naming a code we do not hold: answered at
+            // once (nonce_unavailable), so the requester drops its stale nonces instead of
+            // waiting out its timeout.
             rt.pool
                 .spend(&codes)
-                .map_err(|e| SignRefusal::Invalid(e.to_string()))?
+                .map_err(|e| SignRefusal::StaleNonce(e.to_string()))?
         };
         // Counted under the cap atomically (a concurrent request may have taken the last slot).
         let (count, _cap) = match self.0.policies.reserve_partial(&peer) {

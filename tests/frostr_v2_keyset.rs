@@ -146,3 +146,22 @@ fn after_a_peer_restarts_its_fresh_nonces_are_used() {
             .expect("every nonce used after the restart is one the peer still has");
     }
 }
+
+/// A ping the peer prepared before our sign request reached it may advertise a nonce we just
+/// used: the pool must not take it again (the peer has spent it and would refuse).
+#[test]
+fn a_used_nonce_advertised_again_is_not_taken_again() {
+    let mut rng = StdRng::seed_from_u64(8);
+    let nsec = SecretScalar::from_bytes(&[5; 32]).unwrap();
+    let ks = keyset::split("g", &nsec, 2, 3, &mut rng).unwrap();
+    let kb = SignerKey::new(&ks.group, &ks.shares[1]).unwrap();
+    let (mut a_for_b, mut b_for_a) = (PeerPool::new(), PeerPool::new());
+    let adv = b_for_a.advertise(kb.signing_share(), &mut rng);
+    a_for_b.apply_remote(&adv, None).unwrap();
+    let before = a_for_b.incoming_len();
+    let used = a_for_b.take_incoming(1).unwrap();
+    // The crossing ping re-advertises everything, the used code included.
+    a_for_b.apply_remote(&adv, None).unwrap();
+    assert_eq!(a_for_b.incoming_len(), before - 1);
+    assert!(!a_for_b.held_incoming_codes().contains(&used[0].code));
+}

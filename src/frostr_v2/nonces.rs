@@ -75,8 +75,16 @@ pub struct PeerPool {
     peer_holds: HashSet<[u8; 32]>,
     incoming: VecDeque<AdvertisedNonce>,
     incoming_codes: HashSet<[u8; 32]>,
+    /// Codes of the peer's nonces we already used (most recent [`USED_MEMORY`]): a ping the
+    /// peer prepared before our request reached it may advertise them again, and taking one
+    /// twice would only earn a refusal.
+    used_incoming: VecDeque<[u8; 32]>,
+    used_codes: HashSet<[u8; 32]>,
     spent_count: u64,
 }
+
+/// How many used incoming codes a pool remembers (a few pools' worth covers any ping in flight).
+const USED_MEMORY: usize = 4 * POOL_SIZE;
 
 impl std::fmt::Debug for PeerPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -163,6 +171,9 @@ impl PeerPool {
         // the nonces it advertised before are stale (it refuses their codes) and only the
         // fresh ones can sign.
         for n in advertised {
+            if self.used_codes.contains(&n.code) {
+                continue;
+            }
             if self.incoming_codes.insert(n.code) {
                 if self.incoming.len() >= POOL_SIZE {
                     if let Some(old) = self.incoming.pop_front() {
@@ -266,6 +277,14 @@ impl PeerPool {
         let taken: Vec<AdvertisedNonce> = self.incoming.drain(from..).rev().collect();
         for t in &taken {
             self.incoming_codes.remove(&t.code);
+            if self.used_codes.insert(t.code) {
+                self.used_incoming.push_back(t.code);
+                if self.used_incoming.len() > USED_MEMORY {
+                    if let Some(old) = self.used_incoming.pop_front() {
+                        self.used_codes.remove(&old);
+                    }
+                }
+            }
         }
         Ok(taken)
     }

@@ -267,10 +267,11 @@ async fn a_second_device_with_our_share_is_detected_by_its_echo() {
 }
 
 /// The health model feeds the systemd watchdog end to end: a real notify socket receives
-/// `WATCHDOG=1` while the node is healthy and nothing once it has been idle for two minutes
-/// (its only relay can never connect). Paused time.
+/// `WATCHDOG=1` while the node is healthy, still while it is unhealthy and igloo restarts it
+/// itself (its only relay can never connect: a process restart would heal nothing), and
+/// nothing once those restarts are exhausted. Paused time.
 #[tokio::test(start_paused = true)]
-async fn watchdog_pings_stop_when_the_node_turns_unhealthy() {
+async fn watchdog_pings_stop_once_the_nodes_own_restarts_are_exhausted() {
     use igloo::config::Backoff;
     use igloo::node::health::{self, HealthSettings};
     use std::io::ErrorKind;
@@ -335,9 +336,28 @@ async fn watchdog_pings_stop_when_the_node_turns_unhealthy() {
         "pinged every 10 s while healthy: {healthy_pings}"
     );
     tokio::time::sleep(Duration::from_secs(40)).await; // t = 140 s: unhealthy since 120 s
+    assert!(!sup.health().is_healthy);
     let _ = pings(&sock);
     tokio::time::sleep(Duration::from_secs(100)).await; // t = 240 s
-    assert_eq!(pings(&sock), 0, "no WATCHDOG=1 while unhealthy");
+    assert!(
+        pings(&sock) >= 9,
+        "still fed while unhealthy: igloo restarts the node itself first"
+    );
+    // Three watchdog restarts with backoff, then igloo gives up.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(6000);
+    while !sup.health().gave_up {
+        assert!(tokio::time::Instant::now() < deadline, "never gave up");
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    }
+    assert_eq!(sup.health().restart_count, 3);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _ = pings(&sock);
+    tokio::time::sleep(Duration::from_secs(100)).await;
+    assert_eq!(
+        pings(&sock),
+        0,
+        "no WATCHDOG=1 once igloo's own restarts are exhausted"
+    );
     // Credentials removed: a server with no node is healthy again.
     sup.stop();
     tokio::time::sleep(Duration::from_secs(35)).await;

@@ -164,4 +164,8 @@ fn a_used_nonce_advertised_again_is_not_taken_again() {
     a_for_b.apply_remote(&adv, None).unwrap();
     assert_eq!(a_for_b.incoming_len(), before - 1);
     assert!(!a_for_b.held_incoming_codes().contains(&used[0].code));
+    // Nonces dropped as stale (a timeout) are not "used": re-advertised, they are taken back.
+    assert_eq!(a_for_b.drop_incoming(), before - 1);
+    a_for_b.apply_remote(&adv, None).unwrap();
+    assert_eq!(a_for_b.incoming_len(), before - 1);
 }

@@ -289,6 +289,16 @@ impl PeerPool {
         Ok(taken)
     }
 
+    /// Forget every nonce held from the peer, believed stale (it did not answer, or said
+    /// `nonce_unavailable`). Unlike [`Self::take_incoming`] they are not remembered as used:
+    /// if the peer still has them it may advertise them again, and then they are good.
+    pub fn drop_incoming(&mut self) -> usize {
+        let n = self.incoming.len();
+        self.incoming.clear();
+        self.incoming_codes.clear();
+        n
+    }
+
     /// Claim outgoing nonces by code, all or nothing, and remove them from the pool. The
     /// commitments each code was advertised with are returned alongside for validation.
     pub fn spend(&mut self, codes: &[[u8; 32]]) -> Result<SpentNonces, PoolError> {

@@ -192,14 +192,13 @@ impl V2Handle {
             let mut st = self.state();
             for idx in stale_peers {
                 if let Some(rt) = st.peers.get_mut(&idx) {
-                    let stale = rt.pool.incoming_len();
+                    let stale = rt.pool.drop_incoming();
                     if stale > 0 {
                         tracing::info!(
                             peer = idx,
                             stale,
-                            "nonces held from that peer are stale (no answer, or nonce_unavailable); dropping them"
+                            "nonces held from that peer are stale (no answer, or nonce_unavailable); dropped them"
                         );
-                        let _ = rt.pool.take_incoming(stale);
                     }
                 }
             }

@@ -617,8 +617,9 @@ pub struct V2EnvCredentials {
     pub password: Secret,
     /// V2 group package JSON (GROUP_CRED); required with a bfshare.
     pub group_json: Option<String>,
-    /// The package once opened, shared by every clone of this configuration (V2OPS: one
-    /// Argon2id derivation per value, not one per node reload).
+    /// The package once opened, shared by every clone of this configuration: one Argon2id
+    /// derivation per configuration, not one per node reload. The fields above are fixed
+    /// once parsed; new values come with a new configuration.
     pub opened: crate::keyset::env_cache::OpenedEnv,
 }
 

@@ -3,30 +3,21 @@
 //! and every node reload (settings saved, unlock, …) asks for the credentials again, so the
 //! result is kept in memory beside the sealed values it came from.
 //!
-//! The cache is shared by every clone of the [`crate::config::Config`] it belongs to (the
-//! live configuration clones the start-up one). It is keyed by a SHA-256 digest of the exact
-//! inputs, so different values are opened again instead of answered from the cache. The
-//! opened share secret zeroizes on drop and is redacted in `Debug`.
+//! The cache belongs to one parsed [`crate::config::V2EnvCredentials`] and is shared by its
+//! clones (the live configuration clones the start-up one). Those values are fixed for the
+//! life of the configuration, so there is nothing to key the cache by: new values come with
+//! a new configuration and a new, empty cache. The opened share secret zeroizes on drop and
+//! is redacted in `Debug`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
-use zeroize::Zeroizing;
+use std::sync::{Arc, OnceLock};
 
 use super::import::{ImportError, V2Credentials};
 
-/// One opening: the digest of its inputs and what came out (errors too: the same inputs
-/// fail the same way, so a wrong password is not re-derived on every reload).
-struct Entry {
-    key: Zeroizing<[u8; 32]>,
-    result: Result<V2Credentials, ImportError>,
-}
-
 #[derive(Default)]
 struct Inner {
-    entry: Mutex<Option<Entry>>,
+    /// What opening gave, errors too: a wrong password is not re-derived on every reload.
+    opened: OnceLock<Result<V2Credentials, ImportError>>,
     /// How many times a package was actually opened (for tests and diagnostics).
     openings: AtomicU64,
 }
@@ -43,49 +34,20 @@ impl std::fmt::Debug for OpenedEnv {
     }
 }
 
-/// Digest of the inputs, each length-prefixed so that no two input tuples collide by
-/// shifting bytes from one field to the next.
-fn digest(package: &str, password: &str, group_json: Option<&str>) -> Zeroizing<[u8; 32]> {
-    let mut h = Sha256::new();
-    h.update(b"igloo/v2-env-credentials");
-    for part in [Some(package), Some(password), group_json] {
-        match part {
-            Some(p) => {
-                h.update([1u8]);
-                h.update((p.len() as u64).to_le_bytes());
-                h.update(p.as_bytes());
-            }
-            None => h.update([0u8]),
-        }
-    }
-    Zeroizing::new(h.finalize().into())
-}
-
 impl OpenedEnv {
-    /// The credentials for these inputs: from the cache when they were opened before,
-    /// otherwise `open()` runs (blocking, CPU-heavy) and its result is kept.
+    /// The credentials: opened by `open()` (blocking, CPU-heavy) the first time, from the
+    /// cache afterwards. Concurrent first callers wait for one opening.
     pub fn get_or_open(
         &self,
-        package: &str,
-        password: &str,
-        group_json: Option<&str>,
         open: impl FnOnce() -> Result<V2Credentials, ImportError>,
     ) -> Result<V2Credentials, ImportError> {
-        let key = digest(package, password, group_json);
-        // Held while opening, so two reloads at once derive the key only once.
-        let mut entry = self.0.entry.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(e) = entry.as_ref()
-            && bool::from(e.key.ct_eq(&*key))
-        {
-            return e.result.clone();
-        }
-        self.0.openings.fetch_add(1, Ordering::Relaxed);
-        let result = open();
-        *entry = Some(Entry {
-            key,
-            result: result.clone(),
-        });
-        result
+        self.0
+            .opened
+            .get_or_init(|| {
+                self.0.openings.fetch_add(1, Ordering::Relaxed);
+                open()
+            })
+            .clone()
     }
 
     /// How many times a package was opened (an Argon2id derivation each) through this cache.
@@ -113,48 +75,37 @@ mod tests {
     }
 
     #[test]
-    fn opens_once_per_inputs_and_again_when_they_change() {
+    fn opens_once_and_clones_share_the_result() {
         let cache = OpenedEnv::default();
         let clone = cache.clone();
-        let a = cache
-            .get_or_open("bfshare1x", "pw", None, || Ok(creds(1)))
-            .expect("opens");
+        let a = cache.get_or_open(|| Ok(creds(1))).expect("opens");
         // A clone (as the live configuration is) shares the opened value.
         let b = clone
-            .get_or_open("bfshare1x", "pw", None, || panic!("not opened again"))
+            .get_or_open(|| panic!("not opened again"))
             .expect("cached");
         assert_eq!(a, b);
         assert_eq!(cache.openings(), 1);
-        // Any changed input is opened again and replaces the cached value.
-        let c = cache
-            .get_or_open("bfshare1x", "pw2", None, || Ok(creds(2)))
-            .expect("reopened");
-        assert_ne!(a, c);
-        cache
-            .get_or_open("bfshare1x", "pw2", Some("{}"), || Ok(creds(3)))
-            .expect("reopened with a group");
-        assert_eq!(cache.openings(), 3);
-        // Errors are kept too: the same wrong password is not derived again.
-        let e1 = cache.get_or_open("bfshare1y", "bad", None, || Err(ImportError::Password));
-        let e2 = cache.get_or_open("bfshare1y", "bad", None, || panic!("not again"));
-        assert_eq!(e1, e2);
-        assert_eq!(cache.openings(), 4);
+        // A new configuration has its own cache.
+        let other = OpenedEnv::default();
+        assert_ne!(other.get_or_open(|| Ok(creds(2))).expect("opens"), a);
+        assert_eq!(other.openings(), 1);
     }
 
     #[test]
-    fn field_boundaries_matter() {
-        assert_ne!(*digest("ab", "c", None), *digest("a", "bc", None));
-        assert_ne!(*digest("a", "b", None), *digest("a", "b", Some("")));
+    fn errors_are_kept_too() {
+        let cache = OpenedEnv::default();
+        let e1 = cache.get_or_open(|| Err(ImportError::Password));
+        let e2 = cache.get_or_open(|| panic!("not again"));
+        assert_eq!(e1, e2);
+        assert_eq!(cache.openings(), 1);
     }
 
     #[test]
     fn debug_shows_no_secret() {
         let cache = OpenedEnv::default();
-        cache
-            .get_or_open("bfshare1x", "hunter2", None, || Ok(creds(7)))
-            .expect("opens");
+        cache.get_or_open(|| Ok(creds(7))).expect("opens");
         let s = format!("{cache:?}");
-        assert!(!s.contains("hunter2") && !s.contains("0707"), "{s}");
+        assert!(!s.contains("0707"), "{s}");
         assert!(s.contains("openings: 1"), "{s}");
     }
 }

@@ -198,7 +198,6 @@ pub fn from_env(c: &crate::config::V2EnvCredentials) -> Result<V2Credentials, Im
         c.password.expose(),
         c.group_json.as_deref(),
     );
-    c.opened.get_or_open(package, password, group, || {
-        import_package(package, password, group)
-    })
+    c.opened
+        .get_or_open(|| import_package(package, password, group))
 }

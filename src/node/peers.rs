@@ -241,6 +241,15 @@ impl Peers {
         });
     }
 
+    /// A ping round trip without a v1 policy reply (the V2 node keeps its own form of it).
+    pub fn record_latency(&self, xonly: &[u8; 32], latency_ms: u64) {
+        self.with(|v| {
+            if let Some(p) = v.iter_mut().find(|p| &p.xonly == xonly) {
+                p.latency_ms = Some(latency_ms);
+            }
+        });
+    }
+
     pub fn record_ping(&self, xonly: &[u8; 32], latency_ms: u64, remote: PingResponse) {
         self.with(|v| {
             if let Some(p) = v.iter_mut().find(|p| &p.xonly == xonly) {

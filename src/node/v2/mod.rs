@@ -3,9 +3,9 @@
 //! requester, nonce pools per peer (§4.6) kept topped up by a periodic ping.
 //!
 //! Nonce safety: a spent code is committed to the store before the partial that uses it is
-//! sent; pools live in memory only, so every start begins with empty pools (a restart, clean
-//! or not, never reuses a nonce) and the first ping with each peer re-syncs them. A run
-//! marker in the store tells an unclean stop, which is logged and reported.
+//! sent. A clean stop seals the pools into the store for the next start (peers keep the
+//! nonces we gave them); a run marker tells an unclean stop, after which every pool is
+//! discarded (never a nonce reused) and the first ping with each peer re-syncs them.
 
 mod any;
 mod onboard;
@@ -18,13 +18,14 @@ mod saved_pools;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rand::RngCore;
 use tokio::sync::watch;
 
 use super::approval::SignPolicy;
 use super::guard::{Guard, GuardConfig};
+pub(crate) use super::now_secs;
 use super::peers::{Peer, Peers, Policy, PolicySeed};
 use super::pool::{self, RelayState};
 use super::{NodeError, PingResult};
@@ -46,8 +47,6 @@ pub use policy::{apply_profile_policies, policy_from_override};
 
 /// Ping timeout of §4.14.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(15);
-/// How long after its last message a peer counts as online (§4.14).
-pub const ONLINE_GRACE: Duration = Duration::from_secs(120);
 /// Default period of the keep-alive ping of every peer.
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -120,8 +119,6 @@ struct PeerInfo {
 #[derive(Default)]
 struct PeerRuntime {
     pool: PeerPool,
-    last_seen: Option<(Instant, SystemTime)>,
-    latency_ms: Option<u64>,
     /// Its policy towards us from its last ping (runtime-only, §4.13).
     remote: Option<PolicyProfile>,
 }
@@ -173,13 +170,6 @@ pub struct NonceStatus {
     /// Our unspent nonces for it.
     pub outgoing: usize,
     pub sign_ready: bool,
-}
-
-pub(crate) fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// The subscription of §4.2: kind 20000, authored by any peer, addressed to us.
@@ -442,15 +432,13 @@ impl V2Handle {
         self.0.unclean_start
     }
 
-    /// The other members in the shape the HTTP layer shows for v1 peers: our policy and
-    /// the partial count from the shared peer table, liveness from the V2 runtime.
+    /// The other members in the shape the HTTP layer shows for v1 peers (the shared peer
+    /// table: policy, partial count, liveness), with the remote policy of the V2 runtime.
     pub fn peers(&self) -> Vec<Peer> {
         let mut list = self.0.policies.list();
         let st = self.state();
         for peer in &mut list {
             let rt = u16::try_from(peer.idx).ok().and_then(|i| st.peers.get(&i));
-            peer.last_seen = rt.and_then(|r| r.last_seen);
-            peer.latency_ms = rt.and_then(|r| r.latency_ms);
             peer.remote_policy = rt.and_then(|r| r.remote.as_ref()).map(remote_view);
         }
         list

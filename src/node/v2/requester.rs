@@ -6,7 +6,7 @@ use k256::PublicKey;
 use rand::RngCore;
 
 use super::pending::Reply;
-use super::{ONLINE_GRACE, V2Error, V2Handle, answers, now_secs, ping_result};
+use super::{V2Error, V2Handle, answers, now_secs, ping_result};
 use crate::frostr_v2::ecdh::EcdhRound;
 use crate::frostr_v2::envelope::{ERROR_NONCE_UNAVAILABLE, Envelope, Payload};
 use crate::frostr_v2::sign::SignRound;
@@ -214,31 +214,22 @@ impl V2Handle {
         if need == 0 {
             return Err(V2Error::SingleSigner.into());
         }
-        // Online peers first (seen within the grace period), then the rest, by index.
-        let mut peers: Vec<(bool, u16)> = {
-            let st = self.state();
-            self.0
-                .peers
-                .iter()
-                .map(|p| {
-                    let online = st
-                        .peers
-                        .get(&p.idx)
-                        .and_then(|r| r.last_seen)
-                        .is_some_and(|(t, _)| t.elapsed() < ONLINE_GRACE);
-                    (!online, p.idx)
-                })
-                .collect()
-        };
-        peers.retain(|(_, i)| self.allowed(*i, false));
-        peers.sort_unstable();
+        // Most recently seen first (likely online), as v1 picks them.
+        let peers: Vec<u16> = self
+            .0
+            .policies
+            .select_for_request(usize::MAX)
+            .into_iter()
+            .filter_map(|p| u16::try_from(p.idx).ok())
+            .filter(|i| self.allowed(*i, false))
+            .collect();
         if peers.len() < need {
             return Err(NodeError::NotEnoughPeers {
                 need,
                 have: peers.len(),
             });
         }
-        let targets: Vec<u16> = peers.into_iter().take(need).map(|(_, i)| i).collect();
+        let targets: Vec<u16> = peers.into_iter().take(need).collect();
         let mut round = EcdhRound::start(&self.0.share, self.0.key.group(), &targets, &[target])
             .map_err(V2Error::from)?;
         let request = Payload::EcdhRequest(round.request().clone());
@@ -286,12 +277,8 @@ impl V2Handle {
                 "the ping reply carried invalid nonces".into(),
             ));
         }
-        let st = self.state();
-        let remote = st.peers.get(&idx).and_then(|r| r.remote.clone());
-        drop(st);
-        if let Some(rt) = self.state().peers.get_mut(&idx) {
-            rt.latency_ms = Some(latency_ms);
-        }
+        let remote = self.state().peers.get(&idx).and_then(|r| r.remote.clone());
+        self.0.policies.record_latency(peer, latency_ms);
         Ok(ping_result(latency_ms, remote.as_ref()))
     }
 }

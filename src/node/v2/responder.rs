@@ -1,8 +1,6 @@
 //! The receive path of §4.5 and the request handlers (ping, sign, ECDH, onboard). Requests
 //! that fail validation get no reply (the requester times out), as bifrost-rs does.
 
-use std::time::{Instant, SystemTime};
-
 use super::policy::SignRefusal;
 use super::{V2Handle, now_secs};
 use crate::events::EventKind;
@@ -31,13 +29,15 @@ impl V2Handle {
                 &ev,
                 now_secs(),
             );
-            if let Ok(inb) = &r {
-                if let Some(rt) = st.peers.get_mut(&inb.author_idx) {
-                    rt.last_seen = Some((Instant::now(), SystemTime::now()));
-                }
-            }
             r
         };
+        if let Some(id) = accepted
+            .as_ref()
+            .ok()
+            .and_then(|i| self.peer_id_of(i.author_idx))
+        {
+            self.0.policies.mark_seen(&id);
+        }
         let inb = match accepted {
             Ok(i) => i,
             Err(e) => {

@@ -43,7 +43,7 @@ impl From<SignRefusal> for ApprovalError {
 }
 
 /// The §4.11 Error for a sign request we refuse by local policy.
-fn denied(message: impl Into<String>) -> Payload {
+pub(super) fn denied(message: impl Into<String>) -> Payload {
     Payload::Error(ErrorData {
         code: "peer_denied".into(),
         message: message.into(),
@@ -257,7 +257,7 @@ impl V2Handle {
     }
 
     /// Answer request `request_id` of member `to`.
-    fn reply(&self, to: u16, request_id: &str, payload: Payload) -> Result<(), String> {
+    pub(super) fn reply(&self, to: u16, request_id: &str, payload: Payload) -> Result<(), String> {
         let out = Envelope {
             request_id: request_id.to_owned(),
             sent_at: now_secs(),

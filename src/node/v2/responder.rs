@@ -1,11 +1,11 @@
 //! The receive path of §4.5 and the request handlers (ping, sign, ECDH, onboard). Requests
 //! that fail validation get no reply (the requester times out), as bifrost-rs does.
 
-use super::policy::SignRefusal;
+use super::policy::{SignRefusal, denied};
 use super::{V2Handle, now_secs};
 use crate::events::EventKind;
 use crate::frostr_v2::envelope::{
-    EcdhPackage, ErrorData, OnboardRequest, PING_VERSION, Payload, Ping, SignSession,
+    EcdhPackage, OnboardRequest, PING_VERSION, Payload, Ping, SignSession,
 };
 use crate::frostr_v2::event::Event;
 use crate::frostr_v2::receive::{self, Inbound};
@@ -68,18 +68,13 @@ impl V2Handle {
     async fn on_request(&self, inb: Inbound) {
         let from = inb.author_idx;
         let env = &inb.envelope;
-        let denied = |m: &str| {
-            Some(Payload::Error(ErrorData {
-                code: "peer_denied".into(),
-                message: format!("inbound {m} denied by local policy"),
-            }))
-        };
+        let refuse = |m: &str| Some(denied(format!("inbound {m} denied by local policy")));
         let answers_peer = self.local_policy(from).recv;
         let reply = match &env.payload {
             Payload::PingRequest(p) => self.on_ping(from, p),
-            Payload::SignRequest(_) if !answers_peer => denied("sign"),
-            Payload::EcdhRequest(_) if !answers_peer => denied("ecdh"),
-            Payload::OnboardRequest(_) if !answers_peer => denied("onboard"),
+            Payload::SignRequest(_) if !answers_peer => refuse("sign"),
+            Payload::EcdhRequest(_) if !answers_peer => refuse("ecdh"),
+            Payload::OnboardRequest(_) if !answers_peer => refuse("onboard"),
             Payload::SignRequest(s) => self.on_sign_request(from, env, s).await,
             Payload::EcdhRequest(e) => self.on_ecdh(from, e),
             Payload::OnboardRequest(o) => self.on_onboard(from, o),
@@ -88,8 +83,7 @@ impl V2Handle {
         let Some(payload) = reply else {
             return;
         };
-        let out = env.reply(now_secs(), payload);
-        if let Err(e) = self.send(from, &out) {
+        if let Err(e) = self.reply(from, &env.request_id, payload) {
             tracing::debug!(error = %e, to = from, "cannot send a V2 reply");
         }
     }

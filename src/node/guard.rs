@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 use super::approval::{ApprovalError, Approvals, PendingSign, SignPolicy, SignRequest};
-use super::peers::{CapReached, Peer, Peers, Policy, PolicyMeta, PolicySeed, PolicySource};
+use super::peers::{Peer, Peers, Policy, PolicyMeta, PolicySeed, PolicySource};
 use super::responder::Refusal;
 use super::{NodeHandle, now_secs};
 use crate::events::EventKind;
@@ -183,14 +183,8 @@ impl Guard {
         request: SignRequest,
         ttl: Duration,
     ) -> Result<(String, Duration), String> {
-        if let Some(p) = peers.get(&from) {
-            if let Some(cap) = p.meta.partial_cap.filter(|c| p.partials_issued >= *c) {
-                return Err(CapReached {
-                    issued: p.partials_issued,
-                    cap,
-                }
-                .to_string());
-            }
+        if let Some(c) = peers.get(&from).and_then(|p| p.cap_reached()) {
+            return Err(c.to_string());
         }
         let pending = PendingSign::new(from, request, ttl);
         let (pid, ttl) = (pending.id.clone(), pending.remaining());

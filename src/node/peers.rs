@@ -175,6 +175,19 @@ pub struct Peer {
     pub remote_policy: Option<PingResponse>,
 }
 
+impl Peer {
+    /// Its cap, when the partial signatures it obtained have reached it.
+    pub fn cap_reached(&self) -> Option<CapReached> {
+        self.meta
+            .partial_cap
+            .filter(|c| self.partials_issued >= *c)
+            .map(|cap| CapReached {
+                issued: self.partials_issued,
+                cap,
+            })
+    }
+}
+
 /// Every peer of the group except ourselves.
 #[derive(Debug)]
 pub struct Peers(Mutex<Vec<Peer>>);
@@ -343,13 +356,8 @@ impl Peers {
     ) -> Option<Result<(u64, Option<u64>), CapReached>> {
         self.with(|v| {
             let p = v.iter_mut().find(|p| &p.xonly == xonly)?;
-            if let Some(cap) = p.meta.partial_cap {
-                if p.partials_issued >= cap {
-                    return Some(Err(CapReached {
-                        issued: p.partials_issued,
-                        cap,
-                    }));
-                }
+            if let Some(c) = p.cap_reached() {
+                return Some(Err(c));
             }
             p.partials_issued = p.partials_issued.saturating_add(1);
             Some(Ok((p.partials_issued, p.meta.partial_cap)))

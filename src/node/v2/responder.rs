@@ -10,7 +10,6 @@ use crate::frostr_v2::envelope::{
 use crate::frostr_v2::event::Event;
 use crate::frostr_v2::receive::{self, Inbound};
 use crate::frostr_v2::{ecdh, onboard, sign};
-use crate::node::peers::CapReached;
 
 impl V2Handle {
     /// One event from the pool: §4.5 checks, then a reply to a round of ours or a request.
@@ -147,13 +146,8 @@ impl V2Handle {
         let codes = sign::validate_request(key, from, s)
             .map_err(|e| SignRefusal::Invalid(e.to_string()))?;
         // A capped peer is refused before any of its nonces is touched.
-        if let Some(p) = self.0.policies.get(&peer) {
-            if let Some(cap) = p.meta.partial_cap.filter(|c| p.partials_issued >= *c) {
-                return Err(SignRefusal::Cap(CapReached {
-                    issued: p.partials_issued,
-                    cap,
-                }));
-            }
+        if let Some(c) = self.0.policies.get(&peer).and_then(|p| p.cap_reached()) {
+            return Err(SignRefusal::Cap(c));
         }
         // Claimed in memory first: a concurrent replay finds the codes gone.
         let spent = {

@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{TestServer, client};
 use igloo::frostr::credentials::{encode_group, encode_share};
@@ -69,22 +69,7 @@ async fn igloo_and_bifrost_sign_for_each_other() {
         "10000",
     ]);
     // Wait for igloo's relay socket before the JS node starts asking.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let s: Value = client()
-            .get(igloo.url("/api/status"))
-            .send()
-            .await
-            .expect("status")
-            .json()
-            .await
-            .expect("json");
-        if s["health"]["isConnected"] == json!(true) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "igloo never connected: {s}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::wait_node_connected(&igloo.url("/api/status")).await;
 
     // The JS node (share 2) asks igloo to co-sign `js_msg`.
     let js_msg: [u8; 32] = rand::random();

@@ -154,6 +154,22 @@ pub async fn get_json(url: &str) -> serde_json::Value {
         .expect("JSON body")
 }
 
+/// Waits until the daemon at `status_url` (its `/api/status`) reports an open relay socket.
+pub async fn wait_node_connected(status_url: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let s = get_json(status_url).await;
+        if s["health"]["isConnected"] == serde_json::json!(true) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "igloo never connected: {s}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// One JSON API call: status, body as JSON (a string when it is not JSON) and the raw text.
 /// `auth` is one header, e.g. `("x-session-id", sid)` or `("x-api-key", key)`.
 pub async fn call(

@@ -223,22 +223,7 @@ pub fn igloo(
 
 /// Waits until the daemon's node has an open relay socket.
 pub async fn wait_connected(server: &TestServer) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let s: Value = client()
-            .get(server.url("/api/status"))
-            .send()
-            .await
-            .expect("status")
-            .json()
-            .await
-            .expect("json");
-        if s["health"]["isConnected"] == json!(true) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "igloo never connected: {s}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::common::wait_node_connected(&server.url("/api/status")).await;
 }
 
 pub async fn post(server: &TestServer, path: &str, body: &Value) -> (u16, Value) {
@@ -355,22 +340,7 @@ impl IglooProcess {
 
     /// Waits until the node has an open relay socket.
     pub async fn wait_connected(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let s: Value = client()
-                .get(self.url("/api/status"))
-                .send()
-                .await
-                .expect("status")
-                .json()
-                .await
-                .expect("json");
-            if s["health"]["isConnected"] == json!(true) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "igloo never connected: {s}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        crate::common::wait_node_connected(&self.url("/api/status")).await;
     }
 }
 

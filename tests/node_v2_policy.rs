@@ -147,6 +147,14 @@ async fn wait_for(what: &str, mut cond: impl AsyncFnMut() -> bool) {
 }
 
 /// The daemon's policy view of peer `x` (GET /api/peers/policies).
+/// PUT `body` as D's policy towards peer `x`; it must be accepted. Returns the answer.
+async fn put_policy(d: &TestServer, x: &[u8; 32], body: Value) -> Value {
+    let path = format!("/api/peers/{}/policy", hex::encode(x));
+    let (code, b, _) = call(d, Method::PUT, &path, AUTH, Some(body)).await;
+    assert_eq!(code, 200, "{b}");
+    b
+}
+
 async fn policy_of(d: &TestServer, x: &[u8; 32]) -> Value {
     let (code, b, _) = call(d, Method::GET, "/api/peers/policies", AUTH, None).await;
     assert_eq!(code, 200, "{b}");
@@ -268,16 +276,7 @@ async fn policy_edits_reach_the_running_v2_node_at_once() {
     assert_eq!(policy_of(&d, &a_id).await["partialsIssued"], 1);
 
     // allowReceive=false: D stops answering A, and tells A in a ping at once.
-    let path = format!("/api/peers/{}/policy", hex::encode(a_id));
-    let (code, b, _) = call(
-        &d,
-        Method::PUT,
-        &path,
-        AUTH,
-        Some(json!({"allowReceive": false})),
-    )
-    .await;
-    assert_eq!(code, 200, "{b}");
+    let b = put_policy(&d, &a_id, json!({"allowReceive": false})).await;
     assert_eq!(b["policy"]["allowReceive"], false);
     assert_eq!(b["policy"]["source"], "api");
     wait_for("A learns D's new policy", async || {
@@ -298,15 +297,7 @@ async fn policy_edits_reach_the_running_v2_node_at_once() {
     );
 
     // allowSend=false (receive back on): D no longer asks A, and answers it again.
-    let (code, b, _) = call(
-        &d,
-        Method::PUT,
-        &path,
-        AUTH,
-        Some(json!({"allowSend": false, "allowReceive": true})),
-    )
-    .await;
-    assert_eq!(code, 200, "{b}");
+    put_policy(&d, &a_id, json!({"allowSend": false, "allowReceive": true})).await;
     wait_for("A learns D answers again", async || {
         remote_recv(&a, &d_id) == Some(true)
     })
@@ -319,6 +310,7 @@ async fn policy_edits_reach_the_running_v2_node_at_once() {
     assert_ne!(code, 200, "D must not ask A: {b}");
 
     // DELETE: back to the default, D asks A again.
+    let path = format!("/api/peers/{}/policy", hex::encode(a_id));
     let (code, b, _) = call(&d, Method::DELETE, &path, AUTH, None).await;
     assert_eq!(code, 200, "{b}");
     assert_eq!(b["policy"]["source"], "default");
@@ -448,9 +440,7 @@ async fn approve_queue_covers_v2_sign_requests() {
     assert_eq!(policy_of(&d, &a_id).await["partialsIssued"], 1);
 
     // A cap already reached: refused at once (peer_denied), never queued.
-    let path = format!("/api/peers/{}/policy", hex::encode(a_id));
-    let (code, b, _) = call(&d, Method::PUT, &path, AUTH, Some(json!({"partialCap": 1}))).await;
-    assert_eq!(code, 200, "{b}");
+    put_policy(&d, &a_id, json!({"partialCap": 1})).await;
     ping_until_ok(&a, &d_id).await;
     let r = a.sign(rand::random()).await;
     assert!(is_peer_denied(&r), "capped: {r:?}");
@@ -557,21 +547,12 @@ async fn bfprofile_overrides_become_peer_policies_on_import() {
     }
 
     // The owner's own choice wins over the profile on a later import.
-    let path = format!("/api/peers/{}/policy", hex::encode(a_id));
-    let (code, b, _) = call(
-        &d,
-        Method::PUT,
-        &path,
-        AUTH,
-        Some(json!({"allowReceive": true})),
-    )
-    .await;
-    assert_eq!(code, 200, "{b}");
+    put_policy(&d, &a_id, json!({"allowReceive": true})).await;
     import(&d, &profile_package(&ks, 1, &url, vec![deny_sign])).await;
     let pa = policy_of(&d, &a_id).await;
     assert_eq!(pa["allowReceive"], true, "the API policy stays: {pa}");
-    // The import restarted D's node with fresh pools: drop the nonces A held of the old run.
-    assert!(a.discard_nonces(&d_id));
+    // The import restarted D's node: A's nonces from its last run still work (pools kept
+    // over a clean stop), so no re-sync is needed before signing.
     ping_until_ok(&a, &d_id).await;
     let m: [u8; 32] = rand::random();
     let sig = a.sign(m).await.expect("D answers A now");
@@ -634,16 +615,7 @@ async fn a_bfprofile_given_at_boot_applies_its_overrides() {
     let sig = a.sign(m).await.expect("D answers A");
     assert!(verify(&ks.group.group_pk, &m, &sig));
     // Same nonces, policy lifted: D signs with A at once, so the refusal was the policy's.
-    let path = format!("/api/peers/{}/policy", hex::encode(a_id));
-    let (code, b, _) = call(
-        &d,
-        Method::PUT,
-        &path,
-        AUTH,
-        Some(json!({"allowSend": true})),
-    )
-    .await;
-    assert_eq!(code, 200, "{b}");
+    put_policy(&d, &a_id, json!({"allowSend": true})).await;
     let m: [u8; 32] = rand::random();
     let (code, b) = daemon_sign(&d, &m).await;
     assert_eq!(code, 200, "D asks A once allowed: {b}");

@@ -18,18 +18,14 @@ impl V2Handle {
             tracing::debug!("dropping an event that is not NIP-01 JSON");
             return;
         };
-        let accepted = {
-            let mut st = self.state();
-            let r = receive::accept(
-                &self.0.share.secret,
-                &self.0.self_id,
-                self.0.key.group(),
-                &mut st.replay,
-                &ev,
-                now_secs(),
-            );
-            r
-        };
+        let accepted = receive::accept(
+            &self.0.share.secret,
+            &self.0.self_id,
+            self.0.key.group(),
+            &mut self.state().replay,
+            &ev,
+            now_secs(),
+        );
         if let Some(id) = accepted
             .as_ref()
             .ok()

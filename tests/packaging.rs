@@ -13,7 +13,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use clap::CommandFactory;
-use igloo::config::{Cli, Config, TlsMode, parse_cli};
+use igloo::cli::parse_cli;
+use igloo::config::{Cli, Config, TlsMode};
 use igloo::node::health::HealthSettings;
 use yaml_serde::Value;
 

@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
+use super::Control;
 use crate::config::Config;
 use crate::frostr::{GroupPackage, SharePackage, credentials};
 use crate::keyset::boot::V2Start;
+use crate::keyset::env_cache::OpenedEnv;
 use crate::node::Supervisor;
 use crate::secrets::Vault;
 use crate::store::Store;
@@ -141,7 +143,13 @@ pub fn apply(node: &Supervisor, params: Option<NodeParams>) -> NodeStart {
 
 /// At daemon start: unless headless credentials come from the environment, start the node
 /// from the store. Logs the outcome; never fails start-up.
-pub fn boot(config: &Config, store: &Store, vault: &Vault, node: &Supervisor) {
+pub fn boot(control: &Control) {
+    let (config, store, vault, node) = (
+        &control.config,
+        &control.store,
+        &control.vault,
+        &control.node,
+    );
     if !config.headless
         && config.auth.enabled
         && config.auth.admin_secret.is_none()
@@ -157,7 +165,7 @@ pub fn boot(config: &Config, store: &Store, vault: &Vault, node: &Supervisor) {
     if let Err(e) = store.purge_sessions(cutoff) {
         tracing::warn!(error = %e, "could not purge expired sessions");
     }
-    let outcome = match load_v2(config, store, vault) {
+    let outcome = match load_v2(config, store, vault, control.env_v2()) {
         Some(v2) => apply_v2(config, store, vault, node, v2),
         None => match load(config, store, vault) {
             Ok(params) => apply(node, params),
@@ -168,18 +176,20 @@ pub fn boot(config: &Config, store: &Store, vault: &Vault, node: &Supervisor) {
 }
 
 /// Reloads the owner's credentials and restarts (or stops) the node with the configuration in
-/// force. Async: for handlers.
-pub async fn reload(state: &crate::http::AppState) -> NodeStart {
-    let (config, store, vault) = (
+/// force. Async: for callers of the control layer.
+pub async fn reload(state: &Control) -> NodeStart {
+    let (config, store, vault, env) = (
         state.live.current(),
         state.store.clone(),
         state.vault.clone(),
+        state.env_v2().clone(),
     );
-    let loaded = tokio::task::spawn_blocking(move || match load_v2(&config, &store, &vault) {
-        Some(v2) => Err(Box::new(v2)),
-        None => Ok(load(&config, &store, &vault)),
-    })
-    .await;
+    let loaded =
+        tokio::task::spawn_blocking(move || match load_v2(&config, &store, &vault, &env) {
+            Some(v2) => Err(Box::new(v2)),
+            None => Ok(load(&config, &store, &vault)),
+        })
+        .await;
     let outcome = match loaded {
         Ok(Ok(Ok(params))) => apply(&state.node, params),
         Ok(Ok(Err(o))) => o,
@@ -214,14 +224,14 @@ fn log_outcome(outcome: &NodeStart) {
 
 /// The V2 plan: `None` when the node runs v1. Blocking (store, Argon2id for env packages).
 /// What was switched to V2 through the API (stored) wins over the environment, as stored
-/// settings do.
-pub fn load_v2(config: &Config, store: &Store, vault: &Vault) -> Option<V2Start> {
+/// settings do. `env` opens the environment's package once for the daemon's life.
+pub fn load_v2(config: &Config, store: &Store, vault: &Vault, env: &OpenedEnv) -> Option<V2Start> {
     match crate::keyset::boot::load_v2(store, vault, &config.relays) {
         V2Start::NotV2 => {}
         other => return Some(other),
     }
-    let env = config.v2_credentials.as_ref().filter(|_| config.headless)?;
-    Some(match crate::keyset::import::from_env(env) {
+    let creds = config.v2_credentials.as_ref().filter(|_| config.headless)?;
+    Some(match env.open(creds) {
         Ok(creds) => {
             // A bfprofile's policy overrides seed the stored policies (API-set ones stay).
             if let Err(e) = crate::node::v2::apply_profile_policies(store, &creds) {

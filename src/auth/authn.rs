@@ -1,23 +1,29 @@
-//! Authentication of a request and enforcement of a route's access level.
+//! Authentication of a request from its headers against the configuration and the store,
+//! and the access levels routes declare. The axum layer that applies them per route is
+//! [`crate::http::authn`] (auth never depends on the HTTP layer).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::Json;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
 use base64::Engine;
 use zeroize::Zeroizing;
 
 use super::principal::Principal;
 use super::session::session_id;
 use super::tokens::{API_KEY_PREFIX_LEN, digest_eq, random_token, secret_eq, sha256_hex};
-use crate::http::AppState;
-use crate::http::error::ApiError;
-use crate::store::StoreError;
+use crate::config::Config;
 use crate::store::sessions::{SessionOwner, SessionRecord};
 use crate::store::users::now_ms;
+use crate::store::{Store, StoreError};
+
+/// What authentication reads: the start-up configuration (credentials, mode), the one in
+/// force (session timeout, rate limiting) and the store (users, sessions, API keys).
+#[derive(Clone, Copy)]
+pub struct AuthCtx<'a> {
+    pub config: &'a Config,
+    pub live: &'a Config,
+    pub store: &'a Store,
+}
 
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,13 +55,6 @@ impl Modes {
             Modes::Headless => headless,
         }
     }
-}
-
-/// The caller's address as [`crate::http::client_ip::resolve`] sees it.
-pub fn client_ip(headers: &HeaderMap, peer: Option<IpAddr>, trust_proxy: bool) -> Option<IpAddr> {
-    // One rule for the whole server (right-most forwarded hop, only behind a trusted proxy):
-    // the rate limiter, the login throttle and the API-key audit must see the same address.
-    peer.map(|p| crate::http::client_ip::resolve(p, headers, trust_proxy))
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
@@ -102,7 +101,7 @@ pub(crate) fn presented_api_key(headers: &HeaderMap) -> Option<Zeroizing<String>
 /// Checks an API key: the headless `API_KEY`, the admin secret (database mode) or a stored,
 /// unrevoked key. Records the use of a stored key.
 pub(crate) fn check_api_key(
-    state: &AppState,
+    state: &AuthCtx<'_>,
     token: &str,
     ip: Option<IpAddr>,
 ) -> Result<Option<Principal>, StoreError> {
@@ -149,7 +148,7 @@ pub(crate) fn check_api_key(
 }
 
 /// Checks the basic-auth user against `BASIC_AUTH_USER/PASS` (constant time, any length).
-pub(crate) fn check_basic(state: &AppState, user: &str, pass: &str) -> Option<Principal> {
+pub(crate) fn check_basic(state: &AuthCtx<'_>, user: &str, pass: &str) -> Option<Principal> {
     let auth = &state.config.auth;
     let (Some(u), Some(p)) = (&auth.basic_user, &auth.basic_pass) else {
         return None;
@@ -163,14 +162,16 @@ pub(crate) fn check_basic(state: &AppState, user: &str, pass: &str) -> Option<Pr
 
 /// Resolves a session id to its principal; expired sessions and sessions whose owner is gone
 /// (deleted user, revoked key, removed env credential) are deleted and give `None`.
-pub(crate) fn check_session(state: &AppState, id: &str) -> Result<Option<Principal>, StoreError> {
+pub(crate) fn check_session(
+    state: &AuthCtx<'_>,
+    id: &str,
+) -> Result<Option<Principal>, StoreError> {
     let hash = sha256_hex(id);
     let Some(rec) = state.store.get_session(&hash)? else {
         return Ok(None);
     };
     let now = now_ms();
-    let timeout =
-        u64::try_from(state.live.current().auth.session_timeout.as_millis()).unwrap_or(u64::MAX);
+    let timeout = u64::try_from(state.live.auth.session_timeout.as_millis()).unwrap_or(u64::MAX);
     let idle = now.saturating_sub(rec.last_access);
     let principal = if idle > timeout {
         None
@@ -189,7 +190,7 @@ pub(crate) fn check_session(state: &AppState, id: &str) -> Result<Option<Princip
 }
 
 fn owner_principal(
-    state: &AppState,
+    state: &AuthCtx<'_>,
     owner: &SessionOwner,
 ) -> Result<Option<Principal>, StoreError> {
     let auth = &state.config.auth;
@@ -221,7 +222,7 @@ fn owner_principal(
 /// Authenticates a request from its headers: API key, basic auth, then session. Blocking
 /// (store reads): call through [`crate::store::Store::run_blocking`] or a blocking task.
 pub fn authenticate(
-    state: &AppState,
+    state: &AuthCtx<'_>,
     headers: &HeaderMap,
     ip: Option<IpAddr>,
 ) -> Result<Option<Principal>, StoreError> {
@@ -252,7 +253,7 @@ pub fn authenticate(
 
 /// Creates a session for `owner` and returns its id (shown to the caller once).
 pub(crate) fn create_session(
-    state: &AppState,
+    state: &AuthCtx<'_>,
     owner: SessionOwner,
     ip: Option<IpAddr>,
 ) -> Result<Zeroizing<String>, StoreError> {
@@ -271,7 +272,7 @@ pub(crate) fn create_session(
 }
 
 /// The methods `/api/auth/status` and 401 bodies list.
-pub(crate) fn auth_methods(state: &AppState) -> serde_json::Value {
+pub(crate) fn auth_methods(state: &AuthCtx<'_>) -> serde_json::Value {
     let auth = &state.config.auth;
     let mut methods = Vec::new();
     let db_keys = !state.config.headless && state.store.has_active_api_keys().unwrap_or(false);
@@ -282,7 +283,7 @@ pub(crate) fn auth_methods(state: &AppState) -> serde_json::Value {
         methods.push("basic-auth");
     }
     methods.push("session");
-    let live = state.live.current();
+    let live = state.live;
     serde_json::json!({
         "enabled": auth.enabled,
         "methods": methods,
@@ -291,21 +292,8 @@ pub(crate) fn auth_methods(state: &AppState) -> serde_json::Value {
     })
 }
 
-fn unauthorized(state: &AppState, message: &str) -> Response {
-    let methods = auth_methods(state);
-    (
-        StatusCode::UNAUTHORIZED,
-        Json(serde_json::json!({
-            "error": message,
-            "code": "UNAUTHORIZED",
-            "authMethods": methods,
-        })),
-    )
-        .into_response()
-}
-
 /// Whether a request presents any credential (key, basic, bearer, session header or cookie).
-fn carries_credentials(headers: &HeaderMap) -> bool {
+pub fn carries_credentials(headers: &HeaderMap) -> bool {
     [
         "x-api-key",
         "x-session-id",
@@ -317,114 +305,9 @@ fn carries_credentials(headers: &HeaderMap) -> bool {
         || session_id(headers).is_some()
 }
 
-/// The route layer: authenticates the request, checks `access`, and inserts the
-/// [`Principal`] for the handler.
-pub async fn enforce(
-    State((state, access)): State<(AppState, Access)>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let ip = client_ip(req.headers(), peer, state.config.auth.trust_proxy);
-    if !state.config.auth.enabled {
-        if access == Access::DbUser {
-            return unauthorized(&state, "Database user authentication required");
-        }
-        req.extensions_mut().insert(Principal::Anonymous);
-        return next.run(req).await;
-    }
-    // Public routes (status is polled every few seconds) skip the store when the request
-    // carries nothing to authenticate.
-    if access == Access::Public && !carries_credentials(req.headers()) {
-        return next.run(req).await;
-    }
-    let headers = req.headers().clone();
-    let st = state.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let initialized = st.config.headless || st.store.user_count()? > 0;
-        let p = if initialized || access == Access::Public {
-            authenticate(&st, &headers, ip)?
-        } else {
-            None
-        };
-        Ok::<_, StoreError>((initialized, p))
-    })
-    .await;
-    let (initialized, principal) = match result {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "authentication failed on a store error");
-            return ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "STORE_UNAVAILABLE",
-                "The store is unavailable; try again",
-            )
-            .into_response();
-        }
-        Err(_) => {
-            return ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
-                "Unexpected server error",
-            )
-            .into_response();
-        }
-    };
-    if access == Access::Public {
-        if let Some(p) = principal {
-            req.extensions_mut().insert(p);
-        }
-        return next.run(req).await;
-    }
-    if !initialized {
-        return unauthorized(
-            &state,
-            "Database not initialized. Please complete onboarding.",
-        );
-    }
-    let Some(principal) = principal else {
-        return unauthorized(&state, "Authentication required");
-    };
-    match access {
-        Access::DbUser if principal.db_user_id().is_none() => {
-            return unauthorized(
-                &state,
-                "Database user authentication required: log in with a user name and password",
-            );
-        }
-        Access::Admin if !principal.is_admin(state.config.headless) => {
-            return ApiError::new(
-                StatusCode::FORBIDDEN,
-                "FORBIDDEN",
-                "Admin authentication required",
-            )
-            .into_response();
-        }
-        _ => {}
-    }
-    req.extensions_mut().insert(principal);
-    next.run(req).await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn proxy_headers_count_only_when_trusted() {
-        let mut h = HeaderMap::new();
-        let peer: IpAddr = "10.0.0.1".parse().unwrap();
-        // A client can forge the left of X-Forwarded-For; the proxy appends the right-most hop.
-        h.insert("x-forwarded-for", "6.6.6.6, 192.0.2.7".parse().unwrap());
-        assert_eq!(client_ip(&h, Some(peer), false), Some(peer));
-        assert_eq!(client_ip(&h, Some(peer), true), "192.0.2.7".parse().ok());
-        h.insert("x-forwarded-for", "garbage".parse().unwrap());
-        h.insert("x-real-ip", "192.0.2.8".parse().unwrap());
-        assert_eq!(client_ip(&h, Some(peer), true), "192.0.2.8".parse().ok());
-    }
 
     #[test]
     fn credentials_are_recognised_in_headers() {

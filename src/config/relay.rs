@@ -2,7 +2,7 @@
 
 use clap::{ArgAction, Args};
 
-/// Settings of the ephemeral relay. The daemon flattens this into its own `Config`.
+/// Settings of the ephemeral relay (`crate::relay`). The daemon flattens this into its own `Config`.
 ///
 /// The defaults size the relay for its job: carrying one FROSTR group's traffic (a handful of
 /// peers exchanging small, short-lived events) on a device as small as a Pi Zero 2, while staying

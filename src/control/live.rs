@@ -10,8 +10,8 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use crate::config::policy::PolicySeed;
 use crate::config::{self, Config};
-use crate::node::PolicySeed;
 use crate::store::{Store, StoreError};
 
 /// How a changed setting takes effect.
@@ -129,7 +129,7 @@ impl Setting {
                 config::parse_sign_timeout(raw).map(|v| Self::PingTimeout(ms(v)))
             }
             "ALLOWED_ORIGINS" => Ok(Self::AllowedOrigins(config::parse_origins(raw))),
-            "PEER_POLICIES" => crate::node::peers::parse_policy_seeds(raw).map(Self::PeerPolicies),
+            "PEER_POLICIES" => config::policy::parse_policy_seeds(raw).map(Self::PeerPolicies),
             _ => Err("not a setting that can be changed".to_string()),
         };
         parsed.map_err(|problem| format!("{key}: {problem}"))

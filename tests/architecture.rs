@@ -360,11 +360,8 @@ fn uses(code: &str, module: &[String], crate_name: &str) -> Vec<Use> {
                     inline_depth += 1;
                 }
             }
-            Tok::Close => {
-                if braces.pop() == Some(true) {
-                    inline_depth -= 1;
-                }
-            }
+            // The guard pops every closing brace; only a module's changes the depth.
+            Tok::Close if braces.pop() == Some(true) => inline_depth -= 1,
             Tok::Ident(w)
                 if (w == "crate" || w == crate_name)
                     && toks.get(i + 1).map(|t| &t.1) == Some(&Tok::Path) =>

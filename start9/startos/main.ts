@@ -32,12 +32,21 @@ export const main = sdk.setupMain(async ({ effects }) => {
       },
       ready: {
         display: 'Web interface',
-        // `igloo healthcheck` asks GET /api/status on igloo's port with the same settings.
-        fn: () =>
-          sdk.healthCheck.runHealthScript([igloo, 'healthcheck'], sub, {
-            message: () => 'igloo answers GET /api/status',
-            errorMessage: 'igloo does not answer GET /api/status',
-          }),
+        // `igloo healthcheck` asks GET /api/status with the daemon's own settings (port, TLS).
+        fn: async () => {
+          const res = await sub.exec([igloo, 'healthcheck'], {
+            env: iglooEnv,
+            user: iglooUser,
+          })
+          return res.exitCode === 0
+            ? { result: 'success', message: 'igloo answers GET /api/status' }
+            : {
+                result: 'failure',
+                message:
+                  res.stderr.toString().trim() ||
+                  'igloo does not answer GET /api/status',
+              }
+        },
       },
       requires: ['data-owner'],
     })

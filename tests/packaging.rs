@@ -509,6 +509,9 @@ fn settings_fit_each_platform() {
     assert_eq!(data_mount.split('\t').nth(1), state.to_str());
     let genimage = read("buildroot/board/igloo/genimage.cfg.in");
     assert!(genimage.contains("label = \"igloo-data\""));
+    // post-image.sh replaces every #BOOT_FILES# with the file list: one place, in `files`.
+    assert_eq!(genimage.matches("#BOOT_FILES#").count(), 1);
+    assert!(genimage.contains("files = {\n#BOOT_FILES#\n"));
 }
 
 #[test]

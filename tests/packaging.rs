@@ -247,7 +247,6 @@ fn make_var(rel: &str, name: &str) -> String {
         .unwrap_or_else(|| panic!("{rel} does not set {name}"))
 }
 
-
 // ---- start9 (StartOS 0.4, TypeScript on @start9labs/start-sdk) ----
 
 /// `export const NAME = <literal>` values of a TypeScript file: strings ('…' or "…"), numbers
@@ -317,7 +316,11 @@ fn start9_const(name: &str) -> String {
 
 /// The settings the StartOS daemon runs igloo with (`iglooEnv` in utils.ts).
 fn start9_env() -> Env {
-    ts_object(&read("start9/startos/utils.ts"), "iglooEnv", &start9_consts())
+    ts_object(
+        &read("start9/startos/utils.ts"),
+        "iglooEnv",
+        &start9_consts(),
+    )
 }
 
 /// The version the package's version graph calls current, e.g. `0.1.0:0`.
@@ -368,7 +371,11 @@ fn the_env_check_rejects_unknown_names_and_bad_values() {
         ]
     );
     let bad = std::panic::catch_unwind(|| {
-        ts_object("export const env = {\n  A: someCall(),\n}\n", "env", &BTreeMap::new())
+        ts_object(
+            "export const env = {\n  A: someCall(),\n}\n",
+            "env",
+            &BTreeMap::new(),
+        )
     });
     assert!(bad.is_err());
 }
@@ -455,7 +462,10 @@ fn settings_fit_each_platform() {
     assert_eq!(start9.bind.ip(), any);
     assert_eq!(start9.tls, TlsMode::Off);
     assert!(start9.auth.enabled && !start9.auth.skip_admin_secret_validation);
-    assert!(start9.auth.admin_secret.is_none(), "the setup code creates the admin");
+    assert!(
+        start9.auth.admin_secret.is_none(),
+        "the setup code creates the admin"
+    );
 
     // The umbrel data volume and the start9 data mount are where igloo keeps its data.
     let compose = yaml("umbrel/igloo/docker-compose.yml");
@@ -555,7 +565,9 @@ fn ports_match_the_binary() {
     let start9 = config_from_env(&start9_env()).unwrap();
     assert_eq!(start9.bind.port(), port);
     assert_eq!(start9_const("uiPort"), port.to_string());
-    assert!(read("start9/startos/interfaces.ts").contains("bindPort(uiPort, { protocol: 'http' })"));
+    assert!(
+        read("start9/startos/interfaces.ts").contains("bindPort(uiPort, { protocol: 'http' })")
+    );
 
     let pi = config_from_env(&unit_env()).unwrap();
     assert_eq!(pi.bind.port(), port);
@@ -770,7 +782,11 @@ fn containers_run_as_non_root_and_build_from_the_repo() {
     // StartOS runs the same image; only the oneshot that hands the volume to igloo is root.
     assert_eq!(start9_const("iglooUser"), "igloo");
     let main_ts = read("start9/startos/main.ts");
-    assert_eq!(main_ts.matches("user: iglooUser").count(), 2, "daemon and health check");
+    assert_eq!(
+        main_ts.matches("user: iglooUser").count(),
+        2,
+        "daemon and health check"
+    );
     assert_eq!(main_ts.matches("user: 'root'").count(), 1);
     assert!(main_ts.contains("command: ['chown', '-R', `${iglooUser}:${iglooUser}`, dataDir]"));
     let run = stage.iter().find(|i| i.starts_with("RUN ")).expect("RUN");
@@ -870,28 +886,49 @@ fn start9_is_a_startos_0_4_package_on_the_sdk() {
     }
     // The SDK's file layout, each file exporting what StartOS calls.
     for (file, export) in [
-        ("startos/index.ts", "export const manifest = buildManifest(versionGraph"),
-        ("startos/manifest/index.ts", "export const manifest = setupManifest({"),
+        (
+            "startos/index.ts",
+            "export const manifest = buildManifest(versionGraph",
+        ),
+        (
+            "startos/manifest/index.ts",
+            "export const manifest = setupManifest({",
+        ),
         ("startos/main.ts", "export const main = sdk.setupMain("),
-        ("startos/interfaces.ts", "export const setInterfaces = sdk.setupInterfaces("),
+        (
+            "startos/interfaces.ts",
+            "export const setInterfaces = sdk.setupInterfaces(",
+        ),
         ("startos/backups.ts", "sdk.setupBackups("),
-        ("startos/init/index.ts", "export const init = sdk.setupInit("),
+        (
+            "startos/init/index.ts",
+            "export const init = sdk.setupInit(",
+        ),
         ("startos/versions/index.ts", "VersionGraph.of({"),
-        ("startos/actions/index.ts", "export const actions = sdk.Actions.of()"),
+        (
+            "startos/actions/index.ts",
+            "export const actions = sdk.Actions.of()",
+        ),
     ] {
         let src = read(&format!("start9/{file}"));
         assert!(src.contains(export), "start9/{file} lacks `{export}`");
     }
     let index = read("start9/startos/index.ts");
     for name in ["createBackup", "main", "init, uninit", "actions"] {
-        assert!(index.contains(&format!("export {{ {name} }}")), "index.ts exports {name}");
+        assert!(
+            index.contains(&format!("export {{ {name} }}")),
+            "index.ts exports {name}"
+        );
     }
 
     // Pinned SDK (the registry serves 2.0.9), locked.
     let pkg: serde_json::Value = serde_json::from_str(&read("start9/package.json")).unwrap();
     assert_eq!(pkg["dependencies"]["@start9labs/start-sdk"], "2.0.9");
     for script in ["build", "check", "lint"] {
-        assert!(pkg["scripts"][script].is_string(), "package.json script {script}");
+        assert!(
+            pkg["scripts"][script].is_string(),
+            "package.json script {script}"
+        );
     }
     let lock: serde_json::Value = serde_json::from_str(&read("start9/package-lock.json")).unwrap();
     assert_eq!(
@@ -921,12 +958,19 @@ fn start9_is_a_startos_0_4_package_on_the_sdk() {
     // owner passphrase (igloo's admin API).
     assert!(read("start9/startos/backups.ts").contains("sdk.Backups.ofVolumes('main')"));
     let actions = read("start9/startos/actions/index.ts");
-    assert!(actions.contains(".addAction(showSetupCode)") && actions.contains(".addAction(setPassphrase)"));
+    assert!(
+        actions.contains(".addAction(showSetupCode)")
+            && actions.contains(".addAction(setPassphrase)")
+    );
     let setup = read("start9/startos/actions/setupCode.ts");
     assert!(setup.contains("sub.exec([igloo, 'setup-code'], {"));
     assert!(setup.contains("masked: true"), "the code is a secret");
     let pass = read("start9/startos/actions/passphrase.ts");
-    for route in ["'/api/auth/login'", "'/api/admin/passphrase'", "'/api/auth/logout'"] {
+    for route in [
+        "'/api/auth/login'",
+        "'/api/admin/passphrase'",
+        "'/api/auth/logout'",
+    ] {
         assert!(pass.contains(route), "passphrase action calls {route}");
     }
 }
@@ -976,7 +1020,12 @@ fn lint_umbrel_app_yml(src: &str, new_submission: bool) -> Vec<Finding> {
         Some(id) if !id.starts_with("umbrel-app-store") => {}
         _ => err("id", "a string not starting with umbrel-app-store"),
     }
-    for (k, min, max) in [("name", 1, 50), ("tagline", 1, 100), ("version", 1, usize::MAX), ("description", 1, 5000)] {
+    for (k, min, max) in [
+        ("name", 1, 50),
+        ("tagline", 1, 100),
+        ("version", 1, usize::MAX),
+        ("description", 1, 5000),
+    ] {
         if let Some(why) = str_len(k, min, max) {
             err(k, &why);
         }
@@ -997,12 +1046,26 @@ fn lint_umbrel_app_yml(src: &str, new_submission: bool) -> Vec<Finding> {
         }
     }
     const CATEGORIES: [&str; 9] = [
-        "files", "bitcoin", "media", "networking", "social", "automation", "finance", "ai", "developer",
+        "files",
+        "bitcoin",
+        "media",
+        "networking",
+        "social",
+        "automation",
+        "finance",
+        "ai",
+        "developer",
     ];
-    if !get("category").and_then(Value::as_str).is_some_and(|c| CATEGORIES.contains(&c)) {
+    if !get("category")
+        .and_then(Value::as_str)
+        .is_some_and(|c| CATEGORIES.contains(&c))
+    {
         err("category", "not one of umbrel's categories");
     }
-    if !get("port").and_then(Value::as_u64).is_some_and(|p| p <= 65535) {
+    if !get("port")
+        .and_then(Value::as_u64)
+        .is_some_and(|p| p <= 65535)
+    {
         err("port", "an integer 0..=65535");
     }
     for k in ["website", "submission", "support"] {
@@ -1020,7 +1083,11 @@ fn lint_umbrel_app_yml(src: &str, new_submission: bool) -> Vec<Finding> {
         Some(Value::Sequence(s)) => s.iter().all(|x| x.is_string()),
         Some(_) => false,
     };
-    for (k, required) in [("gallery", true), ("dependencies", true), ("backupIgnore", false)] {
+    for (k, required) in [
+        ("gallery", true),
+        ("dependencies", true),
+        ("backupIgnore", false),
+    ] {
         if !strings(k, required) {
             err(k, "a list of strings");
         }
@@ -1030,7 +1097,8 @@ fn lint_umbrel_app_yml(src: &str, new_submission: bool) -> Vec<Finding> {
     }
     if let Some(p) = get("permissions") {
         let ok = p.as_sequence().is_some_and(|s| {
-            s.iter().all(|x| matches!(x.as_str(), Some("STORAGE_DOWNLOADS" | "GPU")))
+            s.iter()
+                .all(|x| matches!(x.as_str(), Some("STORAGE_DOWNLOADS" | "GPU")))
         });
         if !ok {
             err("permissions", "STORAGE_DOWNLOADS or GPU");
@@ -1045,7 +1113,12 @@ fn lint_umbrel_app_yml(src: &str, new_submission: bool) -> Vec<Finding> {
             err(k, "must be a string");
         }
     }
-    for k in ["disabled", "deterministicPassword", "optimizedForUmbrelHome", "torOnly"] {
+    for k in [
+        "disabled",
+        "deterministicPassword",
+        "optimizedForUmbrelHome",
+        "torOnly",
+    ] {
         if get(k).is_some_and(|x| !x.is_bool()) {
             err(k, "must be a boolean");
         }
@@ -1056,12 +1129,19 @@ fn lint_umbrel_app_yml(src: &str, new_submission: bool) -> Vec<Finding> {
     if get("widgets").is_some_and(|x| !x.is_sequence()) {
         err("widgets", "a list");
     }
-    if let (Some(id), Some(deps)) = (get("id").and_then(Value::as_str), get("dependencies").and_then(Value::as_sequence)) {
+    if let (Some(id), Some(deps)) = (
+        get("id").and_then(Value::as_str),
+        get("dependencies").and_then(Value::as_sequence),
+    ) {
         if deps.iter().any(|d| d.as_str() == Some(id)) {
             err("dependencies", "can't include its own app id");
         }
     }
-    if new_submission && get("releaseNotes").and_then(Value::as_str).is_some_and(|r| !r.is_empty()) {
+    if new_submission
+        && get("releaseNotes")
+            .and_then(Value::as_str)
+            .is_some_and(|r| !r.is_empty())
+    {
         out.push((
             "error",
             "filled_out_release_notes_on_first_submission",
@@ -1092,8 +1172,16 @@ fn lint_umbrel_compose(src: &str, files: &[String]) -> Vec<Finding> {
                     .then_some(tag)
             });
             match well_formed {
-                None => out.push(("error", "invalid_docker_image_name", format!("{name}: {image}"))),
-                Some("latest") => out.push(("warning", "invalid_docker_image_name", format!("{name}: latest"))),
+                None => out.push((
+                    "error",
+                    "invalid_docker_image_name",
+                    format!("{name}: {image}"),
+                )),
+                Some("latest") => out.push((
+                    "warning",
+                    "invalid_docker_image_name",
+                    format!("{name}: latest"),
+                )),
                 Some(_) => {}
             }
         }
@@ -1101,15 +1189,27 @@ fn lint_umbrel_compose(src: &str, files: &[String]) -> Vec<Finding> {
             if let Some(map) = svc.get(key).and_then(Value::as_mapping) {
                 for (k, val) in map {
                     if val.is_bool() {
-                        out.push(("error", "invalid_yaml_boolean_value", format!("{name}.{key}.{}", text(k))));
+                        out.push((
+                            "error",
+                            "invalid_yaml_boolean_value",
+                            format!("{name}.{key}.{}", text(k)),
+                        ));
                     }
                 }
             }
         }
-        for vol in svc.get("volumes").and_then(Value::as_sequence).into_iter().flatten() {
+        for vol in svc
+            .get("volumes")
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+        {
             let (source, spec) = match vol {
                 Value::String(s) => (s.split(':').next().unwrap_or("").to_string(), s.clone()),
-                other => (other.get("source").map(text).unwrap_or_default(), format!("{other:?}")),
+                other => (
+                    other.get("source").map(text).unwrap_or_default(),
+                    format!("{other:?}"),
+                ),
             };
             let sub = source
                 .strip_prefix("${APP_DATA_DIR}")
@@ -1123,17 +1223,31 @@ fn lint_umbrel_compose(src: &str, files: &[String]) -> Vec<Finding> {
                 }
             }
         }
-        if svc.get("ports").is_some_and(|p| p.as_sequence().is_some_and(|s| !s.is_empty())) {
+        if svc
+            .get("ports")
+            .is_some_and(|p| p.as_sequence().is_some_and(|s| !s.is_empty()))
+        {
             out.push(("info", "external_port_mapping", name.clone()));
         }
         if name != "app_proxy" {
             let user = svc.get("user").map(text);
-            let uid_env = svc.get("environment").and_then(Value::as_mapping).is_some_and(|m| {
-                m.iter().any(|(k, v)| matches!(text(k).as_str(), "UID" | "PUID") && text(v) == "1000")
-            });
+            let uid_env = svc
+                .get("environment")
+                .and_then(Value::as_mapping)
+                .is_some_and(|m| {
+                    m.iter().any(|(k, v)| {
+                        matches!(text(k).as_str(), "UID" | "PUID") && text(v) == "1000"
+                    })
+                });
             match user.as_deref() {
-                Some("root") => out.push(("info", "invalid_container_user", format!("{name}: root"))),
-                None if !uid_env => out.push(("info", "invalid_container_user", format!("{name}: default user"))),
+                Some("root") => {
+                    out.push(("info", "invalid_container_user", format!("{name}: root")))
+                }
+                None if !uid_env => out.push((
+                    "info",
+                    "invalid_container_user",
+                    format!("{name}: default user"),
+                )),
                 _ => {}
             }
         }
@@ -1166,7 +1280,12 @@ fn tree(dir: &Path) -> Vec<(String, bool)> {
 fn lint_umbrel_dirs(entries: &[(String, bool)]) -> Vec<Finding> {
     entries
         .iter()
-        .filter(|(p, is_dir)| *is_dir && !entries.iter().any(|(q, _)| q.len() > p.len() && q.starts_with(&format!("{p}/"))))
+        .filter(|(p, is_dir)| {
+            *is_dir
+                && !entries
+                    .iter()
+                    .any(|(q, _)| q.len() > p.len() && q.starts_with(&format!("{p}/")))
+        })
         .map(|(p, _)| ("error", "empty_app_data_directory", p.clone()))
         .collect()
 }
@@ -1183,7 +1302,10 @@ fn umbrel_app_passes_the_umbrel_apps_linter_rules() {
     assert_eq!(lint_umbrel_dirs(&entries), vec![]);
     // The committed image is the release placeholder, in the linted form, named for this
     // version (umbrel/pin-image.sh writes the real digest; umbrel/README.md).
-    let image = text(at(&yaml("umbrel/igloo/docker-compose.yml"), &["services", "web", "image"]));
+    let image = text(at(
+        &yaml("umbrel/igloo/docker-compose.yml"),
+        &["services", "web", "image"],
+    ));
     let digest = image.split_once("@sha256:").map(|(_, d)| d).unwrap_or("");
     assert!(
         image.starts_with(&format!("ghcr.io/frostr-org/igloo:{VERSION}@sha256:"))
@@ -1196,22 +1318,43 @@ fn umbrel_app_passes_the_umbrel_apps_linter_rules() {
 
     // Each rule says no to what it is for.
     let rules = |src: &str, new: bool| -> Vec<&'static str> {
-        lint_umbrel_app_yml(src, new).into_iter().map(|(_, id, _)| id).collect()
+        lint_umbrel_app_yml(src, new)
+            .into_iter()
+            .map(|(_, id, _)| id)
+            .collect()
     };
     let with = |from: &str, to: &str| {
         assert!(app_src.contains(from), "{from}");
         app_src.replacen(from, to, 1)
     };
-    assert_eq!(rules(&with("releaseNotes: \"\"", "releaseNotes: First release"), true), ["filled_out_release_notes_on_first_submission"]);
-    assert_eq!(rules(&with("releaseNotes: \"\"", "releaseNotes: First release"), false), Vec::<&str>::new());
+    assert_eq!(
+        rules(
+            &with("releaseNotes: \"\"", "releaseNotes: First release"),
+            true
+        ),
+        ["filled_out_release_notes_on_first_submission"]
+    );
+    assert_eq!(
+        rules(
+            &with("releaseNotes: \"\"", "releaseNotes: First release"),
+            false
+        ),
+        Vec::<&str>::new()
+    );
     for (from, to) in [
         ("category: social", "category: nostr"),
         ("port: 8009", "port: 70000"),
         ("manifestVersion: 1", "manifestVersion: 2"),
-        ("tagline: An always-on FROSTR signing node for Nostr", "tagline: An always-on signer."),
+        (
+            "tagline: An always-on FROSTR signing node for Nostr",
+            "tagline: An always-on signer.",
+        ),
         ("website: https://frostr.org", "website: frostr.org"),
         ("dependencies: []", "dependencies: [igloo]"),
-        ("deterministicPassword: true", "deterministicPassword: \"yes\""),
+        (
+            "deterministicPassword: true",
+            "deterministicPassword: \"yes\"",
+        ),
         ("id: igloo", "id: umbrel-app-store-igloo"),
         ("gallery: []\n", ""),
     ] {
@@ -1220,25 +1363,73 @@ fn umbrel_app_passes_the_umbrel_apps_linter_rules() {
     assert_eq!(rules("id: [", true), ["invalid_yaml_syntax"]);
 
     let compose_rules = |src: &str| -> Vec<(&'static str, &'static str)> {
-        lint_umbrel_compose(src, &files).into_iter().map(|(s, id, _)| (s, id)).collect()
+        lint_umbrel_compose(src, &files)
+            .into_iter()
+            .map(|(s, id, _)| (s, id))
+            .collect()
     };
     let cwith = |from: &str, to: &str| {
         assert!(compose_src.contains(from), "{from}");
         compose_src.replacen(from, to, 1)
     };
     let img = format!("image: {image}");
-    assert_eq!(compose_rules(&cwith(&img, "image: ghcr.io/frostr-org/igloo:0.1.0")), [("error", "invalid_docker_image_name")]);
-    assert_eq!(compose_rules(&cwith(&img, "image: ghcr.io/frostr-org/igloo:latest@sha256:ab")), [("warning", "invalid_docker_image_name")]);
-    assert_eq!(compose_rules(&cwith("AUTH_ENABLED: \"true\"", "AUTH_ENABLED: true")), [("error", "invalid_yaml_boolean_value")]);
-    assert_eq!(compose_rules(&cwith("${APP_DATA_DIR}/data:/data", "${APP_DATA_DIR}:/data")), [("warning", "invalid_app_data_dir_volume_mount")]);
-    assert_eq!(compose_rules(&cwith("${APP_DATA_DIR}/data:/data", "${APP_DATA_DIR}/store:/data")), [("info", "missing_file_or_directory")]);
-    assert_eq!(compose_rules(&cwith("user: \"1000:1000\"", "user: root")), [("info", "invalid_container_user")]);
-    assert_eq!(compose_rules(&cwith("    user: \"1000:1000\"\n", "")), [("info", "invalid_container_user")]);
-    assert_eq!(compose_rules(&cwith("restart: on-failure", "restart: on-failure\n    network_mode: host")), [("info", "container_network_mode_host")]);
-    assert_eq!(compose_rules(&cwith("restart: on-failure", "restart: on-failure\n    ports:\n      - 8002:8002")), [("info", "external_port_mapping")]);
+    assert_eq!(
+        compose_rules(&cwith(&img, "image: ghcr.io/frostr-org/igloo:0.1.0")),
+        [("error", "invalid_docker_image_name")]
+    );
+    assert_eq!(
+        compose_rules(&cwith(
+            &img,
+            "image: ghcr.io/frostr-org/igloo:latest@sha256:ab"
+        )),
+        [("warning", "invalid_docker_image_name")]
+    );
+    assert_eq!(
+        compose_rules(&cwith("AUTH_ENABLED: \"true\"", "AUTH_ENABLED: true")),
+        [("error", "invalid_yaml_boolean_value")]
+    );
+    assert_eq!(
+        compose_rules(&cwith(
+            "${APP_DATA_DIR}/data:/data",
+            "${APP_DATA_DIR}:/data"
+        )),
+        [("warning", "invalid_app_data_dir_volume_mount")]
+    );
+    assert_eq!(
+        compose_rules(&cwith(
+            "${APP_DATA_DIR}/data:/data",
+            "${APP_DATA_DIR}/store:/data"
+        )),
+        [("info", "missing_file_or_directory")]
+    );
+    assert_eq!(
+        compose_rules(&cwith("user: \"1000:1000\"", "user: root")),
+        [("info", "invalid_container_user")]
+    );
+    assert_eq!(
+        compose_rules(&cwith("    user: \"1000:1000\"\n", "")),
+        [("info", "invalid_container_user")]
+    );
+    assert_eq!(
+        compose_rules(&cwith(
+            "restart: on-failure",
+            "restart: on-failure\n    network_mode: host"
+        )),
+        [("info", "container_network_mode_host")]
+    );
+    assert_eq!(
+        compose_rules(&cwith(
+            "restart: on-failure",
+            "restart: on-failure\n    ports:\n      - 8002:8002"
+        )),
+        [("info", "external_port_mapping")]
+    );
     let mut empty = entries.clone();
     empty.push(("config".into(), true));
-    assert_eq!(lint_umbrel_dirs(&empty), [("error", "empty_app_data_directory", "config".to_string())]);
+    assert_eq!(
+        lint_umbrel_dirs(&empty),
+        [("error", "empty_app_data_directory", "config".to_string())]
+    );
 }
 
 /// umbrelOS's app_proxy whitelist patterns: comma separated, `*` matching any run of characters.
@@ -1247,7 +1438,8 @@ fn glob_match(pattern: &str, path: &str) -> bool {
         None => pattern == path,
         Some((head, rest)) => {
             path.starts_with(head)
-                && (head.len()..=path.len()).any(|i| path.is_char_boundary(i) && glob_match(rest, &path[i..]))
+                && (head.len()..=path.len())
+                    .any(|i| path.is_char_boundary(i) && glob_match(rest, &path[i..]))
         }
     }
 }
@@ -1283,12 +1475,30 @@ fn umbrel_whitelist_keeps_onboarding_and_admin_behind_the_login() {
     let compose = yaml("umbrel/igloo/docker-compose.yml");
     let whitelist = text(at(
         &compose,
-        &["services", "app_proxy", "environment", "PROXY_AUTH_WHITELIST"],
+        &[
+            "services",
+            "app_proxy",
+            "environment",
+            "PROXY_AUTH_WHITELIST",
+        ],
     ));
-    assert_eq!(whitelist_leaks(&whitelist), Vec::<String>::new(), "{whitelist}");
+    assert_eq!(
+        whitelist_leaks(&whitelist),
+        Vec::<String>::new(),
+        "{whitelist}"
+    );
     // It does let API clients with their own keys reach the signer.
-    for path in ["/api/sign", "/api/peers", "/api/events", "/api/nip44/encrypt", "/api/status"] {
-        assert!(whitelist.split(',').any(|g| glob_match(g, path)), "{path} not whitelisted");
+    for path in [
+        "/api/sign",
+        "/api/peers",
+        "/api/events",
+        "/api/nip44/encrypt",
+        "/api/status",
+    ] {
+        assert!(
+            whitelist.split(',').any(|g| glob_match(g, path)),
+            "{path} not whitelisted"
+        );
     }
     // The old whitelist opened onboarding to the LAN.
     assert!(whitelist_leaks("/api/*").contains(&"/api/onboarding/setup".to_string()));
@@ -1335,7 +1545,10 @@ fn umbrel_compose_config_is_clean() {
     let bad = dir.path().join("docker-compose.yml");
     std::fs::write(
         &bad,
-        read("umbrel/igloo/docker-compose.yml").replace("restart: on-failure", "restart: on-failure\n    retsart: always"),
+        read("umbrel/igloo/docker-compose.yml").replace(
+            "restart: on-failure",
+            "restart: on-failure\n    retsart: always",
+        ),
     )
     .unwrap();
     let (ok, said) = compose_config(&bad).unwrap();
@@ -1353,10 +1566,14 @@ fn unit_root(units: &[(&str, String)]) -> tempfile::TempDir {
     let sys = root.path().join("usr/lib/systemd/system");
     std::fs::create_dir_all(&sys).unwrap();
     for host in ["/usr/lib/systemd/system", "/lib/systemd/system"] {
-        let Ok(dir) = std::fs::read_dir(host) else { continue };
+        let Ok(dir) = std::fs::read_dir(host) else {
+            continue;
+        };
         for e in dir.flatten() {
             let p = e.path();
-            if p.extension().is_some_and(|x| x == "target" || x == "slice" || x == "socket") {
+            if p.extension()
+                .is_some_and(|x| x == "target" || x == "slice" || x == "socket")
+            {
                 let _ = std::fs::copy(&p, sys.join(e.file_name()));
             }
         }
@@ -1367,7 +1584,10 @@ fn unit_root(units: &[(&str, String)]) -> tempfile::TempDir {
     use std::os::unix::fs::PermissionsExt;
     for (exe, from) in [
         ("usr/bin/igloo", PathBuf::from(env!("CARGO_BIN_EXE_igloo"))),
-        ("usr/libexec/igloo-firstboot", repo("buildroot/package/igloo/igloo-firstboot")),
+        (
+            "usr/libexec/igloo-firstboot",
+            repo("buildroot/package/igloo/igloo-firstboot"),
+        ),
     ] {
         let to = root.path().join(exe);
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
@@ -1378,7 +1598,10 @@ fn unit_root(units: &[(&str, String)]) -> tempfile::TempDir {
 }
 
 fn have_systemd_analyze() -> bool {
-    Command::new("systemd-analyze").arg("--version").output().is_ok_and(|o| o.status.success())
+    Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// `systemd-analyze verify` of `units` inside a root: (exit ok, stderr).
@@ -1390,7 +1613,10 @@ fn verify_units(units: &[(&str, String)]) -> (bool, String) {
         .args(units.iter().map(|(n, _)| *n))
         .output()
         .expect("run systemd-analyze");
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// The overall exposure `systemd-analyze security --offline=yes` gives a unit file.
@@ -1408,13 +1634,20 @@ fn exposure(name: &str, body: &str) -> f64 {
         .find_map(|l| l.split_once(&format!("Overall exposure level for {name}: ")))
         .and_then(|(_, rest)| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no exposure in: {said}{}", String::from_utf8_lossy(&out.stderr)))
+        .unwrap_or_else(|| {
+            panic!(
+                "no exposure in: {said}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
 }
 
 #[test]
 fn systemd_units_verify_clean_and_expose_at_most_2() {
     if !have_systemd_analyze() {
-        eprintln!("SKIPPED: systemd-analyze is not installed (scripts/test installs the systemd package)");
+        eprintln!(
+            "SKIPPED: systemd-analyze is not installed (scripts/test installs the systemd package)"
+        );
         return;
     }
     let units: Vec<(&str, String)> = UNITS
@@ -1429,10 +1662,14 @@ fn systemd_units_verify_clean_and_expose_at_most_2() {
         assert!(score <= 2.0, "{name}: exposure {score} > 2.0");
     }
     // Both checks can fail: a misspelt directive, a missing executable, a bare unit.
-    let typo = units[0].1.replace("ProtectSystem=strict", "ProtectSytem=strict");
+    let typo = units[0]
+        .1
+        .replace("ProtectSystem=strict", "ProtectSytem=strict");
     let (_, stderr) = verify_units(&[("igloo.service", typo)]);
     assert!(stderr.contains("ProtectSytem"), "{stderr}");
-    let missing = units[0].1.replace("ExecStart=/usr/bin/igloo", "ExecStart=/usr/bin/igloo-gone");
+    let missing = units[0]
+        .1
+        .replace("ExecStart=/usr/bin/igloo", "ExecStart=/usr/bin/igloo-gone");
     let (ok, stderr) = verify_units(&[("igloo.service", missing)]);
     assert!(!ok && stderr.contains("igloo-gone"), "{stderr}");
     let bare = "[Service]\nType=oneshot\nExecStart=/usr/libexec/igloo-firstboot\n";
@@ -1444,33 +1681,78 @@ fn systemd_units_verify_clean_and_expose_at_most_2() {
 #[test]
 fn igloo_serves_under_the_units_sandbox() {
     let pid1 = std::fs::read_to_string("/proc/1/comm").unwrap_or_default();
-    let uid = Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
     if pid1.trim() != "systemd" || uid.as_deref().ok() != Some("0") {
-        eprintln!("SKIPPED: the sandbox run needs systemd as PID 1 (here {:?}) and root", pid1.trim());
+        eprintln!(
+            "SKIPPED: the sandbox run needs systemd as PID 1 (here {:?}) and root",
+            pid1.trim()
+        );
         return;
     }
     let entries = unit_entries(UNIT);
     const SANDBOX: [&str; 29] = [
-        "NoNewPrivileges", "ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateDevices",
-        "PrivateMounts", "PrivateUsers", "ProtectKernelTunables", "ProtectKernelModules",
-        "ProtectKernelLogs", "ProtectControlGroups", "ProtectClock", "ProtectHostname",
-        "ProtectProc", "ProcSubset", "RemoveIPC", "RestrictAddressFamilies", "RestrictNamespaces",
-        "RestrictRealtime", "RestrictSUIDSGID", "LockPersonality", "MemoryDenyWriteExecute",
-        "SystemCallArchitectures", "SystemCallFilter", "SystemCallErrorNumber",
-        "CapabilityBoundingSet", "AmbientCapabilities", "UMask", "StateDirectoryMode",
+        "NoNewPrivileges",
+        "ProtectSystem",
+        "ProtectHome",
+        "PrivateTmp",
+        "PrivateDevices",
+        "PrivateMounts",
+        "PrivateUsers",
+        "ProtectKernelTunables",
+        "ProtectKernelModules",
+        "ProtectKernelLogs",
+        "ProtectControlGroups",
+        "ProtectClock",
+        "ProtectHostname",
+        "ProtectProc",
+        "ProcSubset",
+        "RemoveIPC",
+        "RestrictAddressFamilies",
+        "RestrictNamespaces",
+        "RestrictRealtime",
+        "RestrictSUIDSGID",
+        "LockPersonality",
+        "MemoryDenyWriteExecute",
+        "SystemCallArchitectures",
+        "SystemCallFilter",
+        "SystemCallErrorNumber",
+        "CapabilityBoundingSet",
+        "AmbientCapabilities",
+        "UMask",
+        "StateDirectoryMode",
     ];
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
     let unit = format!("igloo-sandbox-test-{port}");
     let mut cmd = Command::new("systemd-run");
-    cmd.arg(format!("--unit={unit}")).args(["--collect", "--property=DynamicUser=yes", "--property=StateDirectory=igloo-sandbox-test"]);
-    for (k, v) in entries.iter().filter(|(k, _)| SANDBOX.contains(&k.as_str())) {
+    cmd.arg(format!("--unit={unit}")).args([
+        "--collect",
+        "--property=DynamicUser=yes",
+        "--property=StateDirectory=igloo-sandbox-test",
+    ]);
+    for (k, v) in entries
+        .iter()
+        .filter(|(k, _)| SANDBOX.contains(&k.as_str()))
+    {
         cmd.arg(format!("--property={k}={v}"));
     }
-    cmd.arg(env!("CARGO_BIN_EXE_igloo")).args(["serve", "--host-port", &port.to_string(), "--db-path", "/var/lib/igloo-sandbox-test"]);
+    cmd.arg(env!("CARGO_BIN_EXE_igloo")).args([
+        "serve",
+        "--host-port",
+        &port.to_string(),
+        "--db-path",
+        "/var/lib/igloo-sandbox-test",
+    ]);
     let started = cmd.output().expect("systemd-run");
-    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
     let mut ok = false;
     for _ in 0..50 {
         std::thread::sleep(Duration::from_millis(200));
@@ -1523,11 +1805,16 @@ fn defconfig_problems(src: &str) -> Vec<String> {
         }
     }
     // The kernel command line mounts the root read-only.
-    if let Some(cmdline) = lines.iter().find_map(|l| l.strip_prefix("BR2_PACKAGE_RPI_FIRMWARE_CMDLINE_FILE=\"$(BR2_EXTERNAL_IGLOO_PATH)/")) {
+    if let Some(cmdline) = lines.iter().find_map(|l| {
+        l.strip_prefix("BR2_PACKAGE_RPI_FIRMWARE_CMDLINE_FILE=\"$(BR2_EXTERNAL_IGLOO_PATH)/")
+    }) {
         let file = repo("buildroot").join(cmdline.trim_end_matches('"'));
         let args = std::fs::read_to_string(&file).unwrap_or_default();
         if !args.split_whitespace().any(|a| a == "ro") {
-            out.push(format!("{} does not mount the root read-only", file.display()));
+            out.push(format!(
+                "{} does not mount the root read-only",
+                file.display()
+            ));
         }
     } else {
         out.push("names no cmdline.txt".into());
@@ -1544,14 +1831,23 @@ fn buildroot_tree_builds_every_pi_with_checked_hashes() {
     // The Zero 2 W has no Ethernet: Wi-Fi from the boot partition.
     let zero = read("buildroot/configs/igloo_raspberrypizero2w_64_defconfig");
     assert!(zero.contains("BR2_PACKAGE_WPA_SUPPLICANT=y") && zero.contains("rootfs-overlay-wifi"));
-    let wifi = repo("buildroot/board/igloo/rootfs-overlay-wifi/etc/wpa_supplicant/wpa_supplicant-wlan0.conf");
-    assert_eq!(std::fs::read_link(wifi).unwrap(), Path::new("/boot/wpa_supplicant.conf"));
+    let wifi = repo(
+        "buildroot/board/igloo/rootfs-overlay-wifi/etc/wpa_supplicant/wpa_supplicant-wlan0.conf",
+    );
+    assert_eq!(
+        std::fs::read_link(wifi).unwrap(),
+        Path::new("/boot/wpa_supplicant.conf")
+    );
     // The rule says no.
     let pi4 = read("buildroot/configs/igloo_raspberrypi4_64_defconfig");
-    let bad = pi4.replace("# BR2_TARGET_GENERIC_REMOUNT_ROOTFS_RW is not set\n", "") + "BR2_aarch64=y\n";
+    let bad =
+        pi4.replace("# BR2_TARGET_GENERIC_REMOUNT_ROOTFS_RW is not set\n", "") + "BR2_aarch64=y\n";
     assert_eq!(
         defconfig_problems(&bad),
-        ["lacks # BR2_TARGET_GENERIC_REMOUNT_ROOTFS_RW is not set", "sets BR2_aarch64 twice"]
+        [
+            "lacks # BR2_TARGET_GENERIC_REMOUNT_ROOTFS_RW is not set",
+            "sets BR2_aarch64 twice"
+        ]
     );
 
     // igloo.hash: the vendored tarball Buildroot's cargo infrastructure makes for this version,
@@ -1563,19 +1859,31 @@ fn buildroot_tree_builds_every_pi_with_checked_hashes() {
         .map(|l| l.split_whitespace().collect())
         .collect();
     for e in &entries {
-        assert!(e.len() == 3 && e[0] == "sha256" && e[1].len() == 64, "{e:?}");
+        assert!(
+            e.len() == 3 && e[0] == "sha256" && e[1].len() == 64,
+            "{e:?}"
+        );
     }
     let tarball = format!("igloo-{VERSION}-cargo6.tar.gz");
-    assert!(entries.iter().any(|e| e[2] == tarball), "igloo.hash names no {tarball}");
+    assert!(
+        entries.iter().any(|e| e[2] == tarball),
+        "igloo.hash names no {tarball}"
+    );
     use sha2::Digest;
     let license = hex::encode(sha2::Sha256::digest(read("LICENSE").as_bytes()));
-    assert!(entries.iter().any(|e| e[2] == "LICENSE" && e[1] == license), "LICENSE hash");
+    assert!(
+        entries.iter().any(|e| e[2] == "LICENSE" && e[1] == license),
+        "LICENSE hash"
+    );
     assert!(read("buildroot/update-hash.sh").contains("igloo-source"));
 
     // The first-boot unit runs as igloo, in the data directory systemd hands it.
     let fb = unit_entries("buildroot/package/igloo/igloo-firstboot.service");
     assert_eq!(unit_value(&fb, "User"), "igloo");
-    assert_eq!(unit_value(&fb, "StateDirectory"), unit_value(&unit_entries(UNIT), "StateDirectory"));
+    assert_eq!(
+        unit_value(&fb, "StateDirectory"),
+        unit_value(&unit_entries(UNIT), "StateDirectory")
+    );
     assert!(!read("buildroot/package/igloo/igloo-firstboot").contains("chown"));
 }
 
@@ -1602,10 +1910,21 @@ async fn swagger_ui_is_embedded_gzipped_and_every_client_can_read_it() {
     for accept in [None, Some("identity"), Some("gzip;q=0, br")] {
         let plain = get(accept).await.unwrap();
         assert_eq!(plain.status(), 200, "{accept:?}");
-        assert!(plain.headers().get("content-encoding").is_none(), "{accept:?}");
+        assert!(
+            plain.headers().get("content-encoding").is_none(),
+            "{accept:?}"
+        );
         let body = plain.bytes().await.unwrap();
-        assert!(body.len() > 3 * gz_len, "{accept:?}: {} vs {gz_len}", body.len());
-        assert!(std::str::from_utf8(&body).unwrap().contains("SwaggerUIBundle"));
+        assert!(
+            body.len() > 3 * gz_len,
+            "{accept:?}: {} vs {gz_len}",
+            body.len()
+        );
+        assert!(
+            std::str::from_utf8(&body)
+                .unwrap()
+                .contains("SwaggerUIBundle")
+        );
     }
     // The page itself, as a browser without gzip would read it.
     let html = c.get(srv.url("/api/docs/")).send().await.unwrap();

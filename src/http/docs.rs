@@ -111,7 +111,10 @@ pub fn swagger_ui() -> Router<AppState> {
 /// Swagger UI's files are embedded gzipped (utoipa-swagger-ui's `gzip` feature: 4.3 MB of
 /// JavaScript becomes 1.1 MB of the binary) and always answered with `Content-Encoding: gzip`.
 /// A client that does not accept gzip gets them inflated here, so every client still reads them.
-async fn inflate_unless_accepted(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+async fn inflate_unless_accepted(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
     let accepts_gzip = req
         .headers()
         .get_all(header::ACCEPT_ENCODING)

@@ -1062,9 +1062,9 @@ fn lint_umbrel_app_yml(src: &str, new_submission: bool) -> Vec<Finding> {
     {
         err("category", "not one of umbrel's categories");
     }
-    if !get("port")
+    if get("port")
         .and_then(Value::as_u64)
-        .is_some_and(|p| p <= 65535)
+        .is_none_or(|p| p > 65535)
     {
         err("port", "an integer 0..=65535");
     }
@@ -1092,7 +1092,7 @@ fn lint_umbrel_app_yml(src: &str, new_submission: bool) -> Vec<Finding> {
             err(k, "a list of strings");
         }
     }
-    if get("releaseNotes").is_some_and(|r| !r.as_str().is_some_and(|s| s.chars().count() <= 5000)) {
+    if get("releaseNotes").is_some_and(|r| r.as_str().is_none_or(|s| s.chars().count() > 5000)) {
         err("releaseNotes", "a string of at most 5000 characters");
     }
     if let Some(p) = get("permissions") {

@@ -33,6 +33,9 @@ pub struct Browser {
     ws: Ws,
     session: String,
     next_id: u64,
+    /// Console errors, uncaught exceptions and failed loads seen while waiting for answers
+    /// (collected once [`Browser::watch_console`] enabled them).
+    pub console_errors: Vec<String>,
     _profile: tempfile::TempDir,
 }
 
@@ -85,6 +88,7 @@ impl Browser {
             ws,
             session: String::new(),
             next_id: 1,
+            console_errors: Vec::new(),
             _profile: profile,
         };
         let target = b
@@ -122,6 +126,19 @@ impl Browser {
                 .expect("frame");
             let Message::Text(text) = frame else { continue };
             let v: Value = serde_json::from_str(text.as_str()).expect("json");
+            match v["method"].as_str() {
+                Some("Runtime.exceptionThrown") => self
+                    .console_errors
+                    .push(v["params"]["exceptionDetails"].to_string()),
+                Some("Runtime.consoleAPICalled") if v["params"]["type"] == "error" => {
+                    self.console_errors.push(v["params"]["args"].to_string())
+                }
+                Some("Log.entryAdded") if v["params"]["entry"]["level"] == "error" => {
+                    let e = &v["params"]["entry"];
+                    self.console_errors.push(format!("{} {}", e["text"], e["url"]))
+                }
+                _ => {}
+            }
             if v["id"] == json!(id) {
                 if let Some(err) = v.get("error") {
                     panic!("{method} failed: {err}");
@@ -199,5 +216,50 @@ impl Browser {
             .as_str()
             .unwrap_or_default()
             .to_string()
+    }
+
+    /// Collect console errors, exceptions and failed loads into `console_errors`.
+    pub async fn watch_console(&mut self) {
+        let s = self.session.clone();
+        self.call(Some(&s), "Runtime.enable", json!({})).await;
+        self.call(Some(&s), "Log.enable", json!({})).await;
+    }
+
+    /// Emulate a screen of `width`×`height` CSS pixels (a phone when `mobile`).
+    pub async fn viewport(&mut self, width: u32, height: u32, mobile: bool) {
+        let s = self.session.clone();
+        self.call(
+            Some(&s),
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}),
+        )
+        .await;
+    }
+
+    /// Emulate `prefers-color-scheme: light|dark`.
+    pub async fn color_scheme(&mut self, scheme: &str) {
+        let s = self.session.clone();
+        self.call(
+            Some(&s),
+            "Emulation.setEmulatedMedia",
+            json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
+        )
+        .await;
+    }
+
+    /// A PNG of the viewport, saved to `path`.
+    pub async fn screenshot(&mut self, path: &std::path::Path) {
+        use base64::Engine;
+        let s = self.session.clone();
+        let r = self
+            .call(Some(&s), "Page.captureScreenshot", json!({"format": "png"}))
+            .await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(r["data"].as_str().unwrap_or_default())
+            .expect("screenshot is base64");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("screenshot dir");
+        }
+        std::fs::write(path, png).expect("screenshot written");
     }
 }

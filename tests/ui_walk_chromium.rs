@@ -1,0 +1,459 @@
+//! The web UI walked as an appliance owner meets it, in real headless Chromium at 1280×800
+//! and at a 390×844 phone, light and dark: first run (the setup code from the URL) → owner
+//! account → add the keyset → node active → ping → edit and reset a peer policy → approve a
+//! peer's sign request → API key → recover the nsec → log out (no secret left anywhere in the
+//! page) → API-key login → owner passphrase, restart, unlock. On every screen axe-core
+//! (tests/interop/node_modules, pinned in package.json) must find no serious or critical
+//! violation, no element may be wider than the viewport and every button and field must be
+//! at least 44 px tall. Screenshots go to target/ui-screens/ (not committed).
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::TestServer;
+#[path = "common/cdp.rs"]
+mod cdp;
+
+use cdp::Browser;
+use igloo::frostr::credentials::{encode_group, encode_share};
+use igloo::frostr::keyset::{Keyset, generate};
+use igloo::frostr::types::{compressed, x_only};
+use serde_json::{Value, json};
+
+const SECRET: &str = "walk-test-setup-code-1234";
+const USER: &str = "owner";
+const PASS: &str = "Pw8@Lmzq4Kx";
+const PASSPHRASE: &str = "a long owner passphrase";
+
+fn visible(id: &str) -> String {
+    format!("document.getElementById('{id}') && !document.getElementById('{id}').hidden")
+}
+
+fn axe_source() -> String {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/interop/node_modules/axe-core/axe.min.js");
+    std::fs::read_to_string(&p).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing: run `npm ci` in tests/interop (scripts/test does)",
+            p.display()
+        )
+    })
+}
+
+/// Problems found on one screen in one size and scheme.
+const CHECK_JS: &str = r#"(async () => {
+  const out = [];
+  const r = await axe.run(document, { resultTypes: ["violations"] });
+  for (const v of r.violations) {
+    if (v.impact === "serious" || v.impact === "critical")
+      out.push(`axe ${v.impact} ${v.id}: ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(" | ")}`);
+  }
+  const W = document.documentElement.clientWidth;
+  if (document.documentElement.scrollWidth > W) out.push(`page scrolls sideways: ${document.documentElement.scrollWidth} > ${W}`);
+  for (const e of document.querySelectorAll("body *")) {
+    const b = e.getBoundingClientRect();
+    if (!b.width || !b.height || e.closest(".sr-only")) continue;
+    if (b.right > W + 0.5 || b.left < -0.5) out.push(`wider than the viewport: ${e.tagName.toLowerCase()}#${e.id}.${e.className} ${Math.round(b.left)}..${Math.round(b.right)} of ${W}`);
+  }
+  for (const e of document.querySelectorAll("button, select, summary, input:not([type=checkbox]):not([type=radio]), header a")) {
+    const b = e.getBoundingClientRect();
+    if (!b.width || !b.height) continue;
+    if (b.height < 43.5 || b.width < 43.5) out.push(`touch target under 44 px: ${e.tagName.toLowerCase()} "${(e.textContent || e.name || "").trim().slice(0, 30)}" ${Math.round(b.width)}x${Math.round(b.height)}`);
+  }
+  return out.slice(0, 20);
+})()"#;
+
+struct Walk {
+    b: Browser,
+    axe: String,
+    report: Vec<String>,
+    problems: Vec<String>,
+}
+
+impl Walk {
+    /// Axe, overflow and touch targets on the current screen at both sizes and schemes.
+    async fn check(&mut self, screen: &str) {
+        if self.b.eval("typeof axe").await != json!("object") {
+            let src = self.axe.clone();
+            self.b.eval(&format!("{src};true")).await;
+        }
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/ui-screens");
+        let mut line = format!("{screen}:");
+        for (w, h, mobile) in [(390, 844, true), (1280, 800, false), (360, 740, true)] {
+            for scheme in ["light", "dark"] {
+                if w == 360 && scheme == "dark" {
+                    continue;
+                }
+                self.b.viewport(w, h, mobile).await;
+                self.b.color_scheme(scheme).await;
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                let found = self.b.eval(CHECK_JS).await;
+                let found: Vec<String> = found
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                    .unwrap_or_default();
+                line.push_str(&format!(" {w}/{scheme}={}", found.len()));
+                for f in found {
+                    self.problems.push(format!("{screen} {w}px {scheme}: {f}"));
+                }
+                self.b
+                    .screenshot(&dir.join(format!("{screen}-{w}-{scheme}.png")))
+                    .await;
+            }
+        }
+        self.b.viewport(1280, 800, false).await;
+        self.b.color_scheme("light").await;
+        self.report.push(line);
+    }
+
+    async fn secrets_in_page(&mut self, secrets: &[&str]) -> Vec<String> {
+        let page = self
+            .b
+            .eval(
+                "document.documentElement.outerHTML + '\\n' + [...document.querySelectorAll('input, textarea, select')].map(i => i.value).join('\\n') + '\\n' + document.title + location.href",
+            )
+            .await;
+        let page = page.as_str().unwrap_or_default().to_string();
+        secrets
+            .iter()
+            .filter(|s| page.contains(**s))
+            .map(|s| s.chars().take(12).collect())
+            .collect()
+    }
+}
+
+fn peer_args(ks: &Keyset, share: usize, relay: &str) -> Vec<String> {
+    vec![
+        "--headless".into(),
+        "true".into(),
+        "--group-cred".into(),
+        encode_group(&ks.group),
+        "--share-cred".into(),
+        encode_share(&ks.shares[share]).to_string(),
+        "--relays".into(),
+        relay.into(),
+        "--relay-enabled".into(),
+        "false".into(),
+        "--frostr-sign-timeout".into(),
+        "20000".into(),
+    ]
+}
+
+fn owner_args(relay: &str) -> Vec<String> {
+    vec![
+        "--auth-enabled".into(),
+        "true".into(),
+        "--admin-secret".into(),
+        SECRET.into(),
+        "--sign-policy".into(),
+        "approve".into(),
+        "--relays".into(),
+        relay.into(),
+    ]
+}
+
+fn start(args: &[String], dir: PathBuf) -> TestServer {
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    TestServer::start_in(dir, &a)
+}
+
+/// Recover the nsec through the page and show it; returns what the page showed.
+async fn recover(w: &mut Walk, group: &str, shares: &str) -> String {
+    w.b.fill("#recover-form [name=group]", group).await;
+    w.b.fill("#recover-form [name=shares]", shares).await;
+    w.b.click("#recover-form button[type=submit]").await;
+    w.b.wait_for(
+        "document.querySelector('#recovered .show-secret')",
+        "the recovered nsec box",
+    )
+    .await;
+    w.b.click("#recovered .show-secret").await;
+    let nsec = w.b.text("#recovered code.secret").await;
+    assert!(nsec.starts_with("nsec1"), "{nsec}");
+    nsec
+}
+
+fn xonly_hex(ks: &Keyset, i: usize) -> String {
+    hex::encode(x_only(&ks.shares[i].public_key()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
+    let ks = generate(&mut rand::thread_rng(), 2, 3, None).expect("keyset");
+    let group = encode_group(&ks.group);
+    let shares: Vec<String> = ks.shares.iter().map(|s| encode_share(s).to_string()).collect();
+    let relay = TestServer::start(&[]);
+    let relay_url = format!("ws://{}", relay.addr);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let peer_a = start(&peer_args(&ks, 0, &relay_url), tmp.path().join("a"));
+    let owner_dir = tmp.path().join("owner");
+    let owner = start(&owner_args(&relay_url), owner_dir.clone());
+
+    let mut w = Walk {
+        b: Browser::launch().await,
+        axe: axe_source(),
+        report: Vec::new(),
+        problems: Vec::new(),
+    };
+    w.b.watch_console().await;
+
+    // First run: the setup code comes in the URL, is filled in and leaves the address bar.
+    w.b.goto(&owner.url(&format!("/?setup={SECRET}"))).await;
+    w.b.wait_for(&visible("view-onboarding"), "the setup form").await;
+    assert_eq!(w.b.eval("location.search").await, json!(""), "?setup= removed");
+    assert_eq!(
+        w.b.eval("document.querySelector('#onboarding-form [name=secret]').value")
+            .await,
+        json!(SECRET)
+    );
+    assert_eq!(w.b.eval("document.title").await, json!("Set up · igloo"));
+    w.check("setup").await;
+    w.b.fill("#onboarding-form [name=username]", USER).await;
+    w.b.fill("#onboarding-form [name=password]", PASS).await;
+    w.b.fill("#onboarding-form [name=confirm]", "Other@Pass9x").await;
+    w.b.click("#onboarding-form button[type=submit]").await;
+    w.b.wait_for(
+        "document.querySelector('#onboarding-form .msg').textContent.includes('do not match')",
+        "the mismatch message on the setup form",
+    )
+    .await;
+    w.b.fill("#onboarding-form [name=confirm]", PASS).await;
+    w.b.click("#onboarding-form button[type=submit]").await;
+
+    // Straight on to "add your keyset", signed in.
+    w.b.wait_for(&visible("tab-keyset"), "the keyset tab after setup")
+        .await;
+    assert_eq!(
+        w.b.eval("document.querySelector('#tabbtn-keyset').getAttribute('aria-selected')")
+            .await,
+        json!("true")
+    );
+    w.check("keyset").await;
+    w.b.fill("#credentials-form [name=group_name]", "walk").await;
+    w.b.fill("#credentials-form [name=group_cred]", &group).await;
+    w.b.fill("#credentials-form [name=share_cred]", &shares[1]).await;
+    w.b.fill("#credentials-form [name=relays]", &relay_url).await;
+    w.b.click("#credentials-form button[type=submit]").await;
+    w.b.wait_for(
+        "document.querySelector('#credentials-form .msg.ok') && !document.querySelector('#credentials-form .msg').hidden",
+        "the server's saved message",
+    )
+    .await;
+
+    // Tabs by keyboard: ArrowLeft from Keyset selects Signer.
+    w.b.eval("document.getElementById('tabbtn-keyset').focus(); document.getElementById('tabs').dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowLeft', bubbles: true})); true").await;
+    w.b.wait_for(&visible("tab-signer"), "the signer tab by arrow key")
+        .await;
+    assert_eq!(w.b.eval("document.activeElement.id").await, json!("tabbtn-signer"));
+    assert_eq!(w.b.eval("document.title").await, json!("Signer · igloo"));
+    w.b.wait_for(
+        "document.getElementById('node-state').textContent === 'active'",
+        "the node active",
+    )
+    .await;
+    w.b.wait_for(
+        "document.getElementById('group-info').textContent.includes('npub1')",
+        "the group key as npub",
+    )
+    .await;
+
+    // Peers are pinged on load; A answers and is shown online with a latency.
+    let a_hex = hex::encode(compressed(&ks.shares[0].public_key()));
+    let a_row = format!("#peers tr[data-pubkey='{a_hex}']");
+    w.b.wait_for(&format!("document.querySelector(\"{a_row}\")"), "peer A listed")
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        w.b.click(&format!("{a_row} button.ping")).await;
+        let busy = w
+            .b
+            .eval(&format!("document.querySelector(\"{a_row} button.ping\").getAttribute('aria-busy')"))
+            .await;
+        assert_eq!(busy, json!("true"), "ping shows a busy state");
+        w.b.wait_for(
+            &format!("document.querySelector(\"{a_row} button.ping\").getAttribute('aria-busy') === 'false'"),
+            "the ping to finish",
+        )
+        .await;
+        if w.b
+            .eval(&format!("document.querySelector(\"{a_row} td.online\").textContent.startsWith('online')"))
+            .await
+            == json!(true)
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "peer A never answered a ping");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(w.b.text(&format!("{a_row} td[data-label=Latency]")).await.ends_with("ms"));
+    w.check("signer").await;
+
+    // Edit C's policy: never ask it, label and cap; then reset it to the default.
+    let c_hex = hex::encode(compressed(&ks.shares[2].public_key()));
+    let c_row = format!("#peers tr[data-pubkey='{c_hex}']");
+    w.b.click(&format!("{c_row} button.edit-policy")).await;
+    w.b.wait_for("document.querySelector('#peers form.policy')", "the policy form")
+        .await;
+    w.check("policy").await;
+    w.b.eval("(() => { const f = document.querySelector('#peers form.policy'); f.allowSend.checked = false; f.label.value = 'old phone'; f.note.value = 'in the drawer'; f.partialCap.value = '2'; return true })()").await;
+    w.b.click("#peers form.policy button[type=submit]").await;
+    w.b.wait_for(
+        &format!("document.querySelector(\"{c_row} td[data-label=Peer]\").textContent.includes('old phone')"),
+        "the label shown",
+    )
+    .await;
+    let pol = w
+        .b
+        .eval(&format!("fetch('/api/peers/{}/policy').then(r => r.json())", xonly_hex(&ks, 2)))
+        .await;
+    assert_eq!(pol["policy"]["allowSend"], json!(false), "{pol}");
+    assert_eq!(pol["policy"]["partialCap"], json!(2), "{pol}");
+    assert_eq!(pol["policy"]["note"], json!("in the drawer"), "{pol}");
+    assert!(w.b.text("#peers-msg").await.contains("saved"));
+    w.b.click(&format!("{c_row} button.edit-policy")).await;
+    w.b.click("#peers form.policy .reset-policy").await;
+    w.b.wait_for("document.getElementById('peers-msg').textContent.includes('reset')", "the reset message").await;
+    let pol = w
+        .b
+        .eval(&format!("fetch('/api/peers/{}/policy').then(r => r.json())", xonly_hex(&ks, 2)))
+        .await;
+    assert_eq!(pol["policy"]["hasExplicitPolicy"], json!(false), "{pol}");
+
+    // A asks this node to sign (approve mode): the request appears and is approved here.
+    let sign_url = peer_a.url("/api/sign");
+    let job = tokio::spawn(async move {
+        let r = reqwest::Client::new()
+            .post(sign_url)
+            .json(&json!({ "message": hex::encode(rand::random::<[u8; 32]>()) }))
+            .send()
+            .await
+            .expect("sign");
+        let code = r.status().as_u16();
+        (code, r.json::<Value>().await.unwrap_or(Value::Null))
+    });
+    w.b.wait_for("document.querySelector('#approvals li[data-id] button.approve')", "the sign request waiting")
+        .await;
+    let label = w
+        .b
+        .eval("document.querySelector('#approvals button.approve').getAttribute('aria-label')")
+        .await;
+    assert!(label.as_str().unwrap_or_default().starts_with("Approve the request from "));
+    w.check("approval").await;
+    w.b.click("#approvals li[data-id] button.approve").await;
+    let (code, body) = tokio::time::timeout(Duration::from_secs(30), job)
+        .await
+        .expect("the sign finishes")
+        .expect("sign task");
+    assert_eq!(code, 200, "{body}");
+    w.b.wait_for("document.querySelector('#events [data-type=sign]')", "a signing entry in the activity log").await;
+    assert!(
+        !w.b.eval("document.getElementById('events').textContent").await.as_str().unwrap_or_default().contains("-internal"),
+        "no internal event names"
+    );
+
+    // Settings and Admin: a new API key, shown only on a click, copyable.
+    w.b.click("#tabbtn-settings").await;
+    w.b.wait_for("document.querySelector('#relay-list li.relay')", "the relay list").await;
+    w.check("settings").await;
+    w.b.click("#tabbtn-admin").await;
+    w.b.fill("#apikey-create [name=label]", "walk key").await;
+    w.b.click("#apikey-create button[type=submit]").await;
+    w.b.wait_for(&visible("new-apikey"), "the new API key box").await;
+    assert_eq!(w.b.eval("document.querySelector('#new-apikey code.secret').textContent").await, json!(""), "hidden until asked");
+    w.b.click("#new-apikey .show-secret").await;
+    let token = w.b.text("#new-apikey code.secret").await;
+    assert_eq!(token.len(), 64, "token {token:?}");
+    w.b.wait_for("[...document.querySelectorAll('#apikeys button')].some(b => b.getAttribute('aria-label') === 'Revoke API key walk key')", "the key listed with a named revoke button").await;
+    w.check("admin").await;
+
+    // Recover: the nsec is shown on a click, and forgotten when leaving the tab.
+    w.b.click("#tabbtn-recover").await;
+    assert!(w.secrets_in_page(&[&token]).await.is_empty(), "leaving Admin forgets the token");
+    let pair = format!("{}\n{}", shares[0], shares[2]);
+    let nsec = recover(&mut w, &group, &pair).await;
+    w.check("recover").await;
+    w.b.click("#tabbtn-signer").await;
+    assert!(w.secrets_in_page(&[&nsec]).await.is_empty(), "leaving Recover forgets the nsec");
+    w.b.click("#tabbtn-recover").await;
+    let nsec = recover(&mut w, &group, &pair).await;
+    // Something typed in a credential field and left there.
+    w.b.fill("#recover-form [name=shares]", &shares[1]).await;
+    w.b.fill("#import-form [name=package]", "bfonboard1typedsecret").await;
+
+    // Log out: back to the login form, and no secret anywhere in the page.
+    w.b.click("#logout").await;
+    w.b.wait_for(&visible("view-login"), "the login form after logout").await;
+    let secrets = [nsec.as_str(), token.as_str(), shares[0].as_str(), shares[1].as_str(), shares[2].as_str(), group.as_str(), "bfonboard1typedsecret"];
+    let left = w.secrets_in_page(&secrets).await;
+    assert!(left.is_empty(), "secrets left in the page after logout: {left:?}");
+    assert_eq!(w.b.eval("document.getElementById('events').children.length").await, json!(0));
+    w.check("login").await;
+
+    // The API-key login lands in the app (it used to land back on the login form).
+    w.b.click("#apikey-login summary").await;
+    w.b.fill("#apikey-form [name=apiKey]", &token).await;
+    w.b.click("#apikey-form button[type=submit]").await;
+    w.b.wait_for(&visible("view-app"), "the app after an API-key login").await;
+    w.b.wait_for("document.getElementById('node-state').textContent === 'active'", "the signer for the API key").await;
+    assert!(w.b.eval("document.getElementById('tabbtn-admin').hidden").await == json!(true));
+    w.b.click("#logout").await;
+    w.b.wait_for(&visible("view-login"), "logged out of the key session").await;
+    assert!(w.secrets_in_page(&[&token]).await.is_empty());
+
+    // A session that ends on the server (a 401 on the next call) wipes the page too.
+    w.b.fill("#login-form [name=username]", USER).await;
+    w.b.fill("#login-form [name=password]", PASS).await;
+    w.b.click("#login-form button[type=submit]").await;
+    w.b.wait_for(&visible("view-app"), "signed in again").await;
+    w.b.click("#tabbtn-recover").await;
+    let nsec = recover(&mut w, &group, &pair).await;
+    w.b.eval("fetch('/api/auth/logout', {method: 'POST', credentials: 'same-origin'}).then(() => true)").await;
+    w.b.click("#tabbtn-settings").await;
+    w.b.wait_for(&visible("view-login"), "the login form after the session ended").await;
+    assert!(w.b.text("#session-msg").await.contains("session ended"));
+    assert!(w.secrets_in_page(&[&nsec]).await.is_empty(), "the nsec survived a 401");
+
+    // Owner passphrase: after a restart the node is locked and unlocked from the page.
+    w.b.fill("#login-form [name=username]", USER).await;
+    w.b.fill("#login-form [name=password]", PASS).await;
+    w.b.click("#login-form button[type=submit]").await;
+    w.b.wait_for(&visible("view-app"), "signed in for the passphrase").await;
+    w.b.click("#tabbtn-admin").await;
+    w.b.fill("#passphrase-form [name=passphrase]", PASSPHRASE).await;
+    w.b.click("#passphrase-form button[type=submit]").await;
+    w.b.wait_for("document.querySelector('#passphrase-form .msg.ok')", "the passphrase saved").await;
+    w.b.click("#logout").await;
+    w.b.wait_for(&visible("view-login"), "logged out before the restart").await;
+    owner.stop().expect("owner stops");
+    let owner = start(&owner_args(&relay_url), owner_dir);
+    w.b.goto(&owner.url("/")).await;
+    w.b.wait_for(&visible("view-unlock"), "the unlock form of a locked node").await;
+    assert_eq!(w.b.eval("document.title").await, json!("Unlock · igloo"));
+    w.check("unlock").await;
+    w.b.fill("#unlock-form [name=passphrase]", "not the passphrase").await;
+    w.b.click("#unlock-form button[type=submit]").await;
+    w.b.wait_for("!document.querySelector('#unlock-form .msg').hidden", "the wrong-passphrase message").await;
+    w.b.fill("#unlock-form [name=passphrase]", PASSPHRASE).await;
+    w.b.click("#unlock-form button[type=submit]").await;
+    w.b.wait_for(&visible("view-login"), "the login form after unlocking").await;
+    w.b.fill("#login-form [name=username]", USER).await;
+    w.b.fill("#login-form [name=password]", PASS).await;
+    w.b.click("#login-form button[type=submit]").await;
+    w.b.wait_for("document.getElementById('node-state').textContent === 'active'", "the node running after unlock").await;
+
+    // Normal use logs no console error; the only failed loads are the sign-in probes on the
+    // login page and the refused wrong passphrase/confirmations.
+    let errors: Vec<&String> = w
+        .b
+        .console_errors
+        .iter()
+        .filter(|e| {
+            !(e.contains("/api/user/profile") || e.contains("/api/admin/whoami") || e.contains("/api/unlock") || e.contains("/api/auth/logout"))
+        })
+        .collect();
+    eprintln!("UI walk:\n{}", w.report.join("\n"));
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    assert!(w.problems.is_empty(), "screen problems:\n{}", w.problems.join("\n"));
+}

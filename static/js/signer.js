@@ -99,7 +99,7 @@ function policyForm(p) {
       "div",
       { class: "buttons" },
       el("button", { type: "submit" }, "Save policy"),
-      el("button", { type: "button", class: "reset-policy", "aria-label": `Reset the policy of ${name} to the default` }, "Reset to default"),
+      el("button", { type: "button", class: "reset-policy", "aria-label": `Reset to default: the policy of ${name}` }, "Reset to default"),
     ),
   );
   form.addEventListener("submit", async (ev) => {

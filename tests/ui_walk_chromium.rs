@@ -230,6 +230,11 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
             .await,
         json!("true")
     );
+    w.b.wait_for(
+        "document.getElementById('tab-keyset').getAttribute('aria-busy') === 'false'",
+        "the keyset screen loaded",
+    )
+    .await;
     w.check("keyset").await;
     w.b.fill("#credentials-form [name=group_name]", "walk").await;
     w.b.fill("#credentials-form [name=group_cred]", &group).await;

@@ -197,16 +197,20 @@ async function prefillRelays() {
       relays = [];
     }
   }
-  const field = $("migrate-form").relays;
-  field.defaultValue = relays.join("\n");
-  field.value = field.defaultValue;
+  for (const field of [$("migrate-form").relays, $("create-form").relays]) {
+    field.defaultValue = relays.join("\n");
+    field.value = field.defaultValue;
+  }
 }
 
 export async function enterKeyset() {
+  const panel = $("tab-keyset");
+  panel.setAttribute("aria-busy", "true");
   clearKeyset();
   const jobs = [loadCredentials()];
   if (isAdmin) jobs.push(refreshCurrent(), prefillRelays());
   await Promise.allSettled(jobs);
+  panel.setAttribute("aria-busy", "false");
 }
 
 // A fresh secret key below the curve order, as nsec (crypto.getRandomValues).
@@ -329,7 +333,7 @@ export function initKeyset(onChange) {
     if (f.password !== f.confirm) return formError("create-form", new Error("The passwords do not match."));
     const body = { nsec: freshNsec(), threshold: t, members: n, password: f.password };
     if (f.name.trim()) body.name = f.name.trim();
-    const relays = $("migrate-form").relays.value.split(/[\s,]+/).filter(Boolean);
+    const relays = f.relays.split(/[\s,]+/).filter(Boolean);
     if (relays.length) body.relays = relays;
     const submit = form.querySelector("button[type=submit]");
     submit.disabled = true;

@@ -95,7 +95,10 @@ async function loadEnv() {
 }
 
 export async function enterSettings() {
+  const panel = $("tab-settings");
+  panel.setAttribute("aria-busy", "true");
   await Promise.allSettled([loadRelays(), loadEnv()]);
+  panel.setAttribute("aria-busy", "false");
 }
 
 export function initSettings() {

@@ -353,10 +353,31 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
         .expect("sign task");
     assert_eq!(code, 200, "{body}");
     w.b.wait_for("document.querySelector('#events [data-type=sign]')", "a signing entry in the activity log").await;
+    // This node's own sign request (through the API, as an app would) appears too.
+    let own = w
+        .b
+        .eval("fetch('/api/sign', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify({message: 'ab'.repeat(32)})}).then(r => r.status)")
+        .await;
+    assert_eq!(own, json!(200));
+    w.b.wait_for(
+        "document.getElementById('events').textContent.includes(\"this node's sign request was signed\")",
+        "our own sign request in the activity log",
+    )
+    .await;
     assert!(
         !w.b.eval("document.getElementById('events').textContent").await.as_str().unwrap_or_default().contains("-internal"),
         "no internal event names"
     );
+    // The log filters by kind, and entries expand to their details.
+    w.b.eval("(() => { const s = document.getElementById('event-filter'); s.value = 'sign'; s.dispatchEvent(new Event('change')); return true })()").await;
+    assert_eq!(
+        w.b.eval("[...document.querySelectorAll('#events li')].every(li => li.dataset.type === 'sign') && document.querySelectorAll('#events li').length > 0").await,
+        json!(true)
+    );
+    w.b.click("#events li details summary").await;
+    assert!(w.b.text("#events li details pre").await.contains("\""));
+    w.check("activity").await;
+    w.b.eval("(() => { const s = document.getElementById('event-filter'); s.value = ''; s.dispatchEvent(new Event('change')); return true })()").await;
 
     // Settings and Admin: a new API key, shown only on a click, copyable.
     w.b.click("#tabbtn-settings").await;

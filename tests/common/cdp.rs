@@ -247,12 +247,16 @@ impl Browser {
         .await;
     }
 
-    /// A PNG of the viewport, saved to `path`.
+    /// A PNG of the whole page, saved to `path`.
     pub async fn screenshot(&mut self, path: &std::path::Path) {
         use base64::Engine;
         let s = self.session.clone();
         let r = self
-            .call(Some(&s), "Page.captureScreenshot", json!({"format": "png"}))
+            .call(
+                Some(&s),
+                "Page.captureScreenshot",
+                json!({"format": "png", "captureBeyondViewport": true}),
+            )
             .await;
         let png = base64::engine::general_purpose::STANDARD
             .decode(r["data"].as_str().unwrap_or_default())

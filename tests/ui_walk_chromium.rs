@@ -486,3 +486,65 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
     assert!(w.problems.is_empty(), "screen problems:\n{}", w.problems.join("\n"));
     assert!(errors.is_empty(), "console errors: {errors:#?}");
 }
+
+/// The safety bar on its own, with selectors the old page had as well (it failed there: the
+/// next user of the tab saw the previous user's nsec): recover, log out, and the nsec and
+/// shares are nowhere in the page, neither in the markup nor in a field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_wipes_a_recovered_nsec_from_the_page() {
+    let ks = generate(&mut rand::thread_rng(), 2, 3, None).expect("keyset");
+    let group = encode_group(&ks.group);
+    let shares: Vec<String> = ks.shares.iter().map(|s| encode_share(s).to_string()).collect();
+    let srv = TestServer::start_auth(&["--admin-secret", SECRET]);
+    let mut b = Browser::launch().await;
+    b.goto(&srv.url("/")).await;
+    b.wait_for(&visible("view-onboarding"), "the setup form").await;
+    b.fill("#onboarding-form [name=secret]", SECRET).await;
+    b.fill("#onboarding-form [name=username]", USER).await;
+    b.fill("#onboarding-form [name=password]", PASS).await;
+    b.fill("#onboarding-form [name=confirm]", PASS).await;
+    b.click("#onboarding-form button[type=submit]").await;
+    b.wait_for(
+        &format!("{} || {}", visible("view-app"), visible("view-login")),
+        "signed in or the login form",
+    )
+    .await;
+    if b.eval(&visible("view-login")).await == json!(true) {
+        b.fill("#login-form [name=username]", USER).await;
+        b.fill("#login-form [name=password]", PASS).await;
+        b.click("#login-form button[type=submit]").await;
+        b.wait_for(&visible("view-app"), "the app").await;
+    }
+    b.click("#tabs [data-tab=recover]").await;
+    b.fill("#recover-form [name=group]", &group).await;
+    b.fill("#recover-form [name=shares]", &format!("{}\n{}", shares[0], shares[1]))
+        .await;
+    b.click("#recover-form button[type=submit]").await;
+    b.wait_for(
+        "document.querySelector('#recovered .show-secret') || /nsec1[02-9ac-hj-np-z]{50,}/.test(document.documentElement.outerHTML)",
+        "the recovered nsec",
+    )
+    .await;
+    b.eval("(() => { const s = document.querySelector('#recovered .show-secret'); if (s) s.click(); return true })()")
+        .await;
+    let nsec = b
+        .eval("(document.documentElement.outerHTML.match(/nsec1[02-9ac-hj-np-z]{50,}/) || [''])[0]")
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(nsec.starts_with("nsec1"), "the nsec was shown: {nsec:?}");
+    b.fill("#recover-form [name=shares]", &shares[2]).await;
+    b.click("#logout").await;
+    b.wait_for(&visible("view-login"), "the login form after logout")
+        .await;
+    let page = b
+        .eval("document.documentElement.outerHTML + [...document.querySelectorAll('input, textarea')].map(i => i.value).join('\\n')")
+        .await;
+    let page = page.as_str().unwrap_or_default();
+    assert!(!page.contains(&nsec), "the recovered nsec is still in the page after logout");
+    for s in &shares {
+        assert!(!page.contains(s.as_str()), "a share is still in the page after logout");
+    }
+    assert!(!page.contains(&group), "the group is still in the page after logout");
+}

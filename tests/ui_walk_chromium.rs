@@ -382,7 +382,38 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
     // Settings and Admin: a new API key, shown only on a click, copyable.
     w.b.click("#tabbtn-settings").await;
     w.b.wait_for("document.querySelector('#relay-list li.relay')", "the relay list").await;
+    w.b.wait_for(
+        "document.getElementById('tab-settings').getAttribute('aria-busy') === 'false'",
+        "the settings loaded",
+    )
+    .await;
     w.check("settings").await;
+    // A setting the server refuses: its own message, as an error of this form (the refused
+    // call is no console error of normal use).
+    let before = w.b.console_errors.len();
+    w.b.fill("#env-form [name=NODE_BACKOFF_MULTIPLIER]", "11").await;
+    w.b.click("#env-form button[type=submit]").await;
+    w.b.wait_for("document.querySelector('#env-form .msg.err')", "the refusal").await;
+    let refused = w.b.text("#env-form .msg").await;
+    assert!(!refused.is_empty() && !refused.contains("updated"), "{refused}");
+    w.b.console_errors.truncate(before);
+    w.b.fill("#env-form [name=NODE_BACKOFF_MULTIPLIER]", "3").await;
+    w.b.click("#env-form button[type=submit]").await;
+    w.b.wait_for("document.querySelector('#env-form .msg.ok')", "the server's answer").await;
+    let done = w.b.text("#env-form .msg").await;
+    assert!(done.contains("Configuration updated") && done.contains("NODE_BACKOFF_MULTIPLIER"), "{done}");
+    // Relays: add one (not reachable: shown as not connected), then remove it.
+    w.b.fill("#relay-add [name=url]", "ws://127.0.0.1:9").await;
+    w.b.click("#relay-add button[type=submit]").await;
+    w.b.wait_for("document.querySelectorAll('#relay-list li.relay').length === 2", "two relays").await;
+    assert!(w.b.text("#relay-add .msg").await.contains("Added ws://127.0.0.1:9"));
+    w.b.click("#relay-list button[aria-label='Remove relay ws://127.0.0.1:9']").await;
+    w.b.wait_for("document.querySelectorAll('#relay-list li.relay').length === 1", "one relay again").await;
+    w.b.wait_for(
+        "document.querySelector('#relay-list li.relay [data-state=ok]')",
+        "the remaining relay connected",
+    )
+    .await;
     w.b.click("#tabbtn-admin").await;
     w.b.fill("#apikey-create [name=label]", "walk key").await;
     w.b.click("#apikey-create button[type=submit]").await;
@@ -547,4 +578,24 @@ async fn logout_wipes_a_recovered_nsec_from_the_page() {
         assert!(!page.contains(s.as_str()), "a share is still in the page after logout");
     }
     assert!(!page.contains(&group), "the group is still in the page after logout");
+
+    // Password guessing is slowed down; the form says when to try again.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        b.fill("#login-form [name=username]", USER).await;
+        b.fill("#login-form [name=password]", "Wrong#Pass9x").await;
+        b.click("#login-form button[type=submit]").await;
+        b.wait_for(
+            "!document.querySelector('#login-form button[type=submit]').disabled && !document.querySelector('#login-form .msg').hidden",
+            "the login's answer",
+        )
+        .await;
+        let msg = b.text("#login-form .msg").await;
+        if msg.contains("Try again in") {
+            assert!(msg.contains("seconds") || msg.contains("minutes"), "{msg}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never rate-limited: {msg}");
+        b.eval("document.querySelector('#login-form .msg').hidden = true").await;
+    }
 }

@@ -7,6 +7,7 @@ export class ApiError extends Error {
     if (status === 429) {
       const s = Number(retryAfter);
       const wait = Number.isFinite(s) && s > 0 ? s : null;
+      if (wait) msg = msg.replace(/\s*Try again later\.?$/, "");
       msg += wait
         ? ` Try again in ${wait < 90 ? `${Math.ceil(wait)} seconds` : `${Math.ceil(wait / 60)} minutes`} (after ${new Date(Date.now() + wait * 1000).toLocaleTimeString()}).`
         : " Try again later.";

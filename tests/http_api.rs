@@ -155,7 +155,11 @@ async fn ui_is_served_with_spa_fallback_and_dev_caching() {
         js.headers()["cache-control"],
         "public, max-age=31536000, immutable"
     );
-    let stale = c.get(srv.url("/app.js?v=000000000000")).send().await.unwrap();
+    let stale = c
+        .get(srv.url("/app.js?v=000000000000"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(stale.headers()["cache-control"], "no-cache");
 
     // (reqwest is built without gzip support: the body comes as sent.)

@@ -70,8 +70,7 @@ async fn onboarding_login_configure_and_manage_in_the_browser() {
         "the keyset screen loaded",
     )
     .await;
-    b.wait_for(&visible("tab-keyset"), "the keyset tab")
-        .await;
+    b.wait_for(&visible("tab-keyset"), "the keyset tab").await;
     b.fill("#credentials-form [name=group_name]", "ui test")
         .await;
     b.fill(

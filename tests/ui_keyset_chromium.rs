@@ -585,7 +585,11 @@ async fn create_a_new_v2_keyset_with_qr_codes_in_the_browser() {
     b.wait_for(&visible("create-result"), "the new keyset's packages")
         .await;
     let k = page_get(&mut b, "/api/keyset").await;
-    assert_eq!((&k["protocol"], &k["v2"]["complete"]), (&json!("v2"), &json!(true)), "{k}");
+    assert_eq!(
+        (&k["protocol"], &k["v2"]["complete"]),
+        (&json!("v2"), &json!(true)),
+        "{k}"
+    );
     assert_eq!(k["v2"]["members"], json!(3));
     let npub = k["v2"]["npub"].as_str().unwrap_or_default().to_string();
     assert!(b.text("#create-summary").await.contains(&npub));
@@ -628,5 +632,8 @@ async fn create_a_new_v2_keyset_with_qr_codes_in_the_browser() {
     b.click("#tabs [data-tab=signer]").await;
     let html = page_secrets_text(&mut b).await;
     assert!(!has_package(&html), "a package left after leaving the tab");
-    assert!(!html.contains("data:image/svg"), "a QR code left after leaving the tab");
+    assert!(
+        !html.contains("data:image/svg"),
+        "a QR code left after leaving the tab"
+    );
 }

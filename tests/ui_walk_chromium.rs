@@ -92,7 +92,11 @@ impl Walk {
                 let found = self.b.eval(CHECK_JS).await;
                 let found: Vec<String> = found
                     .as_array()
-                    .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(String::from))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 line.push_str(&format!(" {w}/{scheme}={}", found.len()));
                 for f in found {
@@ -183,7 +187,11 @@ fn xonly_hex(ks: &Keyset, i: usize) -> String {
 async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
     let ks = generate(&mut rand::thread_rng(), 2, 3, None).expect("keyset");
     let group = encode_group(&ks.group);
-    let shares: Vec<String> = ks.shares.iter().map(|s| encode_share(s).to_string()).collect();
+    let shares: Vec<String> = ks
+        .shares
+        .iter()
+        .map(|s| encode_share(s).to_string())
+        .collect();
     let relay = TestServer::start(&[]);
     let relay_url = format!("ws://{}", relay.addr);
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -201,8 +209,13 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
 
     // First run: the setup code comes in the URL, is filled in and leaves the address bar.
     w.b.goto(&owner.url(&format!("/?setup={SECRET}"))).await;
-    w.b.wait_for(&visible("view-onboarding"), "the setup form").await;
-    assert_eq!(w.b.eval("location.search").await, json!(""), "?setup= removed");
+    w.b.wait_for(&visible("view-onboarding"), "the setup form")
+        .await;
+    assert_eq!(
+        w.b.eval("location.search").await,
+        json!(""),
+        "?setup= removed"
+    );
     assert_eq!(
         w.b.eval("document.querySelector('#onboarding-form [name=secret]').value")
             .await,
@@ -212,7 +225,8 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
     w.check("setup").await;
     w.b.fill("#onboarding-form [name=username]", USER).await;
     w.b.fill("#onboarding-form [name=password]", PASS).await;
-    w.b.fill("#onboarding-form [name=confirm]", "Other@Pass9x").await;
+    w.b.fill("#onboarding-form [name=confirm]", "Other@Pass9x")
+        .await;
     w.b.click("#onboarding-form button[type=submit]").await;
     w.b.wait_for(
         "document.querySelector('#onboarding-form .msg').textContent.includes('do not match')",
@@ -236,10 +250,14 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
     )
     .await;
     w.check("keyset").await;
-    w.b.fill("#credentials-form [name=group_name]", "walk").await;
-    w.b.fill("#credentials-form [name=group_cred]", &group).await;
-    w.b.fill("#credentials-form [name=share_cred]", &shares[1]).await;
-    w.b.fill("#credentials-form [name=relays]", &relay_url).await;
+    w.b.fill("#credentials-form [name=group_name]", "walk")
+        .await;
+    w.b.fill("#credentials-form [name=group_cred]", &group)
+        .await;
+    w.b.fill("#credentials-form [name=share_cred]", &shares[1])
+        .await;
+    w.b.fill("#credentials-form [name=relays]", &relay_url)
+        .await;
     w.b.click("#credentials-form button[type=submit]").await;
     w.b.wait_for(
         "document.querySelector('#credentials-form .msg.ok') && !document.querySelector('#credentials-form .msg').hidden",
@@ -251,7 +269,10 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
     w.b.eval("document.getElementById('tabbtn-keyset').focus(); document.getElementById('tabs').dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowLeft', bubbles: true})); true").await;
     w.b.wait_for(&visible("tab-signer"), "the signer tab by arrow key")
         .await;
-    assert_eq!(w.b.eval("document.activeElement.id").await, json!("tabbtn-signer"));
+    assert_eq!(
+        w.b.eval("document.activeElement.id").await,
+        json!("tabbtn-signer")
+    );
     assert_eq!(w.b.eval("document.title").await, json!("Signer · igloo"));
     w.b.wait_for(
         "document.getElementById('node-state').textContent === 'active'",
@@ -267,14 +288,18 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
     // Peers are pinged on load; A answers and is shown online with a latency.
     let a_hex = hex::encode(compressed(&ks.shares[0].public_key()));
     let a_row = format!("#peers tr[data-pubkey='{a_hex}']");
-    w.b.wait_for(&format!("document.querySelector(\"{a_row}\")"), "peer A listed")
-        .await;
+    w.b.wait_for(
+        &format!("document.querySelector(\"{a_row}\")"),
+        "peer A listed",
+    )
+    .await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         w.b.click(&format!("{a_row} button.ping")).await;
-        let busy = w
-            .b
-            .eval(&format!("document.querySelector(\"{a_row} button.ping\").getAttribute('aria-busy')"))
+        let busy =
+            w.b.eval(&format!(
+                "document.querySelector(\"{a_row} button.ping\").getAttribute('aria-busy')"
+            ))
             .await;
         assert_eq!(busy, json!("true"), "ping shows a busy state");
         w.b.wait_for(
@@ -283,7 +308,9 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
         )
         .await;
         if w.b
-            .eval(&format!("document.querySelector(\"{a_row} td.online\").textContent.startsWith('online')"))
+            .eval(&format!(
+                "document.querySelector(\"{a_row} td.online\").textContent.startsWith('online')"
+            ))
             .await
             == json!(true)
         {
@@ -292,15 +319,22 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
         assert!(Instant::now() < deadline, "peer A never answered a ping");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    assert!(w.b.text(&format!("{a_row} td[data-label=Latency]")).await.ends_with("ms"));
+    assert!(
+        w.b.text(&format!("{a_row} td[data-label=Latency]"))
+            .await
+            .ends_with("ms")
+    );
     w.check("signer").await;
 
     // Edit C's policy: never ask it, label and cap; then reset it to the default.
     let c_hex = hex::encode(compressed(&ks.shares[2].public_key()));
     let c_row = format!("#peers tr[data-pubkey='{c_hex}']");
     w.b.click(&format!("{c_row} button.edit-policy")).await;
-    w.b.wait_for("document.querySelector('#peers form.policy')", "the policy form")
-        .await;
+    w.b.wait_for(
+        "document.querySelector('#peers form.policy')",
+        "the policy form",
+    )
+    .await;
     w.check("policy").await;
     w.b.eval("(() => { const f = document.querySelector('#peers form.policy'); f.allowSend.checked = false; f.label.value = 'old phone'; f.note.value = 'in the drawer'; f.partialCap.value = '2'; return true })()").await;
     w.b.click("#peers form.policy button[type=submit]").await;
@@ -309,9 +343,11 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
         "the label shown",
     )
     .await;
-    let pol = w
-        .b
-        .eval(&format!("fetch('/api/peers/{}/policy').then(r => r.json())", xonly_hex(&ks, 2)))
+    let pol =
+        w.b.eval(&format!(
+            "fetch('/api/peers/{}/policy').then(r => r.json())",
+            xonly_hex(&ks, 2)
+        ))
         .await;
     assert_eq!(pol["policy"]["allowSend"], json!(false), "{pol}");
     assert_eq!(pol["policy"]["partialCap"], json!(2), "{pol}");
@@ -319,10 +355,16 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
     assert!(w.b.text("#peers-msg").await.contains("saved"));
     w.b.click(&format!("{c_row} button.edit-policy")).await;
     w.b.click("#peers form.policy .reset-policy").await;
-    w.b.wait_for("document.getElementById('peers-msg').textContent.includes('reset')", "the reset message").await;
-    let pol = w
-        .b
-        .eval(&format!("fetch('/api/peers/{}/policy').then(r => r.json())", xonly_hex(&ks, 2)))
+    w.b.wait_for(
+        "document.getElementById('peers-msg').textContent.includes('reset')",
+        "the reset message",
+    )
+    .await;
+    let pol =
+        w.b.eval(&format!(
+            "fetch('/api/peers/{}/policy').then(r => r.json())",
+            xonly_hex(&ks, 2)
+        ))
         .await;
     assert_eq!(pol["policy"]["hasExplicitPolicy"], json!(false), "{pol}");
 
@@ -338,13 +380,20 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
         let code = r.status().as_u16();
         (code, r.json::<Value>().await.unwrap_or(Value::Null))
     });
-    w.b.wait_for("document.querySelector('#approvals li[data-id] button.approve')", "the sign request waiting")
-        .await;
-    let label = w
-        .b
-        .eval("document.querySelector('#approvals button.approve').getAttribute('aria-label')")
-        .await;
-    assert!(label.as_str().unwrap_or_default().starts_with("Approve the request from "));
+    w.b.wait_for(
+        "document.querySelector('#approvals li[data-id] button.approve')",
+        "the sign request waiting",
+    )
+    .await;
+    let label =
+        w.b.eval("document.querySelector('#approvals button.approve').getAttribute('aria-label')")
+            .await;
+    assert!(
+        label
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Approve the request from ")
+    );
     w.check("approval").await;
     w.b.click("#approvals li[data-id] button.approve").await;
     let (code, body) = tokio::time::timeout(Duration::from_secs(30), job)
@@ -352,7 +401,11 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
         .expect("the sign finishes")
         .expect("sign task");
     assert_eq!(code, 200, "{body}");
-    w.b.wait_for("document.querySelector('#events [data-type=sign]')", "a signing entry in the activity log").await;
+    w.b.wait_for(
+        "document.querySelector('#events [data-type=sign]')",
+        "a signing entry in the activity log",
+    )
+    .await;
     // This node's own sign request (through the API, as an app would) appears too.
     let own = w
         .b
@@ -365,7 +418,11 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
     )
     .await;
     assert!(
-        !w.b.eval("document.getElementById('events').textContent").await.as_str().unwrap_or_default().contains("-internal"),
+        !w.b.eval("document.getElementById('events').textContent")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .contains("-internal"),
         "no internal event names"
     );
     // The log filters by kind, and entries expand to their details.
@@ -381,7 +438,11 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
 
     // Settings and Admin: a new API key, shown only on a click, copyable.
     w.b.click("#tabbtn-settings").await;
-    w.b.wait_for("document.querySelector('#relay-list li.relay')", "the relay list").await;
+    w.b.wait_for(
+        "document.querySelector('#relay-list li.relay')",
+        "the relay list",
+    )
+    .await;
     w.b.wait_for(
         "document.getElementById('tab-settings').getAttribute('aria-busy') === 'false'",
         "the settings loaded",
@@ -391,24 +452,53 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
     // A setting the server refuses: its own message, as an error of this form (the refused
     // call is no console error of normal use).
     let before = w.b.console_errors.len();
-    w.b.fill("#env-form [name=NODE_BACKOFF_MULTIPLIER]", "11").await;
+    w.b.fill("#env-form [name=NODE_BACKOFF_MULTIPLIER]", "11")
+        .await;
     w.b.click("#env-form button[type=submit]").await;
-    w.b.wait_for("document.querySelector('#env-form .msg.err')", "the refusal").await;
+    w.b.wait_for(
+        "document.querySelector('#env-form .msg.err')",
+        "the refusal",
+    )
+    .await;
     let refused = w.b.text("#env-form .msg").await;
-    assert!(!refused.is_empty() && !refused.contains("updated"), "{refused}");
+    assert!(
+        !refused.is_empty() && !refused.contains("updated"),
+        "{refused}"
+    );
     w.b.console_errors.truncate(before);
-    w.b.fill("#env-form [name=NODE_BACKOFF_MULTIPLIER]", "3").await;
+    w.b.fill("#env-form [name=NODE_BACKOFF_MULTIPLIER]", "3")
+        .await;
     w.b.click("#env-form button[type=submit]").await;
-    w.b.wait_for("document.querySelector('#env-form .msg.ok')", "the server's answer").await;
+    w.b.wait_for(
+        "document.querySelector('#env-form .msg.ok')",
+        "the server's answer",
+    )
+    .await;
     let done = w.b.text("#env-form .msg").await;
-    assert!(done.contains("Configuration updated") && done.contains("NODE_BACKOFF_MULTIPLIER"), "{done}");
+    assert!(
+        done.contains("Configuration updated") && done.contains("NODE_BACKOFF_MULTIPLIER"),
+        "{done}"
+    );
     // Relays: add one (not reachable: shown as not connected), then remove it.
     w.b.fill("#relay-add [name=url]", "ws://127.0.0.1:9").await;
     w.b.click("#relay-add button[type=submit]").await;
-    w.b.wait_for("document.querySelectorAll('#relay-list li.relay').length === 2", "two relays").await;
-    assert!(w.b.text("#relay-add .msg").await.contains("Added ws://127.0.0.1:9"));
-    w.b.click("#relay-list button[aria-label='Remove relay ws://127.0.0.1:9']").await;
-    w.b.wait_for("document.querySelectorAll('#relay-list li.relay').length === 1", "one relay again").await;
+    w.b.wait_for(
+        "document.querySelectorAll('#relay-list li.relay').length === 2",
+        "two relays",
+    )
+    .await;
+    assert!(
+        w.b.text("#relay-add .msg")
+            .await
+            .contains("Added ws://127.0.0.1:9")
+    );
+    w.b.click("#relay-list button[aria-label='Remove relay ws://127.0.0.1:9']")
+        .await;
+    w.b.wait_for(
+        "document.querySelectorAll('#relay-list li.relay').length === 1",
+        "one relay again",
+    )
+    .await;
     w.b.wait_for(
         "document.querySelector('#relay-list li.relay [data-state=ok]')",
         "the remaining relay connected",
@@ -417,8 +507,14 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
     w.b.click("#tabbtn-admin").await;
     w.b.fill("#apikey-create [name=label]", "walk key").await;
     w.b.click("#apikey-create button[type=submit]").await;
-    w.b.wait_for(&visible("new-apikey"), "the new API key box").await;
-    assert_eq!(w.b.eval("document.querySelector('#new-apikey code.secret').textContent").await, json!(""), "hidden until asked");
+    w.b.wait_for(&visible("new-apikey"), "the new API key box")
+        .await;
+    assert_eq!(
+        w.b.eval("document.querySelector('#new-apikey code.secret').textContent")
+            .await,
+        json!(""),
+        "hidden until asked"
+    );
     w.b.click("#new-apikey .show-secret").await;
     let token = w.b.text("#new-apikey code.secret").await;
     assert_eq!(token.len(), 64, "token {token:?}");
@@ -427,36 +523,69 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
 
     // Recover: the nsec is shown on a click, and forgotten when leaving the tab.
     w.b.click("#tabbtn-recover").await;
-    assert!(w.secrets_in_page(&[&token]).await.is_empty(), "leaving Admin forgets the token");
+    assert!(
+        w.secrets_in_page(&[&token]).await.is_empty(),
+        "leaving Admin forgets the token"
+    );
     let pair = format!("{}\n{}", shares[0], shares[2]);
     let nsec = recover(&mut w, &group, &pair).await;
     w.check("recover").await;
     w.b.click("#tabbtn-signer").await;
-    assert!(w.secrets_in_page(&[&nsec]).await.is_empty(), "leaving Recover forgets the nsec");
+    assert!(
+        w.secrets_in_page(&[&nsec]).await.is_empty(),
+        "leaving Recover forgets the nsec"
+    );
     w.b.click("#tabbtn-recover").await;
     let nsec = recover(&mut w, &group, &pair).await;
     // Something typed in a credential field and left there.
     w.b.fill("#recover-form [name=shares]", &shares[1]).await;
-    w.b.fill("#import-form [name=package]", "bfonboard1typedsecret").await;
+    w.b.fill("#import-form [name=package]", "bfonboard1typedsecret")
+        .await;
 
     // Log out: back to the login form, and no secret anywhere in the page.
     w.b.click("#logout").await;
-    w.b.wait_for(&visible("view-login"), "the login form after logout").await;
-    let secrets = [nsec.as_str(), token.as_str(), shares[0].as_str(), shares[1].as_str(), shares[2].as_str(), group.as_str(), "bfonboard1typedsecret"];
+    w.b.wait_for(&visible("view-login"), "the login form after logout")
+        .await;
+    let secrets = [
+        nsec.as_str(),
+        token.as_str(),
+        shares[0].as_str(),
+        shares[1].as_str(),
+        shares[2].as_str(),
+        group.as_str(),
+        "bfonboard1typedsecret",
+    ];
     let left = w.secrets_in_page(&secrets).await;
-    assert!(left.is_empty(), "secrets left in the page after logout: {left:?}");
-    assert_eq!(w.b.eval("document.getElementById('events').children.length").await, json!(0));
+    assert!(
+        left.is_empty(),
+        "secrets left in the page after logout: {left:?}"
+    );
+    assert_eq!(
+        w.b.eval("document.getElementById('events').children.length")
+            .await,
+        json!(0)
+    );
     w.check("login").await;
 
     // The API-key login lands in the app (it used to land back on the login form).
     w.b.click("#apikey-login summary").await;
     w.b.fill("#apikey-form [name=apiKey]", &token).await;
     w.b.click("#apikey-form button[type=submit]").await;
-    w.b.wait_for(&visible("view-app"), "the app after an API-key login").await;
-    w.b.wait_for("document.getElementById('node-state').textContent === 'active'", "the signer for the API key").await;
-    assert!(w.b.eval("document.getElementById('tabbtn-admin').hidden").await == json!(true));
+    w.b.wait_for(&visible("view-app"), "the app after an API-key login")
+        .await;
+    w.b.wait_for(
+        "document.getElementById('node-state').textContent === 'active'",
+        "the signer for the API key",
+    )
+    .await;
+    assert!(
+        w.b.eval("document.getElementById('tabbtn-admin').hidden")
+            .await
+            == json!(true)
+    );
     w.b.click("#logout").await;
-    w.b.wait_for(&visible("view-login"), "logged out of the key session").await;
+    w.b.wait_for(&visible("view-login"), "logged out of the key session")
+        .await;
     assert!(w.secrets_in_page(&[&token]).await.is_empty());
 
     // A session that ends on the server (a 401 on the next call) wipes the page too.
@@ -468,53 +597,87 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
     let nsec = recover(&mut w, &group, &pair).await;
     // (The refused calls of this deliberately ended session are not console errors of normal use.)
     let before = w.b.console_errors.len();
-    w.b.eval("fetch('/api/auth/logout', {method: 'POST', credentials: 'same-origin'}).then(() => true)").await;
+    w.b.eval(
+        "fetch('/api/auth/logout', {method: 'POST', credentials: 'same-origin'}).then(() => true)",
+    )
+    .await;
     w.b.click("#tabbtn-settings").await;
-    w.b.wait_for(&visible("view-login"), "the login form after the session ended").await;
+    w.b.wait_for(
+        &visible("view-login"),
+        "the login form after the session ended",
+    )
+    .await;
     assert!(w.b.text("#session-msg").await.contains("session ended"));
-    assert!(w.secrets_in_page(&[&nsec]).await.is_empty(), "the nsec survived a 401");
+    assert!(
+        w.secrets_in_page(&[&nsec]).await.is_empty(),
+        "the nsec survived a 401"
+    );
     w.b.console_errors.truncate(before);
 
     // Owner passphrase: after a restart the node is locked and unlocked from the page.
     w.b.fill("#login-form [name=username]", USER).await;
     w.b.fill("#login-form [name=password]", PASS).await;
     w.b.click("#login-form button[type=submit]").await;
-    w.b.wait_for(&visible("view-app"), "signed in for the passphrase").await;
+    w.b.wait_for(&visible("view-app"), "signed in for the passphrase")
+        .await;
     w.b.click("#tabbtn-admin").await;
-    w.b.fill("#passphrase-form [name=passphrase]", PASSPHRASE).await;
+    w.b.fill("#passphrase-form [name=passphrase]", PASSPHRASE)
+        .await;
     w.b.click("#passphrase-form button[type=submit]").await;
-    w.b.wait_for("document.querySelector('#passphrase-form .msg.ok')", "the passphrase saved").await;
+    w.b.wait_for(
+        "document.querySelector('#passphrase-form .msg.ok')",
+        "the passphrase saved",
+    )
+    .await;
     w.b.click("#logout").await;
-    w.b.wait_for(&visible("view-login"), "logged out before the restart").await;
+    w.b.wait_for(&visible("view-login"), "logged out before the restart")
+        .await;
     owner.stop().expect("owner stops");
     let owner = start(&owner_args(&relay_url), owner_dir);
     w.b.goto(&owner.url("/")).await;
-    w.b.wait_for(&visible("view-unlock"), "the unlock form of a locked node").await;
+    w.b.wait_for(&visible("view-unlock"), "the unlock form of a locked node")
+        .await;
     assert_eq!(w.b.eval("document.title").await, json!("Unlock · igloo"));
     w.check("unlock").await;
-    w.b.fill("#unlock-form [name=passphrase]", "not the passphrase").await;
+    w.b.fill("#unlock-form [name=passphrase]", "not the passphrase")
+        .await;
     w.b.click("#unlock-form button[type=submit]").await;
-    w.b.wait_for("!document.querySelector('#unlock-form .msg').hidden", "the wrong-passphrase message").await;
+    w.b.wait_for(
+        "!document.querySelector('#unlock-form .msg').hidden",
+        "the wrong-passphrase message",
+    )
+    .await;
     w.b.fill("#unlock-form [name=passphrase]", PASSPHRASE).await;
     w.b.click("#unlock-form button[type=submit]").await;
-    w.b.wait_for(&visible("view-login"), "the login form after unlocking").await;
+    w.b.wait_for(&visible("view-login"), "the login form after unlocking")
+        .await;
     w.b.fill("#login-form [name=username]", USER).await;
     w.b.fill("#login-form [name=password]", PASS).await;
     w.b.click("#login-form button[type=submit]").await;
-    w.b.wait_for("document.getElementById('node-state').textContent === 'active'", "the node running after unlock").await;
+    w.b.wait_for(
+        "document.getElementById('node-state').textContent === 'active'",
+        "the node running after unlock",
+    )
+    .await;
 
     // Normal use logs no console error; the only failed loads are the sign-in probes on the
     // login page and the refused wrong passphrase/confirmations.
-    let errors: Vec<&String> = w
-        .b
-        .console_errors
-        .iter()
-        .filter(|e| {
-            !(e.contains("/api/user/profile") || e.contains("/api/admin/whoami") || e.contains("/api/unlock") || e.contains("/api/auth/logout"))
-        })
-        .collect();
+    let errors: Vec<&String> =
+        w.b.console_errors
+            .iter()
+            .filter(|e| {
+                !(e.contains("/api/user/profile")
+                    || e.contains("/api/admin/whoami")
+                    || e.contains("/api/unlock")
+                    || e.contains("/api/auth/logout"))
+            })
+            .collect();
     eprintln!("UI walk:\n{}", w.report.join("\n"));
-    assert!(w.problems.is_empty(), "screen problems:\n{}", w.problems.join("\n"));
+    assert!(
+        w.problems.is_empty(),
+        "screen problems:\n{}",
+        w.problems.join("\n")
+    );
     assert!(errors.is_empty(), "console errors: {errors:#?}");
 }
 
@@ -525,11 +688,16 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
 async fn logout_wipes_a_recovered_nsec_from_the_page() {
     let ks = generate(&mut rand::thread_rng(), 2, 3, None).expect("keyset");
     let group = encode_group(&ks.group);
-    let shares: Vec<String> = ks.shares.iter().map(|s| encode_share(s).to_string()).collect();
+    let shares: Vec<String> = ks
+        .shares
+        .iter()
+        .map(|s| encode_share(s).to_string())
+        .collect();
     let srv = TestServer::start_auth(&["--admin-secret", SECRET]);
     let mut b = Browser::launch().await;
     b.goto(&srv.url("/")).await;
-    b.wait_for(&visible("view-onboarding"), "the setup form").await;
+    b.wait_for(&visible("view-onboarding"), "the setup form")
+        .await;
     b.fill("#onboarding-form [name=secret]", SECRET).await;
     b.fill("#onboarding-form [name=username]", USER).await;
     b.fill("#onboarding-form [name=password]", PASS).await;
@@ -548,8 +716,11 @@ async fn logout_wipes_a_recovered_nsec_from_the_page() {
     }
     b.click("#tabs [data-tab=recover]").await;
     b.fill("#recover-form [name=group]", &group).await;
-    b.fill("#recover-form [name=shares]", &format!("{}\n{}", shares[0], shares[1]))
-        .await;
+    b.fill(
+        "#recover-form [name=shares]",
+        &format!("{}\n{}", shares[0], shares[1]),
+    )
+    .await;
     b.click("#recover-form button[type=submit]").await;
     b.wait_for(
         "document.querySelector('#recovered .show-secret') || /nsec1[02-9ac-hj-np-z]{50,}/.test(document.documentElement.outerHTML)",
@@ -573,11 +744,20 @@ async fn logout_wipes_a_recovered_nsec_from_the_page() {
         .eval("document.documentElement.outerHTML + [...document.querySelectorAll('input, textarea')].map(i => i.value).join('\\n')")
         .await;
     let page = page.as_str().unwrap_or_default();
-    assert!(!page.contains(&nsec), "the recovered nsec is still in the page after logout");
+    assert!(
+        !page.contains(&nsec),
+        "the recovered nsec is still in the page after logout"
+    );
     for s in &shares {
-        assert!(!page.contains(s.as_str()), "a share is still in the page after logout");
+        assert!(
+            !page.contains(s.as_str()),
+            "a share is still in the page after logout"
+        );
     }
-    assert!(!page.contains(&group), "the group is still in the page after logout");
+    assert!(
+        !page.contains(&group),
+        "the group is still in the page after logout"
+    );
 
     // Password guessing is slowed down; the form says when to try again.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -596,6 +776,7 @@ async fn logout_wipes_a_recovered_nsec_from_the_page() {
             break;
         }
         assert!(Instant::now() < deadline, "never rate-limited: {msg}");
-        b.eval("document.querySelector('#login-form .msg').hidden = true").await;
+        b.eval("document.querySelector('#login-form .msg').hidden = true")
+            .await;
     }
 }

@@ -25,8 +25,7 @@ pub fn csp(host: Option<&str>, tls: bool) -> String {
     if let Some(h) = host.filter(|h| {
         !h.is_empty()
             && h.len() <= 255
-            && h
-                .bytes()
+            && h.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
     }) {
         connect.push_str(if tls { " wss://" } else { " ws://" });
@@ -107,14 +106,20 @@ mod tests {
         assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
         let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
         assert!(csp.contains("script-src 'self';"));
-        assert!(csp.contains("connect-src 'self' ws://127.0.0.1:8002;"), "{csp}");
+        assert!(
+            csp.contains("connect-src 'self' ws://127.0.0.1:8002;"),
+            "{csp}"
+        );
         assert!(!csp.contains("wss:") && !csp.contains("ws: "));
         assert!(h.get(header::STRICT_TRANSPORT_SECURITY).is_none());
         let mut h = html();
         apply(&mut h, true, Some("igloo.local"));
         assert_eq!(h[header::STRICT_TRANSPORT_SECURITY], HSTS);
         let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
-        assert!(csp.contains("connect-src 'self' wss://igloo.local;"), "{csp}");
+        assert!(
+            csp.contains("connect-src 'self' wss://igloo.local;"),
+            "{csp}"
+        );
         // A forged Host cannot inject a directive.
         let mut h = html();
         apply(&mut h, false, Some("x; script-src *"));

@@ -135,7 +135,8 @@ impl Browser {
                 }
                 Some("Log.entryAdded") if v["params"]["entry"]["level"] == "error" => {
                     let e = &v["params"]["entry"];
-                    self.console_errors.push(format!("{} {}", e["text"], e["url"]))
+                    self.console_errors
+                        .push(format!("{} {}", e["text"], e["url"]))
                 }
                 _ => {}
             }
@@ -219,6 +220,7 @@ impl Browser {
     }
 
     /// Collect console errors, exceptions and failed loads into `console_errors`.
+    #[allow(dead_code)] // used by some of the UI tests only
     pub async fn watch_console(&mut self) {
         let s = self.session.clone();
         self.call(Some(&s), "Runtime.enable", json!({})).await;
@@ -226,6 +228,7 @@ impl Browser {
     }
 
     /// Emulate a screen of `width`×`height` CSS pixels (a phone when `mobile`).
+    #[allow(dead_code)] // used by some of the UI tests only
     pub async fn viewport(&mut self, width: u32, height: u32, mobile: bool) {
         let s = self.session.clone();
         self.call(
@@ -237,6 +240,7 @@ impl Browser {
     }
 
     /// Emulate `prefers-color-scheme: light|dark`.
+    #[allow(dead_code)] // used by some of the UI tests only
     pub async fn color_scheme(&mut self, scheme: &str) {
         let s = self.session.clone();
         self.call(
@@ -248,6 +252,7 @@ impl Browser {
     }
 
     /// A PNG of the whole page, saved to `path`.
+    #[allow(dead_code)] // used by some of the UI tests only
     pub async fn screenshot(&mut self, path: &std::path::Path) {
         use base64::Engine;
         let s = self.session.clone();

@@ -28,6 +28,22 @@ function tabButtons() {
   return [...document.querySelectorAll("#tabs [role=tab]")].filter((b) => !b.hidden);
 }
 
+// Tab semantics for every tab button and panel, including ones other modules add
+// (<button data-tab="x"> in #tabs and <div id="tab-x" class="tab">).
+function tabSemantics() {
+  for (const b of document.querySelectorAll("#tabs [data-tab]")) {
+    b.setAttribute("role", "tab");
+    if (!b.id) b.id = `tabbtn-${b.dataset.tab}`;
+    b.setAttribute("aria-controls", `tab-${b.dataset.tab}`);
+    const panel = $(`tab-${b.dataset.tab}`);
+    if (panel) {
+      panel.setAttribute("role", "tabpanel");
+      panel.setAttribute("aria-labelledby", b.id);
+      if (!panel.hasAttribute("tabindex")) panel.tabIndex = -1;
+    }
+  }
+}
+
 function tab(name, focus = false) {
   // Leaving a tab forgets every secret typed or shown there, and its messages.
   if (currentTab && currentTab !== name) {
@@ -42,7 +58,8 @@ function tab(name, focus = false) {
     b.tabIndex = on ? 0 : -1;
     if (on && focus) b.focus();
   }
-  document.title = `${TAB_TITLES[name]} · igloo`;
+  const btn = document.querySelector(`#tabs [data-tab="${name}"]`);
+  document.title = `${TAB_TITLES[name] || (btn ? btn.textContent.trim() : name)} · igloo`;
   if (name === "admin") refreshAdmin();
   if (name === "settings") enterSettings();
   if (name === "keyset") enterKeyset();
@@ -166,6 +183,7 @@ function enterApp(first = false) {
 }
 
 function bind() {
+  tabSemantics();
   onSessionEnd(() => endSession("Your session ended. Log in again."));
 
   // Real tabs: arrow keys, Home and End move between them.

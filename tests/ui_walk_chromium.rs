@@ -250,6 +250,17 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
     )
     .await;
     w.check("keyset").await;
+    // The signer with no keyset yet: a plain pointer to the keyset, no errors.
+    w.b.click("#tabbtn-signer").await;
+    w.b.wait_for(&visible("no-keyset"), "the no-keyset pointer")
+        .await;
+    w.check("signer-empty").await;
+    w.b.click("#go-keyset").await;
+    w.b.wait_for(
+        "document.getElementById('tab-keyset').getAttribute('aria-busy') === 'false' && !document.getElementById('tab-keyset').hidden",
+        "the keyset screen again",
+    )
+    .await;
     w.b.fill("#credentials-form [name=group_name]", "walk")
         .await;
     w.b.fill("#credentials-form [name=group_cred]", &group)

@@ -167,8 +167,24 @@ async function showLogin() {
   }
 }
 
+// Idle expiry: the page's own polling keeps a server session alive, so the page itself ends
+// a session after the server's SESSION_TIMEOUT without a key press or touch.
+let idleLimit = 0;
+let lastActive = Date.now();
+for (const e of ["pointerdown", "keydown"]) document.addEventListener(e, () => (lastActive = Date.now()), { passive: true, capture: true });
+setInterval(async () => {
+  if (document.body.dataset.view !== "app" || !idleLimit || Date.now() - lastActive < idleLimit) return;
+  const minutes = Math.round(idleLimit / 60000);
+  await endSession(`You were logged out after ${minutes} minute${minutes === 1 ? "" : "s"} without activity.`);
+  post("/api/auth/logout", {}, {}, { auth: false }).catch(() => {});
+}, 5000);
+
 function enterApp(first = false) {
   show("app");
+  lastActive = Date.now();
+  get("/api/auth/status", { auth: false })
+    .then((s) => (idleLimit = (Number(s.sessionTimeout) || 0) * 1000))
+    .catch(() => (idleLimit = 0));
   const admin = !(profile && profile.role && profile.role !== "admin");
   me.admin = admin;
   me.dbUser = !!(profile && !profile.apiKey);

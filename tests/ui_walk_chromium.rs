@@ -791,3 +791,61 @@ async fn logout_wipes_a_recovered_nsec_from_the_page() {
             .await;
     }
 }
+
+/// A session left idle past SESSION_TIMEOUT ends in the page too (its own polling would keep
+/// the server session alive): back to the login form, the nsec gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_session_expires_and_wipes_the_page() {
+    let ks = generate(&mut rand::thread_rng(), 2, 3, None).expect("keyset");
+    let group = encode_group(&ks.group);
+    let shares: Vec<String> = ks
+        .shares
+        .iter()
+        .map(|s| encode_share(s).to_string())
+        .collect();
+    let srv = TestServer::start_auth(&["--admin-secret", SECRET, "--session-timeout", "60"]);
+    let mut b = Browser::launch().await;
+    b.goto(&srv.url(&format!("/?setup={SECRET}"))).await;
+    b.wait_for(&visible("view-onboarding"), "the setup form")
+        .await;
+    b.fill("#onboarding-form [name=username]", USER).await;
+    b.fill("#onboarding-form [name=password]", PASS).await;
+    b.fill("#onboarding-form [name=confirm]", PASS).await;
+    b.click("#onboarding-form button[type=submit]").await;
+    b.wait_for(&visible("view-app"), "the app").await;
+    b.click("#tabs [data-tab=recover]").await;
+    b.fill("#recover-form [name=group]", &group).await;
+    b.fill(
+        "#recover-form [name=shares]",
+        &format!("{}\n{}", shares[0], shares[1]),
+    )
+    .await;
+    b.click("#recover-form button[type=submit]").await;
+    b.wait_for(
+        "document.querySelector('#recovered .show-secret')",
+        "the nsec box",
+    )
+    .await;
+    b.click("#recovered .show-secret").await;
+    let nsec = b.text("#recovered code.secret").await;
+    assert!(nsec.starts_with("nsec1"));
+    // Nothing touched for a minute (the status keeps polling meanwhile).
+    tokio::time::sleep(Duration::from_secs(62)).await;
+    b.wait_for(
+        &visible("view-login"),
+        "the login form after the idle timeout",
+    )
+    .await;
+    assert!(b.text("#session-msg").await.contains("without activity"));
+    let page = b
+        .eval("document.documentElement.outerHTML + [...document.querySelectorAll('input, textarea')].map(i => i.value).join('\\n')")
+        .await;
+    assert!(
+        !page.as_str().unwrap_or_default().contains(&nsec),
+        "the nsec outlived the session"
+    );
+    let status = b
+        .eval("fetch('/api/user/profile').then(r => r.status)")
+        .await;
+    assert_eq!(status, json!(401), "the server session is gone too");
+}

@@ -619,6 +619,22 @@ async fn create_a_new_v2_keyset_with_qr_codes_in_the_browser() {
         "the QR code image",
     )
     .await;
+    // The result screen passes axe, fits a phone, and has 44 px targets, light and dark.
+    for (w, h, mobile) in [(390, 844, true), (1280, 800, false)] {
+        for scheme in ["light", "dark"] {
+            b.viewport(w, h, mobile).await;
+            b.color_scheme(scheme).await;
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            let found = b.audit().await;
+            eprintln!("keyset-created: {w}/{scheme}={}", found.len());
+            assert!(found.is_empty(), "{w}px {scheme}: {found:#?}");
+        }
+    }
+    b.screenshot(
+        &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("target/ui-screens/keyset-created-1280-dark.png"),
+    )
+    .await;
     // The QR endpoint is for signed-in users only.
     let anon = common::client()
         .post(srv.url("/api/qr"))

@@ -31,43 +31,8 @@ fn visible(id: &str) -> String {
     format!("document.getElementById('{id}') && !document.getElementById('{id}').hidden")
 }
 
-fn axe_source() -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/interop/node_modules/axe-core/axe.min.js");
-    std::fs::read_to_string(&p).unwrap_or_else(|_| {
-        panic!(
-            "{} is missing: run `npm ci` in tests/interop (scripts/test does)",
-            p.display()
-        )
-    })
-}
-
-/// Problems found on one screen in one size and scheme.
-const CHECK_JS: &str = r#"(async () => {
-  const out = [];
-  const r = await axe.run(document, { resultTypes: ["violations"] });
-  for (const v of r.violations) {
-    if (v.impact === "serious" || v.impact === "critical")
-      out.push(`axe ${v.impact} ${v.id}: ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(" | ")}`);
-  }
-  const W = document.documentElement.clientWidth;
-  if (document.documentElement.scrollWidth > W) out.push(`page scrolls sideways: ${document.documentElement.scrollWidth} > ${W}`);
-  for (const e of document.querySelectorAll("body *")) {
-    const b = e.getBoundingClientRect();
-    if (!b.width || !b.height || e.closest(".sr-only")) continue;
-    if (b.right > W + 0.5 || b.left < -0.5) out.push(`wider than the viewport: ${e.tagName.toLowerCase()}#${e.id}.${e.className} ${Math.round(b.left)}..${Math.round(b.right)} of ${W}`);
-  }
-  for (const e of document.querySelectorAll("button, select, summary, input:not([type=checkbox]):not([type=radio]), header a")) {
-    const b = e.getBoundingClientRect();
-    if (!b.width || !b.height) continue;
-    if (b.height < 43.5 || b.width < 43.5) out.push(`touch target under 44 px: ${e.tagName.toLowerCase()} "${(e.textContent || e.name || "").trim().slice(0, 30)}" ${Math.round(b.width)}x${Math.round(b.height)}`);
-  }
-  return out.slice(0, 20);
-})()"#;
-
 struct Walk {
     b: Browser,
-    axe: String,
     report: Vec<String>,
     problems: Vec<String>,
 }
@@ -75,10 +40,6 @@ struct Walk {
 impl Walk {
     /// Axe, overflow and touch targets on the current screen at both sizes and schemes.
     async fn check(&mut self, screen: &str) {
-        if self.b.eval("typeof axe").await != json!("object") {
-            let src = self.axe.clone();
-            self.b.eval(&format!("{src};true")).await;
-        }
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/ui-screens");
         let mut line = format!("{screen}:");
         for (w, h, mobile) in [(390, 844, true), (1280, 800, false), (360, 740, true)] {
@@ -89,15 +50,7 @@ impl Walk {
                 self.b.viewport(w, h, mobile).await;
                 self.b.color_scheme(scheme).await;
                 tokio::time::sleep(Duration::from_millis(150)).await;
-                let found = self.b.eval(CHECK_JS).await;
-                let found: Vec<String> = found
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|v| v.as_str().map(String::from))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let found = self.b.audit().await;
                 line.push_str(&format!(" {w}/{scheme}={}", found.len()));
                 for f in found {
                     self.problems.push(format!("{screen} {w}px {scheme}: {f}"));
@@ -201,7 +154,6 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
 
     let mut w = Walk {
         b: Browser::launch().await,
-        axe: axe_source(),
         report: Vec::new(),
         problems: Vec::new(),
     };

@@ -25,7 +25,7 @@ export function protocolLabel(p) {
 }
 
 const SOURCES = {
-  migrate: "made by migration",
+  migrate: "made on this node",
   bfshare: "imported bfshare",
   bfonboard: "imported bfonboard",
   bfprofile: "imported bfprofile",

@@ -271,4 +271,60 @@ impl Browser {
         }
         std::fs::write(path, png).expect("screenshot written");
     }
+
+    /// Problems on the current screen at the current size and scheme: serious or critical
+    /// axe-core violations, elements wider than the viewport, touch targets under 44 px.
+    #[allow(dead_code)] // used by some of the UI tests only
+    pub async fn audit(&mut self) -> Vec<String> {
+        if self.eval("typeof axe").await != json!("object") {
+            let src = axe_source();
+            self.eval(&format!("{src};true")).await;
+        }
+        let found = self.eval(CHECK_JS).await;
+        found
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
+
+/// axe-core from tests/interop (pinned in its package.json; `npm ci` there installs it).
+#[allow(dead_code)]
+pub fn axe_source() -> String {
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/interop/node_modules/axe-core/axe.min.js");
+    std::fs::read_to_string(&p).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing: run `npm ci` in tests/interop (scripts/test does)",
+            p.display()
+        )
+    })
+}
+
+/// Problems found on one screen in one size and scheme.
+#[allow(dead_code)]
+pub const CHECK_JS: &str = r#"(async () => {
+  const out = [];
+  const r = await axe.run(document, { resultTypes: ["violations"] });
+  for (const v of r.violations) {
+    if (v.impact === "serious" || v.impact === "critical")
+      out.push(`axe ${v.impact} ${v.id}: ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(" | ")}`);
+  }
+  const W = document.documentElement.clientWidth;
+  if (document.documentElement.scrollWidth > W) out.push(`page scrolls sideways: ${document.documentElement.scrollWidth} > ${W}`);
+  for (const e of document.querySelectorAll("body *")) {
+    const b = e.getBoundingClientRect();
+    if (!b.width || !b.height || e.closest(".sr-only")) continue;
+    if (b.right > W + 0.5 || b.left < -0.5) out.push(`wider than the viewport: ${e.tagName.toLowerCase()}#${e.id}.${e.className} ${Math.round(b.left)}..${Math.round(b.right)} of ${W}`);
+  }
+  for (const e of document.querySelectorAll("button, select, summary, input:not([type=checkbox]):not([type=radio]), header a")) {
+    const b = e.getBoundingClientRect();
+    if (!b.width || !b.height) continue;
+    if (b.height < 43.5 || b.width < 43.5) out.push(`touch target under 44 px: ${e.tagName.toLowerCase()} "${(e.textContent || e.name || "").trim().slice(0, 30)}" ${Math.round(b.width)}x${Math.round(b.height)}`);
+  }
+  return out.slice(0, 20);
+})()"#;

@@ -148,7 +148,16 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
     let relay = TestServer::start(&[]);
     let relay_url = format!("ws://{}", relay.addr);
     let tmp = tempfile::tempdir().expect("tempdir");
-    let peer_a = start(&peer_args(&ks, 0, &relay_url), tmp.path().join("a"));
+    // A never asks C (offline), so each of its sign requests comes to this node.
+    let mut a_args = peer_args(&ks, 0, &relay_url);
+    a_args.extend([
+        "--peer-policies".to_string(),
+        format!(
+            r#"[{{"pubkey":"{}","allowSend":false}}]"#,
+            xonly_hex(&ks, 2)
+        ),
+    ]);
+    let peer_a = start(&a_args, tmp.path().join("a"));
     let owner_dir = tmp.path().join("owner");
     let owner = start(&owner_args(&relay_url), owner_dir.clone());
 
@@ -358,6 +367,10 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
             .starts_with("Approve the request from ")
     );
     w.check("approval").await;
+    w.b.eval(
+        "(window.__approved = [document.querySelector('#approvals li[data-id]').dataset.id], true)",
+    )
+    .await;
     w.b.click("#approvals li[data-id] button.approve").await;
     let (code, body) = tokio::time::timeout(Duration::from_secs(30), job)
         .await
@@ -369,6 +382,46 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
         "a signing entry in the activity log",
     )
     .await;
+    // Two more approvals: A then holds 3 partial signatures of this v1 share, the leak
+    // threshold, and the page says so in plain words.
+    for n in 2..=3 {
+        let sign_url = peer_a.url("/api/sign");
+        let job = tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(sign_url)
+                .json(&json!({ "message": hex::encode(rand::random::<[u8; 32]>()) }))
+                .send()
+                .await
+                .expect("sign")
+                .status()
+                .as_u16()
+        });
+        // Click the new request's button (the list may still show the one just approved).
+        w.b.wait_for(
+            "(() => { const b = [...document.querySelectorAll('#approvals li[data-id]')].filter(li => !window.__approved?.includes(li.dataset.id)).map(li => li.querySelector('button.approve'))[0]; if (!b) return false; (window.__approved ||= []).push(b.closest('li').dataset.id); b.click(); return true })()",
+            "the next sign request, approved",
+        )
+        .await;
+        let code = tokio::time::timeout(Duration::from_secs(30), job)
+            .await
+            .expect("the sign finishes")
+            .expect("sign task");
+        assert_eq!(code, 200);
+        let level = if n == 2 { "caution" } else { "danger" };
+        w.b.wait_for(
+            &format!("document.querySelector(\"{a_row} td.partials.{level}\")"),
+            "the partial count highlighted",
+        )
+        .await;
+    }
+    w.b.wait_for(&visible("leak-warning"), "the v1 leak warning")
+        .await;
+    let warning = w.b.text("#leak-warning").await;
+    assert!(
+        warning.contains("3 or more partial signatures"),
+        "{warning}"
+    );
+    w.check("leak-warning").await;
     // This node's own sign request (through the API, as an app would) appears too.
     let own = w
         .b

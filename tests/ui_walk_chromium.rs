@@ -711,6 +711,14 @@ async fn logout_wipes_a_recovered_nsec_from_the_page() {
         .collect();
     let srv = TestServer::start_auth(&["--admin-secret", SECRET]);
     let mut b = Browser::launch().await;
+    // Every WebSocket the page opens, to see the event stream closed at logout.
+    b.on_new_document(
+        "(() => { const W = window.WebSocket; window.__sockets = []; \
+         window.WebSocket = function (...a) { const s = new W(...a); window.__sockets.push(s); return s; }; \
+         Object.assign(window.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 }); \
+         window.WebSocket.prototype = W.prototype; })()",
+    )
+    .await;
     b.goto(&srv.url("/")).await;
     b.wait_for(&visible("view-onboarding"), "the setup form")
         .await;
@@ -753,7 +761,20 @@ async fn logout_wipes_a_recovered_nsec_from_the_page() {
         .to_string();
     assert!(nsec.starts_with("nsec1"), "the nsec was shown: {nsec:?}");
     b.fill("#recover-form [name=shares]", &shares[2]).await;
-    b.click("#logout").await;
+    b.wait_for(
+        "(window.__sockets || []).some(s => s.readyState === 1)",
+        "the event stream open",
+    )
+    .await;
+    // Log out; in the same task the event stream is closed.
+    let closed = b
+        .eval("(() => { document.getElementById('logout').click(); return window.__sockets.every(s => s.readyState >= 2); })()")
+        .await;
+    assert_eq!(
+        closed,
+        json!(true),
+        "the event stream was still open at logout"
+    );
     b.wait_for(&visible("view-login"), "the login form after logout")
         .await;
     let page = b

@@ -197,6 +197,7 @@ export async function refreshPeers() {
 }
 
 async function ping(target) {
+  say("peers-msg", null);
   const targets = target === "all" ? peers.map((p) => p.pubkey) : [target];
   targets.forEach((t) => pingBusy.add(t));
   $("ping-all").disabled = true;
@@ -244,8 +245,11 @@ export async function refreshApprovals() {
   }
   const decide = (r, verdict) => async () => {
     try {
-      const res = await post(`/api/sign/pending/${r.id}/${verdict}`);
-      say("approvals-msg", res && res.message ? res.message : verdict === "approve" ? "Approved: the partial signature was sent." : "Denied.", true);
+      const res = (await post(`/api/sign/pending/${r.id}/${verdict}`)) || {};
+      const who = peerName(peers.find((q) => q.pubkey === r.peer) || { pubkey: r.peer });
+      if (res.approved) say("approvals-msg", `Approved: ${who} now holds ${res.partialsIssued} partial signature${res.partialsIssued === 1 ? "" : "s"} from this share.`, true);
+      else if (res.denied) say("approvals-msg", `Denied the request from ${who}.`, true);
+      else say("approvals-msg", res.message || "The server did not confirm the decision.");
     } catch (e) {
       say("approvals-msg", e);
     }

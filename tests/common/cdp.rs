@@ -272,6 +272,19 @@ impl Browser {
         std::fs::write(path, png).expect("screenshot written");
     }
 
+    /// Run `js` in every page before its own scripts (from the next navigation on).
+    #[allow(dead_code)] // used by some of the UI tests only
+    pub async fn on_new_document(&mut self, js: &str) {
+        let s = self.session.clone();
+        self.call(Some(&s), "Page.enable", json!({})).await;
+        self.call(
+            Some(&s),
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": js}),
+        )
+        .await;
+    }
+
     /// Problems on the current screen at the current size and scheme: serious or critical
     /// axe-core violations, elements wider than the viewport, touch targets under 44 px.
     #[allow(dead_code)] // used by some of the UI tests only

@@ -86,12 +86,13 @@ async fn import(b: &mut Browser, package: &str, password: &str, group: &str) {
     b.fill("#import-form [name=password]", password).await;
     b.fill("#import-form [name=group]", group).await;
     b.click("#import-form button[type=submit]").await;
-    b.wait_for(
+    b.wait_for_secs(
         &format!(
             "!document.querySelector('#import-form button[type=submit]').disabled && {}",
             visible("import-error"),
         ),
         "the import's answer",
+        90,
     )
     .await;
 }
@@ -206,7 +207,7 @@ async fn migrate_to_v2_import_error_and_back_to_v1_in_the_browser() {
         "the review step changes nothing"
     );
     b.click("#migrate-go").await;
-    b.wait_for(&visible("migrate-result"), "the migration result")
+    b.wait_for_secs(&visible("migrate-result"), "the migration result", 90)
         .await;
     assert!(
         b.text("#migrate-warning")
@@ -320,7 +321,7 @@ async fn migrate_to_v2_import_error_and_back_to_v1_in_the_browser() {
     b.fill("#import-form [name=password]", "not the password")
         .await;
     b.click("#import-form button[type=submit]").await;
-    b.wait_for(&visible("import-error"), "the import error")
+    b.wait_for_secs(&visible("import-error"), "the import error", 90)
         .await;
     let err = b.text("#import-error").await;
     assert!(err.contains("Wrong password"), "{err}");
@@ -507,7 +508,7 @@ async fn import_every_v2_form_and_migrate_an_nsec_in_the_browser() {
     b.wait_for(&visible("migrate-confirm"), "the confirm step")
         .await;
     b.click("#migrate-go").await;
-    b.wait_for(&visible("migrate-result"), "the migration result")
+    b.wait_for_secs(&visible("migrate-result"), "the migration result", 90)
         .await;
     let k = page_get(&mut b, "/api/keyset").await;
     assert_eq!(
@@ -582,7 +583,7 @@ async fn create_a_new_v2_keyset_with_qr_codes_in_the_browser() {
     b.fill("#create-form [name=password]", PKG_PW).await;
     b.fill("#create-form [name=confirm]", PKG_PW).await;
     b.click("#create-form button[type=submit]").await;
-    b.wait_for(&visible("create-result"), "the new keyset's packages")
+    b.wait_for_secs(&visible("create-result"), "the new keyset's packages", 90)
         .await;
     let k = page_get(&mut b, "/api/keyset").await;
     assert_eq!(

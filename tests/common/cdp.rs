@@ -174,7 +174,14 @@ impl Browser {
     /// Poll `condition` (a JS boolean expression) until it holds; panics with `what` after 15 s,
     /// showing the page's visible text.
     pub async fn wait_for(&mut self, condition: &str, what: &str) {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        self.wait_for_secs(condition, what, 15).await
+    }
+
+    /// [`Browser::wait_for`] with a longer deadline, for work the server does slowly on
+    /// purpose (Argon2id sealing of packages), which a loaded test machine stretches further.
+    #[allow(dead_code)] // not every UI test waits long
+    pub async fn wait_for_secs(&mut self, condition: &str, what: &str, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             if self.eval(&format!("!!({condition})")).await == json!(true) {
                 return;

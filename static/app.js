@@ -140,20 +140,21 @@ async function boot() {
   enterApp();
 }
 
-// The signed-in caller: a user (profile) or an API-key session, or null.
+// The signed-in caller: a user (profile) or an API-key session, or null. /api/auth/status
+// describes the caller, so a signed-out page makes no refused request.
 async function whoAmI() {
+  let s;
+  try {
+    s = await get("/api/auth/status", { auth: false });
+  } catch {
+    return null;
+  }
+  if (!s.authenticated) return null;
+  if (!s.dbUser) return { username: "API key", role: s.admin ? "admin" : "user", apiKey: true };
   try {
     return await get("/api/user/profile", { auth: false });
-  } catch (e) {
-    if (e.status !== 401) return null;
-  }
-  // An API-key session is no database user: it may not read a profile, but it is signed in
-  // when the admin check answers 403 (not 401).
-  try {
-    await get("/api/admin/whoami", { auth: false });
-    return { username: "API key", role: "admin", apiKey: true };
-  } catch (e) {
-    return e.status === 403 ? { username: "API key", role: "user", apiKey: true } : null;
+  } catch {
+    return null;
   }
 }
 

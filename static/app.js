@@ -355,6 +355,8 @@ function bind() {
   initSettings();
   initKeyset(() => refreshSigner());
   window.addEventListener("pagehide", wipe);
+  // Back from the browser's page cache: the page was wiped on the way out, so start again.
+  window.addEventListener("pageshow", (e) => e.persisted && boot());
 }
 
 // ?setup=<code>: keep it in memory and take it out of the address bar (and history) at once.

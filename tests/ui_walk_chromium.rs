@@ -414,6 +414,33 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
         )
         .await;
     }
+    // A fourth request is denied here: A's sign fails, the count stays at 3.
+    let sign_url = peer_a.url("/api/sign");
+    let job = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(sign_url)
+            .json(&json!({ "message": hex::encode(rand::random::<[u8; 32]>()) }))
+            .send()
+            .await
+            .expect("sign")
+            .status()
+            .as_u16()
+    });
+    w.b.wait_for(
+        "(() => { const b = [...document.querySelectorAll('#approvals li[data-id]')].filter(li => !window.__approved.includes(li.dataset.id)).map(li => li.querySelector('button.deny'))[0]; if (!b) return false; window.__approved.push(b.closest('li').dataset.id); b.click(); return true })()",
+        "the fourth request, denied",
+    )
+    .await;
+    let code = tokio::time::timeout(Duration::from_secs(40), job)
+        .await
+        .expect("the sign finishes")
+        .expect("sign task");
+    assert_ne!(code, 200, "a denied request was signed");
+    w.b.wait_for(
+        "document.getElementById('approvals-msg').textContent.startsWith('Denied the request from')",
+        "the denial confirmed",
+    )
+    .await;
     w.b.wait_for(&visible("leak-warning"), "the v1 leak warning")
         .await;
     let warning = w.b.text("#leak-warning").await;

@@ -35,15 +35,22 @@ async fn onboarding_login_configure_and_manage_in_the_browser() {
     b.fill("#onboarding-form [name=password]", PASS).await;
     b.fill("#onboarding-form [name=confirm]", PASS).await;
     b.click("#onboarding-form button[type=submit]").await;
-    b.wait_for(&visible("view-login"), "the login form after onboarding")
+    // Setup signs the new owner in; log out to try the login form.
+    b.wait_for(&visible("view-app"), "the app after onboarding")
+        .await;
+    b.click("#logout").await;
+    b.wait_for(&visible("view-login"), "the login form after logout")
         .await;
 
     // A wrong password is refused with a message; the right one signs in.
     b.fill("#login-form [name=username]", USER).await;
     b.fill("#login-form [name=password]", "Wrong#Pass9x").await;
     b.click("#login-form button[type=submit]").await;
-    b.wait_for(&visible("error"), "an error for a wrong password")
-        .await;
+    b.wait_for(
+        "document.querySelector('#login-form .msg.err')",
+        "an error for a wrong password",
+    )
+    .await;
     assert!(b.text("#view-login").await.contains("Log in"));
     b.fill("#login-form [name=username]", USER).await;
     b.fill("#login-form [name=password]", PASS).await;
@@ -57,9 +64,13 @@ async fn onboarding_login_configure_and_manage_in_the_browser() {
 
     // Configure a 2-of-3 keyset on the server's own relay: the node starts.
     let ks = generate(&mut rand::thread_rng(), 2, 3, None).expect("keyset");
-    b.click("#tabs [data-tab=configure]").await;
-    b.wait_for(&visible("tab-configure"), "the configure tab")
-        .await;
+    b.click("#tabs [data-tab=keyset]").await;
+    b.wait_for(
+        "document.getElementById('tab-keyset').getAttribute('aria-busy') === 'false'",
+        "the keyset screen loaded",
+    )
+    .await;
+    b.wait_for(&visible("tab-keyset"), "the keyset tab").await;
     b.fill("#credentials-form [name=group_name]", "ui test")
         .await;
     b.fill(
@@ -78,7 +89,11 @@ async fn onboarding_login_configure_and_manage_in_the_browser() {
     )
     .await;
     b.click("#credentials-form button[type=submit]").await;
-    b.wait_for(&visible("notice"), "the saved notice").await;
+    b.wait_for(
+        "document.querySelector('#credentials-form .msg.ok')",
+        "the saved message",
+    )
+    .await;
     // The form reloads from the server, and the share never comes back to the page.
     b.wait_for(
         "document.querySelector('#credentials-form [name=share_cred]').placeholder.startsWith('saved')",
@@ -113,7 +128,8 @@ async fn onboarding_login_configure_and_manage_in_the_browser() {
     b.fill("#apikey-create [name=label]", "ui key").await;
     b.click("#apikey-create button[type=submit]").await;
     b.wait_for(&visible("new-apikey"), "the new API key").await;
-    let token = b.text("#new-apikey-token").await;
+    b.click("#new-apikey .show-secret").await;
+    let token = b.text("#new-apikey code.secret").await;
     assert_eq!(token.len(), 64, "token {token:?}");
     assert!(token.bytes().all(|c| c.is_ascii_hexdigit()));
     b.wait_for(

@@ -295,6 +295,9 @@ pub fn apply_v2(
                 creds.relays.clone()
             };
             node.stop();
+            // Any later apply or stop bumps the generation: an onboarding answer that arrives
+            // after the owner imported something else must not overwrite or start it.
+            let generation = *node.generation().borrow();
             let (node, store, vault) = (node.clone(), store.clone(), vault.clone());
             // Credentials stored through the API are completed in the store; env ones are not.
             let owner = if store.node_runs_v2().unwrap_or(false) {
@@ -319,6 +322,10 @@ pub fn apply_v2(
                         return;
                     }
                 };
+                if *node.generation().borrow() != generation {
+                    tracing::info!("V2 onboarding answered after the node was changed; discarded");
+                    return;
+                }
                 // Keep the group learnt, so the next start needs no onboarding.
                 if let Some(owner) = owner {
                     let mut full = creds;

@@ -256,11 +256,23 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
 }
 
 #[utoipa::path(get, path = "/api/auth/status", tag = "auth",
-    responses((status = 200, description = "`{enabled, methods, rateLimiting, sessionTimeout}`")))]
-pub async fn status(State(state): State<AppState>) -> Response {
+    responses((status = 200, description = "`{enabled, methods, rateLimiting, sessionTimeout, authenticated, admin, dbUser}`: the last three describe the caller (a session cookie or key sent with this request), so a page can tell whether it is signed in without a refused request")))]
+pub async fn status(
+    State(state): State<AppState>,
+    principal: Option<axum::Extension<Principal>>,
+) -> Response {
     let st = state.clone();
     match blocking(move || Ok(with_auth(&st, crate::auth::authn::auth_methods))).await {
-        Ok(v) => Json(v).into_response(),
+        Ok(mut v) => {
+            let p = principal.map(|axum::Extension(p)| p);
+            v["authenticated"] = serde_json::json!(p.is_some());
+            v["admin"] = serde_json::json!(
+                p.as_ref()
+                    .is_some_and(|p| p.is_admin(state.config.headless))
+            );
+            v["dbUser"] = serde_json::json!(p.as_ref().is_some_and(|p| p.db_user_id().is_some()));
+            no_store(StatusCode::OK, v)
+        }
         Err(e) => e.into_response(),
     }
 }

@@ -10,7 +10,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::{
-    admin, auth, crypto, env, events, keyset, node, onboarding, peers, recover, status, user,
+    admin, auth, crypto, env, events, keyset, node, onboarding, peers, qr, recover, status, user,
 };
 
 #[derive(OpenApi)]
@@ -26,7 +26,7 @@ use super::{
         peers::delete_policy, node::pending_signs, node::approve_sign, node::deny_sign,
         // ---- CRYPTO ----
         crypto::nip44_encrypt, crypto::nip44_decrypt, crypto::nip04_encrypt, crypto::nip04_decrypt,
-        recover::recover, recover::validate,
+        recover::recover, recover::validate, qr::qr,
         // ---- AUTH ----
         auth::login, auth::logout, auth::status, auth::unlock,
         onboarding::status, onboarding::validate_admin, onboarding::setup,
@@ -50,7 +50,7 @@ use super::{
         // ---- CRYPTO ----
         crypto::CryptoRequest, crypto::CryptoResponse, recover::RecoverRequest, recover::RecoverResponse,
         recover::RecoverDetails, recover::InvalidShare, recover::RecoverErrorBody, recover::ValidateRequest,
-        recover::ValidateResponse, recover::Validation, recover::Decoded,
+        recover::ValidateResponse, recover::Validation, recover::Decoded, qr::QrRequest,
         // ---- AUTH ----
         auth::LoginRequest, auth::LoginResponse, auth::UnlockRequest, onboarding::OnboardingStatus,
         onboarding::SetupRequest,

@@ -20,6 +20,7 @@ pub mod node;
 pub mod onboarding;
 pub mod origin;
 pub mod peers;
+pub mod qr;
 pub mod ratelimit;
 pub mod recover;
 pub mod request_id;
@@ -139,6 +140,7 @@ pub fn api_routes() -> Vec<ApiRoute> {
         ApiRoute::post("/api/nip04/decrypt", post(crypto::nip04_decrypt)),
         ApiRoute::post("/api/recover", post(recover::recover)),
         ApiRoute::post("/api/recover/validate", post(recover::validate)),
+        ApiRoute::post("/api/qr", post(qr::qr)),
         // ---- V2M: keyset migration and V2 credentials (owner only) ----
         ApiRoute::get("/api/keyset", get(keyset::get_keyset)).access(Access::Admin),
         ApiRoute::delete("/api/keyset", delete(keyset::delete_keyset)).access(Access::Admin),

@@ -188,7 +188,23 @@ async fn sign_inner(state: &AppState, body: &[u8]) -> Result<SignResponse, ApiEr
         }
         (None, None) => return Err(bad_request("Give exactly one of `message` or `event`")),
     };
-    let sig = node.sign(message).await.map_err(sign_error)?;
+    // Our own requests appear in the event stream next to the peers' ones (the UI's log).
+    let result = node.sign(message).await;
+    state.events.emit(
+        crate::events::EventKind::Sign,
+        if result.is_ok() {
+            "this node's sign request was signed"
+        } else {
+            "this node's sign request failed"
+        },
+        Some(serde_json::json!({
+            "id": hex::encode(message),
+            "own": true,
+            "kind": event.as_ref().map(|(_, ev)| ev.kind),
+            "error": result.as_ref().err().map(ToString::to_string),
+        })),
+    );
+    let sig = result.map_err(sign_error)?;
     let (id, signature) = (hex::encode(message), hex::encode(sig));
     Ok(SignResponse {
         event: event.map(|(pubkey, ev)| SignedEvent {

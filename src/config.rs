@@ -39,6 +39,9 @@ pub enum Command {
     Serve,
     /// Exit 0 when the local server answers GET /api/status with 200, 1 otherwise.
     Healthcheck,
+    /// Print a fresh one-time setup code for creating the first admin (the daemon may run;
+    /// the earlier code stops working). Reads DB_PATH like the daemon.
+    SetupCode,
     /// Credential tools: generate, decode, recover and verify FROSTR keysets.
     Keyset {
         #[command(subcommand)]
@@ -700,7 +703,7 @@ where
         }
     })?;
     let config = match cli.command {
-        None | Some(Command::Serve) | Some(Command::Healthcheck) => Some(
+        None | Some(Command::Serve) | Some(Command::Healthcheck) | Some(Command::SetupCode) => Some(
             Config::from_settings(cli.settings.clone()).map_err(|e| (2, format!("error: {e}")))?,
         ),
         Some(Command::Keyset { .. }) => None,

@@ -56,6 +56,8 @@ pub struct Daemon {
     stop_tx: tokio::sync::watch::Sender<bool>,
     /// The node supervisor the HTTP layer uses (e.g. to run a V2 node: `apply_v2`).
     node: crate::node::Supervisor,
+    /// The first-run setup code drawn at start (logged once, then dropped).
+    setup_code: Option<zeroize::Zeroizing<String>>,
 }
 
 /// Everything that can fail at start-up happens here, before the first request.
@@ -119,6 +121,8 @@ pub async fn start_with_notifier(
     // logged in (unless locked by a passphrase).
     let vault = crate::secrets::Vault::open(store.data_dir())?;
     crate::auth::node_control::boot(&config, &store, &vault, &node);
+    // First run without ADMIN_SECRET: a one-time setup code, logged once we listen.
+    let setup_code = crate::auth::setup_code::on_start(&config, &store);
     let state = AppState::new(AppInner {
         config: config.clone(),
         started: Instant::now(),
@@ -158,6 +162,7 @@ pub async fn start_with_notifier(
         notifier,
         stop_tx,
         node,
+        setup_code,
     })
 }
 
@@ -189,6 +194,7 @@ impl Daemon {
             notifier,
             stop_tx,
             node: _,
+            setup_code,
         } = self;
         let local = listener.local_addr()?;
         // One shutdown signal fans out to every listener.
@@ -230,6 +236,14 @@ impl Daemon {
             mode = if config.headless { "headless" } else { "database" },
             "igloo is listening"
         );
+        if let Some(code) = setup_code {
+            let url = crate::auth::setup_code::url(local, tls.is_some(), &code);
+            // Printed once on purpose: the owner needs it to create the first admin.
+            tracing::warn!(
+                "no admin yet: open {url} to create the admin account (one-time setup code {}; `igloo setup-code` prints a new one)",
+                code.as_str()
+            );
+        }
         let stop_notifier = notifier.clone();
         tokio::spawn(async move {
             shutdown.await;

@@ -40,6 +40,13 @@ async function boot() {
   }
   if (!onboarding.initialized) {
     $("admin-secret-row").hidden = !!onboarding.skipAdminValidation;
+    // First run without ADMIN_SECRET: the one-time setup code from the log or `igloo setup-code`,
+    // prefilled when the page was opened with ?setup=<code>.
+    const code = new URLSearchParams(location.search).get("setup");
+    const secret = document.querySelector("#onboarding-form [name=secret]");
+    if (code && !secret.value) secret.value = code;
+    $("admin-secret-label").textContent = onboarding.setupCode && !onboarding.hasAdminSecret ? "Setup code" : "Admin secret or setup code";
+    $("setup-code-hint").hidden = !!onboarding.skipAdminValidation;
     show("onboarding");
     return;
   }

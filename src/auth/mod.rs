@@ -12,6 +12,7 @@ pub mod password;
 pub mod principal;
 pub mod runtime;
 pub mod session;
+pub mod setup_code;
 pub mod tokens;
 
 pub use middleware::{Access, Modes, authenticate, client_ip, enforce};

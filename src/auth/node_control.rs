@@ -142,15 +142,6 @@ pub fn apply(node: &Supervisor, params: Option<NodeParams>) -> NodeStart {
 /// At daemon start: unless headless credentials come from the environment, start the node
 /// from the store. Logs the outcome; never fails start-up.
 pub fn boot(config: &Config, store: &Store, vault: &Vault, node: &Supervisor) {
-    if !config.headless
-        && config.auth.enabled
-        && config.auth.admin_secret.is_none()
-        && store.user_count().unwrap_or(1) == 0
-    {
-        tracing::warn!(
-            "no user exists and ADMIN_SECRET is not set: set ADMIN_SECRET and restart to complete onboarding"
-        );
-    }
     // Expired sessions from before the restart are removed once here.
     let cutoff = crate::store::users::now_ms()
         .saturating_sub(u64::try_from(config.auth.session_timeout.as_millis()).unwrap_or(0));

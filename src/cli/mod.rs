@@ -2,3 +2,4 @@
 
 pub mod healthcheck;
 pub mod keyset;
+pub mod setup_code;

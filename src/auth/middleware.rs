@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use zeroize::Zeroizing;
 
+use super::access::{Access, Decision, decide};
 use super::principal::Principal;
 use super::session::session_id;
 use super::tokens::{API_KEY_PREFIX_LEN, digest_eq, random_token, secret_eq, sha256_hex};
@@ -18,38 +19,6 @@ use crate::http::error::ApiError;
 use crate::store::StoreError;
 use crate::store::sessions::{SessionOwner, SessionRecord};
 use crate::store::users::now_ms;
-
-/// Who may call a route.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
-    /// Anyone (status, onboarding, login, docs outside production).
-    Public,
-    /// Any authenticated caller.
-    User,
-    /// A database user's session (their own profile and credentials).
-    DbUser,
-    /// The device's owner: an admin user or the admin secret; in headless mode the API key or
-    /// basic user.
-    Admin,
-}
-
-/// In which modes a route exists; elsewhere it answers 404 JSON.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Modes {
-    Both,
-    Database,
-    Headless,
-}
-
-impl Modes {
-    pub fn includes(self, headless: bool) -> bool {
-        match self {
-            Modes::Both => true,
-            Modes::Database => !headless,
-            Modes::Headless => headless,
-        }
-    }
-}
 
 /// The caller's address as [`crate::http::client_ip::resolve`] sees it.
 pub fn client_ip(headers: &HeaderMap, peer: Option<IpAddr>, trust_proxy: bool) -> Option<IpAddr> {
@@ -99,8 +68,8 @@ pub(crate) fn presented_api_key(headers: &HeaderMap) -> Option<Zeroizing<String>
         .map(Zeroizing::new)
 }
 
-/// Checks an API key: the headless `API_KEY`, the admin secret (database mode) or a stored,
-/// unrevoked key. Records the use of a stored key.
+/// Checks an API key: the headless `API_KEY` or a stored, unrevoked key. Records the use of
+/// a stored key. (`ADMIN_SECRET` is no API key: only onboarding accepts it.)
 pub(crate) fn check_api_key(
     state: &AppState,
     token: &str,
@@ -114,11 +83,6 @@ pub(crate) fn check_api_key(
     }
     if state.config.headless {
         return Ok(None);
-    }
-    if let Some(s) = &auth.admin_secret {
-        if secret_eq(token, s.expose()) {
-            return Ok(Some(Principal::AdminSecret));
-        }
     }
     if token.len() != 64 || !token.is_ascii() {
         return Ok(None);
@@ -145,6 +109,7 @@ pub(crate) fn check_api_key(
     Ok(Some(Principal::ApiKey {
         id: rec.id,
         prefix: rec.prefix,
+        scope: rec.scope,
     }))
 }
 
@@ -206,6 +171,7 @@ fn owner_principal(
             .map(|k| Principal::ApiKey {
                 id: k.id,
                 prefix: k.prefix,
+                scope: k.scope,
             }),
         SessionOwner::EnvApiKey => auth.api_key.as_ref().map(|_| Principal::EnvApiKey),
         SessionOwner::Basic { username } => auth
@@ -228,15 +194,6 @@ pub fn authenticate(
     if let Some(key) = presented_api_key(headers) {
         if let Some(p) = check_api_key(state, &key, ip)? {
             return Ok(Some(p));
-        }
-    }
-    if !state.config.headless {
-        if let Some(s) = headers.get("x-admin-secret").and_then(|v| v.to_str().ok()) {
-            if let Some(a) = &state.config.auth.admin_secret {
-                if secret_eq(s.trim(), a.expose()) {
-                    return Ok(Some(Principal::AdminSecret));
-                }
-            }
         }
     }
     if let Some((u, p)) = basic(headers) {
@@ -330,7 +287,7 @@ pub async fn enforce(
         .map(|c| c.0.ip());
     let ip = client_ip(req.headers(), peer, state.config.auth.trust_proxy);
     if !state.config.auth.enabled {
-        if access == Access::DbUser {
+        if decide(access, Some(&Principal::Anonymous), state.config.headless) != Decision::Allow {
             return unauthorized(&state, "Database user authentication required");
         }
         req.extensions_mut().insert(Principal::Anonymous);
@@ -385,17 +342,21 @@ pub async fn enforce(
             "Database not initialized. Please complete onboarding.",
         );
     }
-    let Some(principal) = principal else {
-        return unauthorized(&state, "Authentication required");
-    };
-    match access {
-        Access::DbUser if principal.db_user_id().is_none() => {
-            return unauthorized(
-                &state,
-                "Database user authentication required: log in with a user name and password",
-            );
+    // The access matrix (auth::access) decides; this layer only answers.
+    match decide(access, principal.as_ref(), state.config.headless) {
+        Decision::Allow => {}
+        Decision::Unauthenticated => {
+            let message = match (&principal, access) {
+                (None, _) => "Authentication required",
+                (Some(_), Access::DbUser) => {
+                    "Database user authentication required: log in with a user name and password"
+                }
+                (Some(_), Access::Admin) => "Admin authentication required",
+                (Some(_), _) => "This API key's scope does not cover this route",
+            };
+            return unauthorized(&state, message);
         }
-        Access::Admin if !principal.is_admin(state.config.headless) => {
+        Decision::Forbidden => {
             return ApiError::new(
                 StatusCode::FORBIDDEN,
                 "FORBIDDEN",
@@ -403,8 +364,10 @@ pub async fn enforce(
             )
             .into_response();
         }
-        _ => {}
     }
+    let Some(principal) = principal else {
+        return unauthorized(&state, "Authentication required");
+    };
     req.extensions_mut().insert(principal);
     next.run(req).await
 }

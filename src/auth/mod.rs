@@ -6,6 +6,7 @@
 //! cookie). Every secret comparison is constant-time; only hashes of session ids and API keys
 //! are stored.
 
+pub mod access;
 pub mod middleware;
 pub mod node_control;
 pub mod password;
@@ -15,5 +16,6 @@ pub mod session;
 pub mod setup_code;
 pub mod tokens;
 
-pub use middleware::{Access, Modes, authenticate, client_ip, enforce};
+pub use access::{Access, Decision, Modes};
+pub use middleware::{authenticate, client_ip, enforce};
 pub use principal::Principal;

@@ -152,7 +152,7 @@ pub async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, body: 
         let owner = if let Some(key) = req.api_key.as_deref().filter(|k| !k.is_empty()) {
             match check_api_key(&st, key, ip).map_err(store_error)? {
                 Some(Principal::EnvApiKey) => Some((SessionOwner::EnvApiKey, "api-user".into())),
-                Some(Principal::ApiKey { id, prefix }) => Some((
+                Some(Principal::ApiKey { id, prefix, .. }) => Some((
                     SessionOwner::ApiKey { id },
                     format!("api-key:{prefix}").into(),
                 )),

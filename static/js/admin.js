@@ -8,7 +8,7 @@ export async function refreshApiKeys() {
   try {
     data = await get("/api/admin/api-keys");
   } catch (e) {
-    body.replaceChildren(el("tr", {}, el("td", { colspan: 6, class: "hint" }, e.message)));
+    body.replaceChildren(el("tr", {}, el("td", { colspan: 7, class: "hint" }, e.message)));
     return;
   }
   body.replaceChildren(
@@ -18,6 +18,7 @@ export async function refreshApiKeys() {
         { dataset: { id: k.id } },
         el("td", {}, el("code", {}, k.prefix)),
         el("td", {}, k.label || ""),
+        el("td", {}, k.scope || "sign"),
         el("td", {}, when(k.createdAt)),
         el("td", {}, k.lastUsedAt ? `${when(k.lastUsedAt)} from ${k.lastUsedIp || "?"}` : "never"),
         el("td", {}, k.revokedAt ? `revoked${k.revokedReason ? `: ${k.revokedReason}` : ""}` : "active"),
@@ -80,7 +81,8 @@ export function initAdmin() {
   $("apikey-create").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     try {
-      const res = await post("/api/admin/api-keys", { label: formData(ev.target).label || undefined });
+      const f = formData(ev.target);
+      const res = await post("/api/admin/api-keys", { label: f.label || undefined, scope: f.scope || "sign" });
       $("new-apikey-token").textContent = res.apiKey.token;
       $("new-apikey").hidden = false;
       ev.target.reset();

@@ -703,9 +703,12 @@ where
         }
     })?;
     let config = match cli.command {
-        None | Some(Command::Serve) | Some(Command::Healthcheck) | Some(Command::SetupCode) => Some(
-            Config::from_settings(cli.settings.clone()).map_err(|e| (2, format!("error: {e}")))?,
-        ),
+        None | Some(Command::Serve) | Some(Command::Healthcheck) | Some(Command::SetupCode) => {
+            Some(
+                Config::from_settings(cli.settings.clone())
+                    .map_err(|e| (2, format!("error: {e}")))?,
+            )
+        }
         Some(Command::Keyset { .. }) => None,
     };
     Ok((cli, config))

@@ -124,7 +124,11 @@ fn every_route_has_its_documented_class() {
             r.path
         );
     }
-    assert_eq!(routes.len(), MATRIX.len(), "the matrix lists a route that does not exist");
+    assert_eq!(
+        routes.len(),
+        MATRIX.len(),
+        "the matrix lists a route that does not exist"
+    );
 }
 
 /// A concrete URL for a route pattern.

@@ -343,7 +343,10 @@ async fn admin_manages_users_and_the_last_admin_stays() {
     );
     // Once an admin exists, the admin secret is no credential anywhere (onboarding only).
     let bearer = format!("Bearer {ADMIN_SECRET}");
-    for (h, v) in [("authorization", bearer.as_str()), ("x-admin-secret", ADMIN_SECRET)] {
+    for (h, v) in [
+        ("authorization", bearer.as_str()),
+        ("x-admin-secret", ADMIN_SECRET),
+    ] {
         let (code, w, _) = call(&srv, Method::GET, "/api/admin/whoami", Some((h, v)), None).await;
         assert_eq!(code, 401, "{h}: {w}");
     }
@@ -495,7 +498,10 @@ async fn api_keys_are_shown_once_used_and_revoked() {
     .await;
     assert_eq!(code, 400);
 
-    assert_eq!(b["apiKey"]["scope"], "sign", "the narrowest scope by default");
+    assert_eq!(
+        b["apiKey"]["scope"], "sign",
+        "the narrowest scope by default"
+    );
     // Both header forms authenticate (the body is refused, so the key was accepted); a
     // `sign` key is no admin and reads no configuration.
     let (code, _, _) = call(
@@ -573,7 +579,14 @@ async fn api_keys_are_shown_once_used_and_revoked() {
     )
     .await;
     assert_eq!(code, 400);
-    let (code, _, _) = call(&srv, Method::GET, "/api/env", Some(("x-session-id", &key_sid)), None).await;
+    let (code, _, _) = call(
+        &srv,
+        Method::GET,
+        "/api/env",
+        Some(("x-session-id", &key_sid)),
+        None,
+    )
+    .await;
     assert_eq!(code, 401);
 
     let revoke = |body: Value| {

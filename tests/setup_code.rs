@@ -84,7 +84,10 @@ async fn a_setup_code_creates_the_first_admin_once_while_the_daemon_runs() {
     assert_eq!(validate(&srv, "wrong-code-00000").await, 401);
     assert_eq!(validate(&srv, &code).await, 200);
     // Typed by hand: case and dashes do not matter.
-    assert_eq!(validate(&srv, &code.to_uppercase().replace('-', "")).await, 200);
+    assert_eq!(
+        validate(&srv, &code.to_uppercase().replace('-', "")).await,
+        200
+    );
     let (status, body) = setup(&srv, "wrong-code-00000", "admin").await;
     assert_eq!(status, 401, "{body}");
     let (status, body) = setup(&srv, &code, "admin").await;
@@ -94,7 +97,10 @@ async fn a_setup_code_creates_the_first_admin_once_while_the_daemon_runs() {
     // Spent with the first admin.
     assert!(!file.exists(), "the code file is removed");
     let (_, s, _) = call(&srv, Method::GET, "/api/onboarding/status", None, None).await;
-    assert_eq!((s["initialized"].clone(), s["setupCode"].clone()), (json!(true), json!(false)));
+    assert_eq!(
+        (s["initialized"].clone(), s["setupCode"].clone()),
+        (json!(true), json!(false))
+    );
     assert_eq!(validate(&srv, &code).await, 401);
     let (status, _) = setup(&srv, &code, "second").await;
     assert_eq!(status, 401);

@@ -177,7 +177,11 @@ async fn the_setup_url_prefills_the_one_time_code() {
         .arg("setup-code")
         .output()
         .expect("igloo setup-code");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let mut b = Browser::launch().await;
     b.goto(&srv.url(&format!("/?setup={code}"))).await;
@@ -188,7 +192,11 @@ async fn the_setup_url_prefills_the_one_time_code() {
         "the field named for the setup code",
     )
     .await;
-    assert!(b.text("#setup-code-hint").await.contains("igloo setup-code"));
+    assert!(
+        b.text("#setup-code-hint")
+            .await
+            .contains("igloo setup-code")
+    );
     let filled = b
         .eval("document.querySelector('#onboarding-form [name=secret]').value")
         .await;

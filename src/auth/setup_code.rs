@@ -133,7 +133,10 @@ pub fn url(bind: std::net::SocketAddr, tls: bool, code: &str) -> String {
 /// stores its hash and returns it for the one log line; once a user exists, removes a stale
 /// code file. Never fails start-up: a problem is logged and onboarding falls back to
 /// `igloo setup-code`.
-pub fn on_start(config: &crate::config::Config, store: &crate::store::Store) -> Option<Zeroizing<String>> {
+pub fn on_start(
+    config: &crate::config::Config,
+    store: &crate::store::Store,
+) -> Option<Zeroizing<String>> {
     if config.headless || !config.auth.enabled {
         return None;
     }
@@ -186,7 +189,10 @@ mod tests {
         let on_disk = fs::read_to_string(&path).unwrap();
         assert!(!on_disk.contains(a.as_str()), "only the hash is kept");
         assert!(verify(&file, &a));
-        assert!(verify(&file, &format!(" {} ", a.to_uppercase().replace('-', ""))));
+        assert!(verify(
+            &file,
+            &format!(" {} ", a.to_uppercase().replace('-', ""))
+        ));
         assert!(!verify(&file, &b));
         assert!(!verify(&file, ""));
         // A new code replaces the old one.
@@ -203,7 +209,10 @@ mod tests {
     #[test]
     fn url_names_the_address_to_open() {
         let u = |s: &str, tls| url(s.parse().unwrap(), tls, "abc");
-        assert_eq!(u("127.0.0.1:8002", false), "http://127.0.0.1:8002/?setup=abc");
+        assert_eq!(
+            u("127.0.0.1:8002", false),
+            "http://127.0.0.1:8002/?setup=abc"
+        );
         assert_eq!(
             u("0.0.0.0:8002", true),
             "https://<this machine's address>:8002/?setup=abc"

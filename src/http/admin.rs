@@ -253,9 +253,19 @@ pub async fn create_api_key(
         None | Some(Value::Null) => ApiKeyScope::default(),
         Some(Value::String(s)) => match ApiKeyScope::parse(s.trim()) {
             Some(k) => k,
-            None => return bad("INVALID_SCOPE", "scope must be \"sign\", \"read\" or \"admin\""),
+            None => {
+                return bad(
+                    "INVALID_SCOPE",
+                    "scope must be \"sign\", \"read\" or \"admin\"",
+                );
+            }
         },
-        Some(_) => return bad("INVALID_SCOPE", "scope must be \"sign\", \"read\" or \"admin\""),
+        Some(_) => {
+            return bad(
+                "INVALID_SCOPE",
+                "scope must be \"sign\", \"read\" or \"admin\"",
+            );
+        }
     };
     let user = match map.get("userId") {
         None | Some(Value::Null) => p.db_user_id(),

@@ -148,8 +148,7 @@ pub fn api_routes() -> Vec<ApiRoute> {
         ApiRoute::get("/api/sign/pending", get(node::pending_signs)).access(Access::Admin),
         ApiRoute::post("/api/sign/pending/{id}/approve", post(node::approve_sign))
             .access(Access::Admin),
-        ApiRoute::post("/api/sign/pending/{id}/deny", post(node::deny_sign))
-            .access(Access::Admin),
+        ApiRoute::post("/api/sign/pending/{id}/deny", post(node::deny_sign)).access(Access::Admin),
         ApiRoute::post("/api/nip44/encrypt", post(crypto::nip44_encrypt)).access(Access::Sign),
         ApiRoute::post("/api/nip44/decrypt", post(crypto::nip44_decrypt)).access(Access::Sign),
         ApiRoute::post("/api/nip04/encrypt", post(crypto::nip04_encrypt)).access(Access::Sign),

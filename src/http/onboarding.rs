@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::auth::{blocking, no_store, store_error};
 use super::auth::ClientIp;
+use super::auth::{blocking, no_store, store_error};
 use crate::auth::{password, setup_code, tokens};
 use crate::store::users::{CreateUser, Role};
 

@@ -266,3 +266,21 @@ async fn wrong_admin_secrets_are_throttled_across_addresses() {
         200
     );
 }
+
+#[test]
+fn the_command_says_why_it_cannot_help() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DB_PATH", tmp.path())
+        .env("HEADLESS", "true")
+        .arg("setup-code")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("headless"));
+    let help = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("setup-code"));
+}

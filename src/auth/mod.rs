@@ -1,5 +1,6 @@
-//! Who is calling: passwords, sessions, API keys, headless key and basic auth, and the one
-//! middleware that enforces each route's [`Access`] level.
+//! Who is calling and may they: passwords, sessions, API keys, headless key and basic auth,
+//! and the [`Access`] level each route declares. Store-backed; never imports the HTTP layer
+//! (its axum layer, [`crate::http::authn`], calls in here).
 //!
 //! Methods are tried in igloo-server's order (reference §6.1): API key (`X-API-Key` or
 //! `Authorization: Bearer`), basic auth, then session (`X-Session-ID` or the `session`
@@ -7,15 +8,13 @@
 //! are stored.
 
 pub mod access;
-pub mod middleware;
-pub mod node_control;
+pub mod authn;
 pub mod password;
 pub mod principal;
-pub mod runtime;
 pub mod session;
 pub mod setup_code;
 pub mod tokens;
 
 pub use access::{Access, Decision, Modes};
-pub use middleware::{authenticate, client_ip, enforce};
+pub use authn::{AuthCtx, authenticate};
 pub use principal::Principal;

@@ -58,6 +58,8 @@ pub struct Daemon {
     node: crate::node::Supervisor,
     /// The running system (what every caller drives).
     control: Control,
+    /// The first-run setup code drawn at start (logged once, then dropped).
+    setup_code: Option<zeroize::Zeroizing<String>>,
 }
 
 /// Everything that can fail at start-up happens here, before the first request.
@@ -109,6 +111,8 @@ pub async fn start_with_notifier(
         stop: stop_rx,
     })?;
     let node = control.node.clone();
+    // First run without ADMIN_SECRET: a one-time setup code, logged once we listen.
+    let setup_code = crate::auth::setup_code::on_start(&config, &store);
     let state = AppState::new(AppInner {
         control: control.clone(),
         tls_enabled: tls.is_some(),
@@ -137,6 +141,7 @@ pub async fn start_with_notifier(
         stop_tx,
         node,
         control,
+        setup_code,
     })
 }
 
@@ -174,6 +179,7 @@ impl Daemon {
             stop_tx,
             node,
             control,
+            setup_code,
         } = self;
         let local = listener.local_addr()?;
         // One shutdown signal fans out to every listener.
@@ -215,6 +221,14 @@ impl Daemon {
             mode = if config.headless { "headless" } else { "database" },
             "igloo is listening"
         );
+        if let Some(code) = setup_code {
+            let url = crate::auth::setup_code::url(local, tls.is_some(), &code);
+            // Printed once on purpose: the owner needs it to create the first admin.
+            tracing::warn!(
+                "no admin yet: open {url} to create the admin account (one-time setup code {}; `igloo setup-code` prints a new one)",
+                code.as_str()
+            );
+        }
         let stop_notifier = notifier.clone();
         tokio::spawn(async move {
             shutdown.await;

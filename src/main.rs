@@ -39,6 +39,15 @@ fn main() -> ExitCode {
             let _ = std::io::stdout().flush();
             ExitCode::from(code as u8)
         }
+        (Some(Command::SetupCode), Some(config)) => {
+            let code = igloo::cli::setup_code::run(
+                &config,
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            );
+            let _ = std::io::stdout().flush();
+            ExitCode::from(code as u8)
+        }
         (Some(Command::Healthcheck), Some(config)) => {
             ExitCode::from(igloo::cli::healthcheck::run(&config) as u8)
         }

@@ -97,7 +97,8 @@ async fn a_full_flow_logs_no_secret() {
         Method::POST,
         "/api/admin/api-keys",
         auth,
-        Some(json!({"label": "t"})),
+        // It pings (read) and signs (sign): the admin scope covers both.
+        Some(json!({"label": "t", "scope": "admin"})),
     )
     .await;
     assert_eq!(code, 201);

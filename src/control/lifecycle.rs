@@ -150,15 +150,6 @@ pub fn boot(control: &Control) {
         &control.vault,
         &control.node,
     );
-    if !config.headless
-        && config.auth.enabled
-        && config.auth.admin_secret.is_none()
-        && store.user_count().unwrap_or(1) == 0
-    {
-        tracing::warn!(
-            "no user exists and ADMIN_SECRET is not set: set ADMIN_SECRET and restart to complete onboarding"
-        );
-    }
     // Expired sessions from before the restart are removed once here.
     let cutoff = crate::store::users::now_ms()
         .saturating_sub(u64::try_from(config.auth.session_timeout.as_millis()).unwrap_or(0));

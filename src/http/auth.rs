@@ -153,7 +153,7 @@ pub async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, body: 
         let owner = if let Some(key) = req.api_key.as_deref().filter(|k| !k.is_empty()) {
             match with_auth(&st, |ctx| check_api_key(ctx, key, ip)).map_err(store_error)? {
                 Some(Principal::EnvApiKey) => Some((SessionOwner::EnvApiKey, "api-user".into())),
-                Some(Principal::ApiKey { id, prefix }) => Some((
+                Some(Principal::ApiKey { id, prefix, .. }) => Some((
                     SessionOwner::ApiKey { id },
                     format!("api-key:{prefix}").into(),
                 )),

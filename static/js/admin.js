@@ -12,11 +12,11 @@ export async function refreshApiKeys() {
   try {
     data = await get("/api/admin/api-keys");
   } catch (e) {
-    body.replaceChildren(emptyRow(6, e.message));
+    body.replaceChildren(emptyRow(7, e.message));
     return;
   }
   const keys = data.apiKeys || [];
-  if (!keys.length) return body.replaceChildren(emptyRow(6, "No API keys."));
+  if (!keys.length) return body.replaceChildren(emptyRow(7, "No API keys."));
   body.replaceChildren(
     ...keys.map((k) => {
       const name = `API key ${k.label || k.prefix}`;
@@ -25,6 +25,7 @@ export async function refreshApiKeys() {
         { dataset: { id: k.id } },
         el("td", { "data-label": "Prefix" }, el("code", {}, k.prefix)),
         el("td", { "data-label": "Label" }, k.label || "–"),
+        el("td", { "data-label": "Scope" }, k.scope || "sign"),
         el("td", { "data-label": "Created" }, when(k.createdAt)),
         el("td", { "data-label": "Last used" }, k.lastUsedAt ? `${when(k.lastUsedAt)} from ${k.lastUsedIp || "?"}` : "never"),
         el("td", { "data-label": "State" }, k.revokedAt ? `revoked${k.revokedReason ? `: ${k.revokedReason}` : ""}` : "active"),
@@ -92,7 +93,8 @@ export function initAdmin() {
     const form = ev.target;
     wipeSecrets();
     try {
-      const res = await post("/api/admin/api-keys", { label: formData(form).label || undefined });
+      const f = formData(form);
+      const res = await post("/api/admin/api-keys", { label: f.label || undefined, scope: f.scope || "sign" });
       $("new-apikey-box").replaceChildren(secretBox("the new API key", res.apiKey.token));
       $("new-apikey").hidden = false;
       form.reset();

@@ -306,6 +306,7 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), cors::middleware))
         .layer(from_fn_with_state(state.clone(), headers::middleware))
         .layer(from_fn_with_state(state.clone(), client_ip::middleware))
+        .layer(axum::middleware::map_response(limits::json_413))
         .layer(axum::middleware::from_fn(request_id::middleware))
         .with_state(state)
 }

@@ -300,6 +300,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed().into_response() })
         // GUARD layers, innermost first: body limit, WebSocket origin, rate limits, CORS,
         // security headers, client address.
+        .layer(axum::middleware::from_fn(events::handshake_credentials))
         .layer(axum::middleware::from_fn(limits::middleware))
         .layer(from_fn_with_state(state.clone(), origin::ws_middleware))
         .layer(from_fn_with_state(state.clone(), ratelimit::middleware))

@@ -471,3 +471,17 @@ async fn the_exact_origin_is_recognised_over_http2() {
         403
     );
 }
+
+#[tokio::test]
+async fn the_relay_echoes_the_first_offered_subprotocol() {
+    // As igloo-server: a browser refuses a socket whose answer names none of its protocols.
+    let srv = TestServer::start(&[]);
+    let mut req = format!("ws://{}/", srv.addr).into_client_request().unwrap();
+    req.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static("nostr, other"),
+    );
+    let (mut ws, res) = tokio_tungstenite::connect_async(req).await.unwrap();
+    assert_eq!(res.headers()["sec-websocket-protocol"], "nostr");
+    let _ = ws.close(None).await;
+}

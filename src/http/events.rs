@@ -120,7 +120,7 @@ enum Bound {
 
 impl Bound {
     fn of(principal: Option<&Principal>, headers: &HeaderMap) -> Self {
-        use crate::auth::middleware::presented_api_key;
+        use crate::auth::authn::presented_api_key;
         let session = crate::auth::session::session_id(headers)
             .map(|id| Bound::Session(crate::auth::tokens::sha256_hex(&id)));
         // A header credential is tried before the session (see `authenticate`).
@@ -143,7 +143,9 @@ impl Bound {
     async fn alive(&self, state: &AppState) -> bool {
         let (state, bound) = (state.clone(), self.clone());
         let check = tokio::task::spawn_blocking(move || match bound {
-            Bound::Session(hash) => crate::auth::middleware::session_alive(&state, &hash),
+            Bound::Session(hash) => {
+                super::authn::with_auth(&state, |a| crate::auth::authn::session_alive(a, &hash))
+            }
             Bound::ApiKey(id) => state
                 .store
                 .get_api_key(id)

@@ -153,6 +153,20 @@ pub(crate) fn check_session(
     Ok(Some(principal))
 }
 
+/// Whether the session with this id hash is still in force, without touching it: stored,
+/// not idle past the timeout, its owner still there. The event stream asks this every
+/// second and ends when it turns false (logout, expiry, password change, deleted user or key).
+pub(crate) fn session_alive(state: &AuthCtx<'_>, hash: &str) -> Result<bool, StoreError> {
+    let Some(rec) = state.store.get_session(hash)? else {
+        return Ok(false);
+    };
+    let timeout = u64::try_from(state.live.auth.session_timeout.as_millis()).unwrap_or(u64::MAX);
+    if now_ms().saturating_sub(rec.last_access) > timeout {
+        return Ok(false);
+    }
+    Ok(owner_principal(state, &rec.owner)?.is_some())
+}
+
 fn owner_principal(
     state: &AuthCtx<'_>,
     owner: &SessionOwner,

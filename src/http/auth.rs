@@ -133,7 +133,12 @@ fn invalid_credentials() -> Response {
     responses((status = 200, description = "Logged in; sets the `session` cookie", body = LoginResponse),
         (status = 400, description = "Malformed body", body = super::error::ErrorBody),
         (status = 401, description = "Invalid credentials")))]
-pub async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, body: Bytes) -> Response {
+pub async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let req: LoginRequest = match json_body(&body) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
@@ -218,7 +223,11 @@ pub async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, body: 
                 .record_success(&throttle_name, throttle_ip);
             tracing::info!(user = %user_id, "login succeeded");
             let timeout = state.live.current().auth.session_timeout;
-            let cookie = set_cookie(&sid, timeout.as_secs(), state.tls_enabled);
+            let cookie = set_cookie(
+                &sid,
+                timeout.as_secs(),
+                super::origin::request_is_https(&state, &headers),
+            );
             let body = LoginResponse {
                 success: true,
                 session_id: sid.to_string(),
@@ -249,7 +258,10 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
         }
     }
     (
-        [(header::SET_COOKIE, clear_cookie(state.tls_enabled))],
+        [(
+            header::SET_COOKIE,
+            clear_cookie(super::origin::request_is_https(&state, &headers)),
+        )],
         Json(serde_json::json!({"success": true})),
     )
         .into_response()

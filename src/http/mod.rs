@@ -293,12 +293,14 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed().into_response() })
         // GUARD layers, innermost first: body limit, WebSocket origin, rate limits, CORS,
         // security headers, client address.
+        .layer(axum::middleware::from_fn(events::handshake_credentials))
         .layer(axum::middleware::from_fn(limits::middleware))
         .layer(from_fn_with_state(state.clone(), origin::ws_middleware))
         .layer(from_fn_with_state(state.clone(), ratelimit::middleware))
         .layer(from_fn_with_state(state.clone(), cors::middleware))
         .layer(from_fn_with_state(state.clone(), headers::middleware))
         .layer(from_fn_with_state(state.clone(), client_ip::middleware))
+        .layer(axum::middleware::map_response(limits::json_413))
         .layer(axum::middleware::from_fn(request_id::middleware))
         .with_state(state)
 }

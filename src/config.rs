@@ -693,10 +693,14 @@ where
 {
     let cli = Cli::try_parse_from(args).map_err(|e| {
         use clap::error::ErrorKind;
+        // clap quotes offending arguments: never let it repeat a share or an nsec.
+        let redact = crate::cli::keyset::redact_secrets;
         match e.kind() {
             ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => (0, e.to_string()),
-            ErrorKind::ValueValidation | ErrorKind::InvalidValue => (2, one_line_error(&e)),
-            _ => (2, e.to_string()),
+            ErrorKind::ValueValidation | ErrorKind::InvalidValue => {
+                (2, redact(&one_line_error(&e)))
+            }
+            _ => (2, redact(&e.to_string())),
         }
     })?;
     let config = match cli.command {

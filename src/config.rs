@@ -892,9 +892,10 @@ fn parse_session_secret(s: &str) -> Result<Secret, String> {
 
 impl Config {
     /// The directory holding the store, the device key and the TLS certificate.
-    /// DB_PATH with an extension names the store file itself; its parent is the data directory.
+    /// DB_PATH naming the store file ([`crate::store::names_store_file`]: an extension, unless
+    /// it is an existing directory): its parent is the data directory.
     pub fn data_dir(&self) -> PathBuf {
-        if self.db_path.extension().is_some() {
+        if crate::store::names_store_file(&self.db_path) {
             match self.db_path.parent() {
                 Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
                 _ => PathBuf::from("."),

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 
@@ -188,7 +188,7 @@ impl Daemon {
             health,
             notifier,
             stop_tx,
-            node: _,
+            node,
         } = self;
         let local = listener.local_addr()?;
         // One shutdown signal fans out to every listener.
@@ -254,7 +254,16 @@ impl Daemon {
             let _ = w.await;
         }
         let _ = notifier.status("Closing the store");
-        // The app (and its store handles) is gone with the server; close the file cleanly.
+        // The app (and its store handles) is gone with the server. The nodes were told to stop
+        // with everything else; the supervisor lets go of the store, and the nodes' last tasks
+        // (the final count flush, V2 pools sealed for the next start) finish and drop theirs.
+        // Then this is the last handle and the file closes cleanly.
+        node.release_store();
+        drop(node);
+        let deadline = tokio::time::Instant::now() + STORE_RELEASE_WAIT;
+        while store.other_handles() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let closed = tokio::task::spawn_blocking(move || store.close()).await;
         match closed {
             Ok(Ok(outcome)) => tracing::info!(?outcome, "store closed"),
@@ -266,6 +275,10 @@ impl Daemon {
         Ok(())
     }
 }
+
+/// How long shutdown waits for the last holders of the store (node tasks finishing) before
+/// closing it anyway (then the file closes when the last one drops; every commit is durable).
+const STORE_RELEASE_WAIT: Duration = Duration::from_secs(5);
 
 /// Resolves on SIGTERM or SIGINT.
 pub async fn shutdown_signal() {

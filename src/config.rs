@@ -201,7 +201,7 @@ pub struct Settings {
     #[arg(long, env = "NODE_MAX_RETRY_DELAY", default_value_t = 300_000, value_parser = parse_max_retry_delay, help_heading = "Node")]
     pub node_max_retry_delay: u64,
     /// Watchdog restarts of an unhealthy node before giving up (1–100).
-    #[arg(long, env = "NODE_HEALTH_MAX_RESTARTS", default_value_t = 5, value_parser = parse_retries, help_heading = "Node")]
+    #[arg(long, env = "NODE_HEALTH_MAX_RESTARTS", default_value_t = 3, value_parser = parse_retries, help_heading = "Node")]
     pub node_health_max_restarts: u32,
     /// First delay before a watchdog restart, in milliseconds (at most one hour).
     #[arg(long, env = "NODE_HEALTH_RESTART_DELAY", default_value_t = 60_000, value_parser = parse_restart_delay, help_heading = "Node")]

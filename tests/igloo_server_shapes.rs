@@ -129,7 +129,12 @@ async fn peer_routes_answer_in_igloo_server_shapes() {
         .map(|p| p["pubkey"].clone())
         .collect();
     assert!(listed.contains(&json!(b_x)), "{all}");
-    assert!(listed.iter().all(|k| k.as_str().is_some_and(|s| s.len() == 64)), "{all}");
+    assert!(
+        listed
+            .iter()
+            .all(|k| k.as_str().is_some_and(|s| s.len() == 64)),
+        "{all}"
+    );
     let npub = nip19::encode_npub(&x_only(&key(1)));
     for given in [b_x.clone(), b_c.clone(), npub.to_string()] {
         let v = req(&a, Method::GET, &format!("/api/peers/{given}/policy"), None).await;

@@ -20,8 +20,7 @@ use serde_json::{Value, json};
 mod relay_common;
 
 async fn peers(srv: &common::TestServer) -> Value {
-    let (code, v, _) =
-        common::call(srv, reqwest::Method::GET, "/api/peers", None, None).await;
+    let (code, v, _) = common::call(srv, reqwest::Method::GET, "/api/peers", None, None).await;
     assert_eq!(code, 200, "{v}");
     v
 }
@@ -77,7 +76,10 @@ async fn bifrost_batches_two_sighashes_in_one_request_and_igloo_signs_both() {
             seen += 1;
         }
     }
-    assert_eq!(seen, 1, "one event from the JS requester to igloo on the relay");
+    assert_eq!(
+        seen, 1,
+        "one event from the JS requester to igloo on the relay"
+    );
 
     // igloo counted one partial per sighash.
     let p = peers(&ig).await;

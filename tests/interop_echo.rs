@@ -99,7 +99,8 @@ async fn igloo_core_await_share_echo_and_send_echo() {
     let relay = TestServer::start(&[]);
     let relay_url = format!("ws://{}", relay.addr);
 
-    let (js, mut stdin, rx) = spawn_echo_js(&group, share.as_str(), &[relay_url.clone()]);
+    let (js, mut stdin, rx) =
+        spawn_echo_js(&group, share.as_str(), std::slice::from_ref(&relay_url));
     let next = |what: &str| next_line(&rx, what);
     assert_eq!(next("listening line")["listening"], json!(true));
 
@@ -177,8 +178,7 @@ async fn start_up_echo_reaches_the_relay_that_connects_last() {
     let slow = slow_forwarder(last.addr, Duration::from_secs(2)).await;
 
     // The listener is only on the late relay.
-    let (js, stdin, rx) =
-        spawn_echo_js(&group, share.as_str(), &[format!("ws://{}", last.addr)]);
+    let (js, stdin, rx) = spawn_echo_js(&group, share.as_str(), &[format!("ws://{}", last.addr)]);
     assert_eq!(next_line(&rx, "listening line")["listening"], json!(true));
 
     let relays = format!("ws://{},ws://{}", first.addr, slow);
@@ -197,7 +197,10 @@ async fn start_up_echo_reaches_the_relay_that_connects_last() {
     assert_eq!(next_line(&rx, "awaitShareEcho result")["echo"], json!(true));
     // Both relays are connected.
     let status = common::get_json(&igloo.url("/api/status")).await;
-    let states = status["relayStates"].as_array().cloned().unwrap_or_default();
+    let states = status["relayStates"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(states.len(), 2, "{status}");
     assert!(
         states.iter().all(|s| s["connected"] == json!(true)),

@@ -148,11 +148,7 @@ fn migrate_errors_are_one_line_with_exit_code_2() {
             "command line",
         ),
         // Password on stdin: the two entries must match.
-        (
-            vec![&group, "--relay", relay],
-            &differ,
-            "differ",
-        ),
+        (vec![&group, "--relay", relay], &differ, "differ"),
         (vec![&group, "--relay", relay], &one, "no password"),
     ];
     for (args, stdin, want) in cases {
@@ -210,8 +206,22 @@ fn secrets_on_the_command_line_are_refused_and_never_repeated() {
         vec!["keyset", "verify", &group, &s1],
         vec!["keyset", "verify", &s1],
         vec!["keyset", "generate", "-t", "2", "-n", "3", "--nsec", &nsec],
-        vec!["keyset", "migrate", "--nsec", &nsec, "--relay", "ws://127.0.0.1:9"],
-        vec!["keyset", "migrate", &group, &s1, "--relay", "ws://127.0.0.1:9"],
+        vec![
+            "keyset",
+            "migrate",
+            "--nsec",
+            &nsec,
+            "--relay",
+            "ws://127.0.0.1:9",
+        ],
+        vec![
+            "keyset",
+            "migrate",
+            &group,
+            &s1,
+            "--relay",
+            "ws://127.0.0.1:9",
+        ],
         // clap's own errors quote the argument: unexpected arguments, bad values, unknown
         // subcommands.
         vec!["keyset", "generate", "-t", "2", "-n", "3", &s1],
@@ -237,7 +247,11 @@ fn secrets_on_the_command_line_are_refused_and_never_repeated() {
     // The refusal says what to do instead.
     let (_, _, err) = igloo_env(&["keyset", "recover", &group, &s1], "", &[]);
     assert!(err.contains("standard input"), "{err}");
-    let (_, _, err) = igloo_env(&["keyset", "generate", "-t", "2", "-n", "3", "--nsec", &nsec], "", &[]);
+    let (_, _, err) = igloo_env(
+        &["keyset", "generate", "-t", "2", "-n", "3", "--nsec", &nsec],
+        "",
+        &[],
+    );
     assert!(err.contains("--nsec-file"), "{err}");
 }
 
@@ -275,7 +289,15 @@ fn shares_nsecs_and_passwords_come_from_stdin_or_files() {
     std::fs::write(path("s1"), format!("{}\n", shares[0])).unwrap();
     std::fs::write(path("s2"), &shares[1]).unwrap();
     let (code, out, err) = igloo_env(
-        &["keyset", "recover", &group, "--share-file", &path("s1"), "--share-file", &path("s2")],
+        &[
+            "keyset",
+            "recover",
+            &group,
+            "--share-file",
+            &path("s1"),
+            "--share-file",
+            &path("s2"),
+        ],
         "",
         &[],
     );
@@ -308,21 +330,33 @@ fn shares_nsecs_and_passwords_come_from_stdin_or_files() {
     ] {
         let (code, out, err) = igloo_env(&args, &stdin, &[]);
         assert_eq!(code, 0, "{args:?}: {err}");
-        assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["belongs"], true);
+        assert_eq!(
+            serde_json::from_str::<Value>(&out).unwrap()["belongs"],
+            true
+        );
     }
     for (args, stdin) in [
         (vec!["keyset", "decode"], shares[1].clone()),
         (vec!["keyset", "decode", "-"], shares[1].clone()),
-        (vec!["keyset", "decode", "--file", &path("s2")], String::new()),
+        (
+            vec!["keyset", "decode", "--file", &path("s2")],
+            String::new(),
+        ),
     ] {
         let (code, out, err) = igloo_env(&args, &stdin, &[]);
         assert_eq!(code, 0, "{args:?}: {err}");
-        assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["type"], "share");
+        assert_eq!(
+            serde_json::from_str::<Value>(&out).unwrap()["type"],
+            "share"
+        );
         assert!(!out.contains(&shares[1]));
     }
     let (code, out, _) = igloo_env(&["keyset", "decode", &group], "", &[]);
     assert_eq!(code, 0);
-    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["type"], "group");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["type"],
+        "group"
+    );
 }
 
 #[test]
@@ -342,7 +376,10 @@ fn migrate_reads_the_password_twice_from_stdin_and_defaults_to_the_configured_re
     let own = decode_profile(v["own"]["bfprofile"].as_str().unwrap(), PW).unwrap();
     assert_eq!(
         own.relays,
-        vec!["ws://127.0.0.1:7".to_string(), "ws://127.0.0.1:8".to_string()]
+        vec![
+            "ws://127.0.0.1:7".to_string(),
+            "ws://127.0.0.1:8".to_string()
+        ]
     );
     // --relay wins over RELAYS.
     let (code, out, err) = igloo_env(
@@ -367,7 +404,10 @@ fn junk_input_and_foreign_shares_get_clear_messages() {
         let (code, _, err) = igloo_env(&["keyset", "decode", "-"], input, &[]);
         assert_eq!(code, 2, "{input:?}");
         assert!(err.contains(want), "{input:?}: {err}");
-        assert!(!err.contains("hello world1") && !err.contains("\"1\""), "{err}");
+        assert!(
+            !err.contains("hello world1") && !err.contains("\"1\""),
+            "{err}"
+        );
     }
     // A share of another keyset with the same index as one of ours: it does not belong.
     let ks = generate(&mut rand::thread_rng(), 2, 3, None).unwrap();
@@ -375,7 +415,10 @@ fn junk_input_and_foreign_shares_get_clear_messages() {
     let group = encode_group(&ks.group);
     let mine = encode_share(&ks.shares[0]).to_string();
     let foreign = encode_share(&other.shares[0]).to_string();
-    for stdin in [format!("{mine}\n{foreign}\n"), format!("{foreign}\n{mine}\n")] {
+    for stdin in [
+        format!("{mine}\n{foreign}\n"),
+        format!("{foreign}\n{mine}\n"),
+    ] {
         let (code, _, err) = igloo_env(&["keyset", "recover", &group], &stdin, &[]);
         assert_eq!(code, 2);
         assert!(err.contains("does not belong"), "{err}");

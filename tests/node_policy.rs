@@ -394,7 +394,11 @@ async fn receive_policy_cap_counts_and_persistence() {
     assert_eq!(code, 404);
     let (code, me) = get(&b, "/api/peers/self").await;
     assert_eq!(code, 200);
-    assert_eq!(me["pubkey"], json!(hex::encode(b_x)), "x-only, as igloo-server");
+    assert_eq!(
+        me["pubkey"],
+        json!(hex::encode(b_x)),
+        "x-only, as igloo-server"
+    );
     let (code, g) = get(&b, "/api/peers/group").await;
     assert_eq!(code, 200);
     assert_eq!(g["pubkey"], json!(hex::encode(ks.group.pubkey_x_only())));

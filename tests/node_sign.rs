@@ -264,7 +264,11 @@ async fn two_daemons_sign_ping_and_refuse_multi_sighash_sessions() {
         .find(|p| p["policy"]["normalizedPubkey"] == json!(hex::encode(me_x)))
         .expect("C listed")
         .clone();
-    assert_eq!(c_view["partialsIssued"], json!(3), "1 + 2 sighashes counted");
+    assert_eq!(
+        c_view["partialsIssued"],
+        json!(3),
+        "1 + 2 sighashes counted"
+    );
 
     // Three sighashes in one session would reveal the share: B stays silent.
     let (_, _, ev) = ask(vec![rand::random(), rand::random(), rand::random()]);

@@ -157,7 +157,9 @@ async fn readme_sh_blocks_run_as_written() {
         } else if cmd.starts_with("scripts/test") {
             let script = repo().join("scripts/test");
             let mode = std::os::unix::fs::PermissionsExt::mode(
-                &std::fs::metadata(&script).expect("scripts/test").permissions(),
+                &std::fs::metadata(&script)
+                    .expect("scripts/test")
+                    .permissions(),
             );
             assert!(mode & 0o111 != 0, "scripts/test is not executable");
             let ok = Command::new("bash")

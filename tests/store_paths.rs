@@ -60,10 +60,12 @@ fn spawn(dir: &std::path::Path, env: &[(&str, String)]) -> Daemon {
             sink.lock().unwrap().push(line);
         }
     });
-    let port = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| {
-        let _ = child.kill();
-        panic!("no listening line: {:?}", log.lock().unwrap())
-    });
+    let port = rx
+        .recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("no listening line: {:?}", log.lock().unwrap())
+        });
     Daemon { child, port, log }
 }
 
@@ -80,7 +82,10 @@ fn stop(mut d: Daemon) -> String {
         if let Some(s) = d.child.try_wait().expect("wait") {
             break s;
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "no exit after SIGTERM");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no exit after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(0));
@@ -138,7 +143,10 @@ async fn sigterm_closes_the_store_cleanly_with_a_running_node() {
     // A headless node (its guard, count flusher and relay pool hold the store or the node).
     let env = |relays: String| {
         vec![
-            ("DB_PATH", tmp.path().join("data").to_string_lossy().into_owned()),
+            (
+                "DB_PATH",
+                tmp.path().join("data").to_string_lossy().into_owned(),
+            ),
             ("HEADLESS", "true".to_string()),
             ("GROUP_CRED", encode_group(&ks.group)),
             ("SHARE_CRED", encode_share(&ks.shares[0]).to_string()),
@@ -154,7 +162,10 @@ async fn sigterm_closes_the_store_cleanly_with_a_running_node() {
     // Database mode too (stores, sessions, the relay): a clean close.
     let d = spawn(
         tmp.path(),
-        &[("DB_PATH", tmp.path().join("db2").to_string_lossy().into_owned())],
+        &[(
+            "DB_PATH",
+            tmp.path().join("db2").to_string_lossy().into_owned(),
+        )],
     );
     status_ok(d.port).await;
     assert_closed_cleanly(&stop(d));

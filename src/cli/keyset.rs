@@ -168,13 +168,13 @@ pub fn redact_secrets(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     while i < text.len() {
-        let hit = SECRET_PREFIXES
-            .iter()
-            .find(|p| {
-                lower[i..].starts_with(**p)
-                    && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric())
-                    && bytes.get(i + p.len()).is_some_and(u8::is_ascii_alphanumeric)
-            });
+        let hit = SECRET_PREFIXES.iter().find(|p| {
+            lower[i..].starts_with(**p)
+                && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric())
+                && bytes
+                    .get(i + p.len())
+                    .is_some_and(u8::is_ascii_alphanumeric)
+        });
         match hit {
             Some(p) => {
                 out.push_str(p);
@@ -224,7 +224,9 @@ enum CliError {
     PasswordMismatch,
     #[error("no password: give --password-file, or the password twice on standard input")]
     NoPassword,
-    #[error("give a bfgroup with its shares on standard input (or --share-file), or --nsec - / --nsec-file")]
+    #[error(
+        "give a bfgroup with its shares on standard input (or --share-file), or --nsec - / --nsec-file"
+    )]
     MigrateSource,
     #[error("could not seal this node's profile: {0}")]
     Profile(#[from] crate::frostr_v2::credentials::PackageError),
@@ -765,7 +767,9 @@ pub fn run(
 fn wipe(cmd: KeysetCommand) {
     use zeroize::Zeroize;
     match cmd {
-        KeysetCommand::Generate { nsec: Some(mut s), .. } => s.zeroize(),
+        KeysetCommand::Generate {
+            nsec: Some(mut s), ..
+        } => s.zeroize(),
         KeysetCommand::Decode {
             credential: Some(mut c),
             ..

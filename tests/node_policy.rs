@@ -644,6 +644,34 @@ async fn approve_mode_signs_only_after_approval() {
     let (code, _) = job.await.expect("join");
     assert_eq!(code, 504);
     assert_eq!(policy_of(&b, &a_x).await["partialsIssued"], json!(1));
+
+    // A two-sighash session waits as one request and, approved, counts two partials.
+    let mut c = Raw::connect(&relay_url, &ks, 2).await;
+    c.ping_until_answer(&b_x).await;
+    let (pkg, msg_id) = c.ask_n(&ks, &b_x, 2, 2).await;
+    let p = wait_pending(&b).await;
+    assert_eq!(p["sighashes"].as_array().map(Vec::len), Some(2), "{p}");
+    let id = p["id"].as_str().expect("id").to_owned();
+    let (code, body) = send(&b, "POST", &format!("/api/sign/pending/{id}/approve"), None).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["partialsIssued"], json!(2));
+    let (rid, payload) = c.next(Duration::from_secs(10)).await.expect("/sign/res");
+    assert_eq!(rid, msg_id);
+    let Payload::SignRes(psig) = payload else {
+        panic!("expected /sign/res");
+    };
+    let partials = SigningSession::new(&ks.group, pkg)
+        .expect("session")
+        .verify_response(&psig)
+        .expect("both partials verify");
+    assert_eq!(partials.len(), 2);
+    // With a cap of 3, another two-sighash session would pass it: refused, never queued.
+    put_policy(&b, &c_x, json!({ "partialCap": 3 })).await;
+    c.ask_n_refused(&ks, &b_x, 2, 2, Duration::from_secs(2))
+        .await;
+    let (_, body) = get(&b, "/api/sign/pending").await;
+    assert_eq!(body["pending"], json!([]), "{body}");
+    assert_eq!(policy_of(&b, &c_x).await["partialsIssued"], json!(2));
 }
 
 #[tokio::test]

@@ -608,7 +608,7 @@ fn migrate_cmd(
         if a.share_files.is_empty() {
             while let Some(line) = read_line(stdin)? {
                 let t = line.trim();
-                if t.is_empty() && shares.is_empty() {
+                if t.is_empty() {
                     continue;
                 }
                 if t.to_ascii_lowercase().starts_with("bfshare1") {

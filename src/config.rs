@@ -855,12 +855,20 @@ fn parse_session_secret(s: &str) -> Result<Secret, String> {
     }
 }
 
+/// Whether DB_PATH names the store file itself (else a directory holding `igloo.redb`).
+/// An existing directory is a directory whatever its name (`mktemp -d`'s `tmp.Xy12`, an
+/// `igloo.d`); for any other path igloo-server's rule applies: a path with an extension is
+/// the store file.
+pub fn names_store_file(p: &std::path::Path) -> bool {
+    !p.is_dir() && p.extension().is_some()
+}
+
 impl Config {
     /// The directory holding the store, the device key and the TLS certificate.
-    /// DB_PATH naming the store file ([`crate::store::names_store_file`]: an extension, unless
-    /// it is an existing directory): its parent is the data directory.
+    /// DB_PATH naming the store file ([`names_store_file`]: an extension, unless it is an
+    /// existing directory): its parent is the data directory.
     pub fn data_dir(&self) -> PathBuf {
-        if crate::store::names_store_file(&self.db_path) {
+        if names_store_file(&self.db_path) {
             match self.db_path.parent() {
                 Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
                 _ => PathBuf::from("."),

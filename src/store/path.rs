@@ -16,13 +16,8 @@ pub const DB_FILE_NAME: &str = "igloo.redb";
 const DIR_MODE: u32 = 0o700;
 const FILE_MODE: u32 = 0o600;
 
-/// Whether DB_PATH names the store file itself (else a directory holding [`DB_FILE_NAME`]).
-/// An existing directory is a directory whatever its name (`mktemp -d`'s `tmp.Xy12`, an
-/// `igloo.d`); for any other path igloo-server's rule applies: a path with an extension is
-/// the store file.
-pub fn names_store_file(p: &Path) -> bool {
-    !p.is_dir() && p.extension().is_some()
-}
+/// Whether DB_PATH names the store file itself (the rule lives with the settings).
+pub use crate::config::names_store_file;
 
 /// Applies the DB_PATH rule ([`names_store_file`]): the store file's path.
 pub fn resolve_db_path(p: &Path) -> PathBuf {

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
@@ -253,10 +254,18 @@ impl Daemon {
             let _ = w.await;
         }
         let _ = notifier.status("Closing the store");
-        // The control layer holds store handles too: release them so the close is clean.
+        // The app (and its store handles) is gone with the server. The control layer holds
+        // store handles too; the nodes were told to stop with everything else, the supervisor
+        // lets go of the store, and the nodes' last tasks (the final count flush, V2 pools
+        // sealed for the next start) finish and drop theirs. Then this is the last handle and
+        // the file closes cleanly.
         drop(control);
+        node.release_store();
         drop(node);
-        // The app (and its store handles) is gone with the server; close the file cleanly.
+        let deadline = tokio::time::Instant::now() + STORE_RELEASE_WAIT;
+        while store.other_handles() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let closed = tokio::task::spawn_blocking(move || store.close()).await;
         match closed {
             Ok(Ok(outcome)) => tracing::info!(?outcome, "store closed"),
@@ -268,6 +277,10 @@ impl Daemon {
         Ok(())
     }
 }
+
+/// How long shutdown waits for the last holders of the store (node tasks finishing) before
+/// closing it anyway (then the file closes when the last one drops; every commit is durable).
+const STORE_RELEASE_WAIT: Duration = Duration::from_secs(5);
 
 /// Resolves on SIGTERM or SIGINT.
 pub async fn shutdown_signal() {

@@ -41,7 +41,11 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let cli = Cli::try_parse_from(args).map_err(|e| config::cli_error(&e))?;
+    // clap quotes offending arguments: never let it repeat a share or an nsec.
+    let cli = Cli::try_parse_from(args).map_err(|e| {
+        let (code, msg) = config::cli_error(&e);
+        (code, keyset::redact_secrets(&msg))
+    })?;
     let config = match cli.command {
         None | Some(Command::Serve) | Some(Command::Healthcheck) | Some(Command::SetupCode) => {
             Some(

@@ -41,7 +41,7 @@ use super::{
         keyset::get_keyset, keyset::delete_keyset, keyset::migrate_keyset, keyset::import_keyset),
     components(schemas(ErrorBody, status::StatusResponse, status::Health, status::RestartInfo, status::RelayStatus,
         node::SignRequest, node::UnsignedEvent, node::SignResponse, node::PeersResponse, node::PeerView,
-        node::PingRequest, node::PingResultView, node::PingAllResponse,
+        node::PingRequest, node::PingResultView, node::PingAllResponse, node::PingOneView, node::PingStatusView,
         // ---- POLICY ----
         node::SignedEvent, node::PendingSignView, node::PendingSignsResponse, node::ApprovedResponse,
         node::DeniedResponse, peers::PeerPolicyView, peers::SelfResponse, peers::GroupResponse,

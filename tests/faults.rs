@@ -171,3 +171,278 @@ async fn v2_receive_loop_panic_fails_pending_and_the_watchdog_restarts_the_node(
         .await
         .expect("the restarted V2 node pings its peer");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The daemon as a process (the built binary), for faults that need one: a file-size limit
+// (disk full) and SIGKILL (power loss).
+
+mod proc {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
+    use std::path::Path;
+    use std::process::{Child, Command, Stdio};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    pub const BIN: &str = env!("CARGO_BIN_EXE_igloo");
+
+    /// The igloo binary on 127.0.0.1 port 0 with its data in `dir/data`; killed on drop.
+    pub struct Daemon {
+        pub child: Child,
+        pub port: u16,
+        pub log: Arc<Mutex<String>>,
+    }
+
+    impl Daemon {
+        /// Starts it with a clean environment plus `env`. SIGXFSZ is ignored in the child, so
+        /// a write past RLIMIT_FSIZE fails with EFBIG (as a full disk fails with ENOSPC)
+        /// instead of killing the process.
+        pub fn spawn(dir: &Path, env: &[(&str, &str)]) -> Daemon {
+            let mut cmd = Command::new(BIN);
+            cmd.current_dir(dir)
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("HOST_NAME", "127.0.0.1")
+                .env("HOST_PORT", "0")
+                .env("DB_PATH", dir.join("data"))
+                .env("NO_COLOR", "1")
+                .env("RUST_LOG", "info")
+                .stderr(Stdio::piped())
+                .stdout(Stdio::null());
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            // SAFETY: signal() is async-signal-safe; nothing else runs between fork and exec.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                    Ok(())
+                });
+            }
+            let mut child = cmd.spawn().expect("spawn igloo");
+            let stderr = child.stderr.take().expect("stderr");
+            let (tx, rx) = std::sync::mpsc::channel();
+            let log = Arc::new(Mutex::new(String::new()));
+            let log2 = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(i) = line.find("://127.0.0.1:") {
+                        let digits: String = line[i + 13..]
+                            .chars()
+                            .take_while(|c| c.is_ascii_digit())
+                            .collect();
+                        let _ = tx.send(digits.parse::<u16>().unwrap_or(0));
+                    }
+                    let mut l = log2.lock().unwrap_or_else(|p| p.into_inner());
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            });
+            let port = rx
+                .recv_timeout(Duration::from_secs(20))
+                .expect("daemon logs its address");
+            Daemon { child, port, log }
+        }
+
+        pub fn url(&self, path: &str) -> String {
+            format!("http://127.0.0.1:{}{}", self.port, path)
+        }
+
+        pub fn pid(&self) -> i32 {
+            i32::try_from(self.child.id()).expect("pid")
+        }
+
+        pub fn log(&self) -> String {
+            self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        }
+
+        /// Sets the soft file-size limit of the running daemon (the hard limit is kept, so it
+        /// can be raised again without privileges).
+        pub fn set_file_size_limit(&self, bytes: Option<u64>) {
+            let mut cur = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: plain syscalls on valid pointers.
+            let rc =
+                unsafe { libc::prlimit(self.pid(), libc::RLIMIT_FSIZE, std::ptr::null(), &mut cur) };
+            assert_eq!(rc, 0, "prlimit get: {}", std::io::Error::last_os_error());
+            let new = libc::rlimit {
+                rlim_cur: bytes.map_or(cur.rlim_max, |b| b.min(cur.rlim_max)),
+                rlim_max: cur.rlim_max,
+            };
+            let rc = unsafe {
+                libc::prlimit(self.pid(), libc::RLIMIT_FSIZE, &new, std::ptr::null_mut())
+            };
+            assert_eq!(rc, 0, "prlimit set: {}", std::io::Error::last_os_error());
+        }
+
+        /// SIGTERM, then the exit code (within 15 s).
+        pub fn terminate(mut self) -> Option<i32> {
+            // SAFETY: kill on our own child's pid.
+            unsafe { libc::kill(self.pid(), libc::SIGTERM) };
+            let start = Instant::now();
+            loop {
+                if let Some(s) = self.child.try_wait().expect("wait") {
+                    return s.code();
+                }
+                assert!(start.elapsed() < Duration::from_secs(15), "no exit after SIGTERM");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+
+        /// SIGKILL (power loss) and reap.
+        pub fn kill9(mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    impl Drop for Daemon {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+async fn http_json(
+    method: reqwest::Method,
+    url: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = common::client()
+        .request(method, url)
+        .timeout(Duration::from_secs(10));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.expect("an HTTP answer, not a hang");
+    let code = r.status().as_u16();
+    let text = r.text().await.expect("body");
+    let v = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("a JSON body, got {code}: {text:?}"));
+    (code, v)
+}
+
+fn v1_daemon_env(ks: &igloo::frostr::keyset::Keyset, relay: &str) -> Vec<(&'static str, String)> {
+    use igloo::frostr::credentials::{encode_group, encode_share};
+    vec![
+        ("HEADLESS", "true".into()),
+        ("AUTH_ENABLED", "false".into()),
+        ("RELAY_ENABLED", "false".into()),
+        ("GROUP_CRED", encode_group(&ks.group)),
+        ("SHARE_CRED", encode_share(&ks.shares[0]).to_string()),
+        ("RELAYS", relay.to_owned()),
+    ]
+}
+
+fn as_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// Disk full: the daemon's file-size limit drops to zero, so every store write fails (EFBIG,
+/// as ENOSPC on a full card). The API answers a clear JSON 503, the node still answers a
+/// peer's ping (no write needed), a sign request from a capped peer gets no partial (its count
+/// cannot be made durable); once the limit is lifted the same process writes again (the store
+/// re-opens itself), the peer signs, and after a clean stop the store opens with every write.
+/// Without the re-open, redb refuses every later transaction ("Previous I/O error") until a
+/// restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_full_fails_writes_cleanly_withholds_capped_partials_and_recovers_without_restart() {
+    use igloo::frostr::types::x_only;
+    use reqwest::Method;
+    use serde_json::json;
+
+    let relay = TestServer::start(&[]);
+    let url = format!("ws://{}", relay.addr);
+    let ks = igloo::frostr::keyset::generate(&mut rand::thread_rng(), 2, 3, None).expect("keyset");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = v1_daemon_env(&ks, &url);
+    let d = proc::Daemon::spawn(tmp.path(), &as_refs(&env));
+    common::wait_node_connected(&d.url("/api/status")).await;
+
+    let (_peer_stop, peer_rx) = watch::channel(false);
+    let peer = igloo::node::start_with(
+        ks.group.clone(),
+        ks.shares[1].clone(),
+        vec![url.clone()],
+        Duration::from_secs(3),
+        peer_rx,
+    )
+    .expect("peer");
+    wait_until("the peer's relay", Duration::from_secs(10), async || {
+        peer.is_connected()
+    })
+    .await;
+    let me = x_only(&ks.shares[0].public_key());
+    let peer_hex = hex::encode(x_only(&ks.shares[1].public_key()));
+    // A cap: each partial's count is committed before the partial is sent.
+    let (code, b) = http_json(
+        Method::PUT,
+        &d.url(&format!("/api/peers/{peer_hex}/policy")),
+        Some(json!({"partialCap": 100})),
+    )
+    .await;
+    assert_eq!(code, 200, "{b}");
+    peer.sign([1u8; 32]).await.expect("signs before the fault");
+
+    // The disk is full.
+    d.set_file_size_limit(Some(0));
+    let (code, b) = http_json(
+        Method::POST,
+        &d.url("/api/env"),
+        Some(json!({"RATE_LIMIT_MAX": 4321})),
+    )
+    .await;
+    assert_eq!(code, 503, "{b}");
+    assert_eq!(b["code"], "STORE_UNAVAILABLE", "{b}");
+    assert!(b["error"].as_str().is_some_and(|m| m.contains("disk")), "{b}");
+    // Still failing on a second try (redb now refuses everything), still clean JSON.
+    let (code, b) = http_json(
+        Method::PUT,
+        &d.url(&format!("/api/peers/{peer_hex}/policy")),
+        Some(json!({"partialCap": 50})),
+    )
+    .await;
+    assert!(code >= 500, "{code} {b}");
+    assert!(b["code"].is_string(), "{b}");
+    // Peers are still answered where nothing is written…
+    peer.ping(&me, Duration::from_secs(5))
+        .await
+        .expect("ping answered on a full disk");
+    let (code, s) = http_json(Method::GET, &d.url("/api/status"), None).await;
+    assert_eq!(code, 200, "{s}");
+    // …but no partial goes out whose count cannot be made durable.
+    let res = peer.sign([2u8; 32]).await;
+    assert!(res.is_err(), "a partial was sent with its count not durable");
+
+    // Space returns: the same process works again, no restart.
+    d.set_file_size_limit(None);
+    let (code, b) = http_json(
+        Method::POST,
+        &d.url("/api/env"),
+        Some(json!({"RATE_LIMIT_MAX": 4321})),
+    )
+    .await;
+    assert_eq!(code, 200, "the store recovers without a restart: {b}");
+    peer.sign([3u8; 32])
+        .await
+        .expect("signs again once space returns");
+    let log = d.log();
+    assert!(!log.contains("panicked"), "{log}");
+    assert_eq!(d.terminate(), Some(0));
+
+    let store = igloo::store::Store::open(&tmp.path().join("data")).expect("store opens cleanly");
+    assert_eq!(
+        store.get_setting("env.rate_limit_max").expect("read").as_deref(),
+        Some(&b"4321"[..])
+    );
+    let gid = igloo::frostr::credentials::group_id(&ks.group);
+    let counts = store.load_partial_counts(&gid).expect("counts");
+    let issued = counts
+        .get(&x_only(&ks.shares[1].public_key()))
+        .copied()
+        .unwrap_or(0);
+    assert!(issued >= 2, "both partials issued are counted: {issued}");
+}

@@ -306,6 +306,20 @@ mod proc {
     }
 }
 
+/// The status of a request, or None when no answer came (the daemon was killed).
+async fn try_status(method: reqwest::Method, url: &str, body: serde_json::Value) -> Option<u16> {
+    let r = common::client()
+        .request(method, url)
+        .timeout(Duration::from_secs(10))
+        .json(&body)
+        .send()
+        .await
+        .ok()?;
+    let code = r.status().as_u16();
+    r.bytes().await.ok()?;
+    Some(code)
+}
+
 async fn http_json(
     method: reqwest::Method,
     url: &str,
@@ -445,4 +459,228 @@ async fn disk_full_fails_writes_cleanly_withholds_capped_partials_and_recovers_w
         .copied()
         .unwrap_or(0);
     assert!(issued >= 2, "both partials issued are counted: {issued}");
+}
+
+/// Power loss: SIGKILL the daemon at a random moment while it acknowledges one kind of write
+/// after another (settings through /api/env, credentials through /api/env/shares, a peer
+/// policy, partial-signature counts under a cap), 20 rounds in all. After each kill the store
+/// opens and holds every acknowledged write (at most the one write in flight more).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_writes_keeps_every_acknowledged_write() {
+    use igloo::frostr::credentials::{encode_group, encode_share, group_id};
+    use igloo::frostr::types::{compressed, x_only};
+    use rand::Rng;
+    use reqwest::Method;
+    use serde_json::json;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    const ROUNDS: usize = 20;
+    let started = Instant::now();
+    let relay = TestServer::start(&[]);
+    let url = format!("ws://{}", relay.addr);
+    let ks = igloo::frostr::keyset::generate(&mut rand::thread_rng(), 2, 3, None).expect("keyset");
+    let peer_x = x_only(&ks.shares[1].public_key());
+    let peer_hex = hex::encode(peer_x);
+    let gid = group_id(&ks.group);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_peer_stop, peer_rx) = watch::channel(false);
+    let peer = igloo::node::start_with(
+        ks.group.clone(),
+        ks.shares[1].clone(),
+        vec![url.clone()],
+        Duration::from_secs(3),
+        peer_rx,
+    )
+    .expect("peer");
+    // Keysets for the credential rounds: write i stores keyset i.
+    let cred_sets: Vec<_> = (0..64)
+        .map(|_| igloo::frostr::keyset::generate(&mut rand::thread_rng(), 2, 2, None).expect("ks"))
+        .collect();
+    let mut setting_acked = 0u64;
+    let mut policy_acked = 0u64;
+    let mut signs_acked = 0u64;
+    let mut cred_acked: Option<u64> = None;
+    let mut cred_base = 0u64;
+    let mut total_acked = 0u64;
+
+    for round in 0..ROUNDS {
+        let kind = round % 4;
+        let dir = tmp.path().join(["settings", "creds", "policy", "counts"][kind]);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let mut env = vec![
+            ("HEADLESS", "true".to_owned()),
+            ("AUTH_ENABLED", "false".into()),
+            ("RELAY_ENABLED", "false".into()),
+            ("RELAYS", url.clone()),
+            ("RATE_LIMIT_ENABLED", "false".into()),
+        ];
+        if kind != 1 {
+            env.push(("GROUP_CRED", encode_group(&ks.group)));
+            env.push(("SHARE_CRED", encode_share(&ks.shares[0]).to_string()));
+        }
+        let d = proc::Daemon::spawn(&dir, &as_refs(&env));
+        if kind == 3 {
+            common::wait_node_connected(&d.url("/api/status")).await;
+            let (code, b) = http_json(
+                Method::PUT,
+                &d.url(&format!("/api/peers/{peer_hex}/policy")),
+                Some(json!({"partialCap": 1_000_000})),
+            )
+            .await;
+            assert_eq!(code, 200, "{b}");
+        }
+        let acked = Arc::new(AtomicU64::new(0));
+        let killed = Arc::new(AtomicBool::new(false));
+        let failed = Arc::new(AtomicU64::new(0));
+        let writer = tokio::spawn({
+            let acked = acked.clone();
+            let killed = killed.clone();
+            let failed = failed.clone();
+            let base = d.url("");
+            let peer = peer.clone();
+            let peer_hex = peer_hex.clone();
+            let cred_pairs: Vec<(String, String)> = cred_sets
+                .iter()
+                .map(|k| (encode_group(&k.group), encode_share(&k.shares[0]).to_string()))
+                .collect();
+            async move {
+                for i in 1u64.. {
+                    let ok = match kind {
+                        0 => {
+                            try_status(
+                                Method::POST,
+                                &format!("{base}/api/env"),
+                                json!({"RATE_LIMIT_MAX": 1000 + setting_acked + i}),
+                            )
+                            .await
+                                == Some(200)
+                        }
+                        1 => {
+                            let n = usize::try_from(cred_base + i).expect("n") % cred_pairs.len();
+                            let (g, s) = &cred_pairs[n];
+                            try_status(
+                                Method::POST,
+                                &format!("{base}/api/env/shares"),
+                                json!({"groupCredential": g, "shareCredential": s}),
+                            )
+                            .await
+                                == Some(200)
+                        }
+                        2 => {
+                            try_status(
+                                Method::PUT,
+                                &format!("{base}/api/peers/{peer_hex}/policy"),
+                                json!({"note": format!("n{}", policy_acked + i)}),
+                            )
+                            .await
+                                == Some(200)
+                        }
+                        _ => peer.sign([u8::try_from(i % 250).expect("byte"); 32]).await.is_ok(),
+                    };
+                    if !ok {
+                        // Only the kill may end the writes.
+                        if !killed.load(Ordering::SeqCst) {
+                            failed.store(i, Ordering::SeqCst);
+                        }
+                        return;
+                    }
+                    acked.store(i, Ordering::SeqCst);
+                }
+            }
+        });
+        // Let a few writes through, then cut the power at a random moment.
+        let wait_first = Instant::now();
+        while acked.load(Ordering::SeqCst) == 0 {
+            assert!(wait_first.elapsed() < Duration::from_secs(10), "no write acknowledged");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let ms = rand::thread_rng().gen_range(20..400);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        killed.store(true, Ordering::SeqCst);
+        d.kill9();
+        // The writer may see its request in flight fail: that write was never acknowledged.
+        writer.abort();
+        let _ = writer.await;
+        let n = acked.load(Ordering::SeqCst);
+        assert_eq!(
+            failed.load(Ordering::SeqCst),
+            0,
+            "round {round}: a write of kind {kind} failed before the kill"
+        );
+        total_acked += n;
+
+        let data = dir.join("data");
+        match kind {
+            0 => {
+                setting_acked += n;
+                let store = igloo::store::Store::open(&data).expect("store opens after SIGKILL");
+                let v: u64 = String::from_utf8(
+                    store.get_setting("env.rate_limit_max").expect("read").expect("set"),
+                )
+                .expect("utf8")
+                .parse()
+                .expect("number");
+                assert!(
+                    v == 1000 + setting_acked || v == 1000 + setting_acked + 1,
+                    "round {round}: stored {v}, acknowledged {}",
+                    1000 + setting_acked
+                );
+                setting_acked = v - 1000;
+            }
+            1 => {
+                let last = cred_base + n;
+                cred_acked = Some(last);
+                drop(igloo::store::Store::open(&data).expect("store opens after SIGKILL"));
+                // The daemon starts from what was stored: the last acknowledged pair (or the
+                // one in flight).
+                let d = proc::Daemon::spawn(&dir, &as_refs(&env));
+                let (code, b) = http_json(Method::GET, &d.url("/api/peers/self"), None).await;
+                assert_eq!(code, 200, "{b}");
+                let key = b["pubkey"].as_str().expect("pubkey").to_owned();
+                let found = (last..=last + 1).find(|n| {
+                    let k = &cred_sets[usize::try_from(*n).expect("n") % cred_sets.len()];
+                    hex::encode(compressed(&k.shares[0].public_key())) == key
+                });
+                let found = found.unwrap_or_else(|| {
+                    panic!("round {round}: stored credentials are not the acknowledged ones")
+                });
+                cred_base = found;
+                d.kill9();
+            }
+            2 => {
+                policy_acked += n;
+                let store = igloo::store::Store::open(&data).expect("store opens after SIGKILL");
+                let p = store.load_peer_policies(&gid).expect("policies");
+                let note = p.get(&peer_x).and_then(|p| p.note.clone()).expect("a note");
+                let v: u64 = note.trim_start_matches('n').parse().expect("number");
+                assert!(
+                    v == policy_acked || v == policy_acked + 1,
+                    "round {round}: stored note {v}, acknowledged {policy_acked}"
+                );
+                policy_acked = v;
+            }
+            _ => {
+                signs_acked += n;
+                let store = igloo::store::Store::open(&data).expect("store opens after SIGKILL");
+                let counts = store.load_partial_counts(&gid).expect("counts");
+                let c = counts.get(&peer_x).copied().unwrap_or(0);
+                assert!(
+                    c >= signs_acked,
+                    "round {round}: {c} partials counted, {signs_acked} signatures completed"
+                );
+                signs_acked = c;
+            }
+        }
+    }
+    assert!(cred_acked.is_some());
+    eprintln!(
+        "{ROUNDS} SIGKILLs, {total_acked} acknowledged writes checked in {:?}",
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(90),
+        "bounded: {:?}",
+        started.elapsed()
+    );
 }

@@ -684,3 +684,303 @@ async fn sigkill_during_writes_keeps_every_acknowledged_write() {
         started.elapsed()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Relay faults: two relays, the daemon reaches each through a proxy the test controls; the peer
+// reaches both directly.
+
+struct TwoRelays {
+    _relays: [TestServer; 2],
+    proxies: [common::proxy::RelayProxy; 2],
+    direct: [String; 2],
+}
+
+impl TwoRelays {
+    async fn start() -> TwoRelays {
+        let a = TestServer::start(&[]);
+        let b = TestServer::start(&[]);
+        let pa = common::proxy::RelayProxy::start(a.addr).await;
+        let pb = common::proxy::RelayProxy::start(b.addr).await;
+        let direct = [format!("ws://{}", a.addr), format!("ws://{}", b.addr)];
+        TwoRelays {
+            _relays: [a, b],
+            proxies: [pa, pb],
+            direct,
+        }
+    }
+
+    fn proxied(&self) -> String {
+        format!("{},{}", self.proxies[0].url(), self.proxies[1].url())
+    }
+}
+
+/// The daemon with share 0 behind both proxies (sign timeout 4 s).
+fn relay_fault_daemon(ks: &igloo::frostr::keyset::Keyset, relays: &TwoRelays) -> TestServer {
+    use igloo::frostr::credentials::{encode_group, encode_share};
+    TestServer::start(&[
+        "--headless",
+        "true",
+        "--group-cred",
+        &encode_group(&ks.group),
+        "--share-cred",
+        &encode_share(&ks.shares[0]),
+        "--relays",
+        &relays.proxied(),
+        "--relay-enabled",
+        "false",
+        "--frostr-sign-timeout",
+        "4000",
+    ])
+}
+
+async fn relay_states(d: &TestServer) -> Vec<serde_json::Value> {
+    let s = common::get_json(&d.url("/api/status")).await;
+    s["relayStates"].as_array().expect("relayStates").clone()
+}
+
+/// Polls `/api/status` until relay `i` satisfies `pred`; returns its state.
+async fn relay_state_until(
+    d: &TestServer,
+    i: usize,
+    within: Duration,
+    what: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let states = relay_states(d).await;
+        if pred(&states[i]) {
+            return states[i].clone();
+        }
+        assert!(Instant::now() < deadline, "{what}: {states:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn post_sign(d: &TestServer, msg: [u8; 32]) -> (u16, serde_json::Value) {
+    http_json(
+        reqwest::Method::POST,
+        &d.url("/api/sign"),
+        Some(serde_json::json!({ "message": hex::encode(msg) })),
+    )
+    .await
+}
+
+fn sig_verifies(group: &igloo::frostr::GroupPackage, msg: &[u8; 32], sig_hex: &str) -> bool {
+    use k256::schnorr::signature::hazmat::PrehashVerifier;
+    let group_x = igloo::frostr::types::x_only(&group.group_pk);
+    let (Ok(vk), Ok(bytes)) = (
+        k256::schnorr::VerifyingKey::from_bytes(&group_x),
+        hex::decode(sig_hex),
+    ) else {
+        return false;
+    };
+    k256::schnorr::Signature::try_from(bytes.as_slice())
+        .and_then(|s| vk.verify_prehash(msg, &s))
+        .is_ok()
+}
+
+/// Waits for the peer's approval queue to hold a request, then returns its id.
+async fn queued_sign(peer: &igloo::node::NodeHandle) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(p) = peer.pending_signs().first() {
+            return p.id.clone();
+        }
+        assert!(Instant::now() < deadline, "the sign request reached the peer");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A relay drops while a signature is in flight (the peer holds the request for approval, the
+/// test cuts relay A, then approves): the signature completes over relay B; `/api/status` shows
+/// A down with its error, reconnection attempts are spaced by backoff, and A is back after it
+/// returns. With both relays cut mid-sign, the request fails within the sign timeout with a
+/// clear JSON error; once both return, signing works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_drop_mid_sign_completes_over_the_other_relay_and_reconnects_with_backoff() {
+    use common::proxy::Mode;
+    let relays = TwoRelays::start().await;
+    let ks = igloo::frostr::keyset::generate(&mut rand::thread_rng(), 2, 2, None).expect("keyset");
+    let d = relay_fault_daemon(&ks, &relays);
+    let (_peer_stop, peer_rx) = watch::channel(false);
+    let peer = igloo::node::start_guarded(
+        ks.group.clone(),
+        ks.shares[1].clone(),
+        relays.direct.to_vec(),
+        Duration::from_secs(10),
+        igloo::node::GuardConfig {
+            store: None,
+            sign_policy: igloo::node::SignPolicy::Approve,
+            seeds: Vec::new(),
+        },
+        peer_rx,
+    )
+    .expect("peer");
+    for i in 0..2 {
+        relay_state_until(&d, i, Duration::from_secs(10), "connected", |s| {
+            s["connected"] == true
+        })
+        .await;
+    }
+    wait_until("the peer's relays", Duration::from_secs(10), async || {
+        peer.relay_states().iter().all(|s| s.connected)
+    })
+    .await;
+
+    // 1. Relay A drops mid-sign: the signature completes over B.
+    let msg1 = [0x11u8; 32];
+    let started = Instant::now();
+    let signing = tokio::spawn({
+        let url = d.url("/api/sign");
+        async move {
+            let r = common::client()
+                .post(url)
+                .json(&serde_json::json!({ "message": hex::encode(msg1) }))
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await
+                .expect("answer");
+            (r.status().as_u16(), r.json::<serde_json::Value>().await.expect("json"))
+        }
+    });
+    let id = queued_sign(&peer).await;
+    relays.proxies[0].set(Mode::Drop);
+    let a = relay_state_until(&d, 0, Duration::from_secs(3), "A reported down", |s| {
+        s["connected"] == false
+    })
+    .await;
+    assert!(a["lastError"].is_string(), "{a}");
+    assert_eq!(relay_states(&d).await[1]["connected"], true);
+    peer.approve_sign(&id).await.expect("approved");
+    let (code, body) = signing.await.expect("task");
+    assert_eq!(code, 200, "{body}");
+    assert!(sig_verifies(&ks.group, &msg1, body["signature"].as_str().expect("sig")));
+    assert!(started.elapsed() < Duration::from_secs(4), "within the sign timeout");
+
+    // Backoff: over 3 s of outage, a handful of attempts, not a storm; still reported down.
+    let refused0 = relays.proxies[0].refused();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let attempts = relays.proxies[0].refused() - refused0;
+    assert!((1..=4).contains(&attempts), "{attempts} reconnect attempts in 3 s");
+    let a = relay_states(&d).await[0].clone();
+    assert_eq!(a["connected"], false, "{a}");
+    let reconnects_down = a["reconnects"].as_u64().expect("reconnects");
+    assert!(reconnects_down >= 2, "{a}");
+
+    // A returns: reconnected within the backoff (at most 4 s + jitter by now).
+    relays.proxies[0].set(Mode::Pass);
+    let a = relay_state_until(&d, 0, Duration::from_secs(8), "A reconnected", |s| {
+        s["connected"] == true
+    })
+    .await;
+    assert!(a["lastError"].is_null(), "{a}");
+
+    // 2. Both relays drop mid-sign: a clear error within the sign timeout, nothing hangs.
+    let started = Instant::now();
+    let signing = tokio::spawn({
+        let url = d.url("/api/sign");
+        async move {
+            let r = common::client()
+                .post(url)
+                .json(&serde_json::json!({ "message": hex::encode([0x22u8; 32]) }))
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await
+                .expect("answer");
+            (r.status().as_u16(), r.json::<serde_json::Value>().await.expect("json"))
+        }
+    });
+    let id = queued_sign(&peer).await;
+    relays.proxies[0].set(Mode::Drop);
+    relays.proxies[1].set(Mode::Drop);
+    for i in 0..2 {
+        relay_state_until(&d, i, Duration::from_secs(3), "down", |s| s["connected"] == false)
+            .await;
+    }
+    let s = common::get_json(&d.url("/api/status")).await;
+    assert_eq!(s["health"]["isConnected"], false, "{s}");
+    peer.approve_sign(&id).await.expect("approved");
+    let (code, body) = signing.await.expect("task");
+    let took = started.elapsed();
+    assert!(code >= 500, "{code} {body}");
+    assert_eq!(body["code"], "SIGN_TIMEOUT", "{body}");
+    assert!(body["error"].is_string(), "{body}");
+    assert!(took < Duration::from_secs(6), "failed within the 4 s sign timeout: {took:?}");
+    // A new request with no relay at all fails at once, clearly.
+    let (code, body) = post_sign(&d, [0x33u8; 32]).await;
+    assert!(code >= 500, "{code} {body}");
+    assert!(body["code"].is_string(), "{body}");
+
+    // 3. Both return: signing works again.
+    relays.proxies[0].set(Mode::Pass);
+    relays.proxies[1].set(Mode::Pass);
+    for i in 0..2 {
+        relay_state_until(&d, i, Duration::from_secs(10), "reconnected", |s| {
+            s["connected"] == true
+        })
+        .await;
+    }
+    let signing = tokio::spawn({
+        let url = d.url("/api/sign");
+        async move {
+            let r = common::client()
+                .post(url)
+                .json(&serde_json::json!({ "message": hex::encode([0x44u8; 32]) }))
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await
+                .expect("answer");
+            r.status().as_u16()
+        }
+    });
+    let id = queued_sign(&peer).await;
+    peer.approve_sign(&id).await.expect("approved");
+    assert_eq!(signing.await.expect("task"), 200);
+}
+
+/// Relay A delays every frame by 2 s both ways: signatures over B keep their latency (well
+/// under a second on loopback), and `/api/status` reports A as slow (rttMs ≥ 2000, slow).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_relay_does_not_slow_signing_and_is_reported() {
+    use common::proxy::Mode;
+    let relays = TwoRelays::start().await;
+    relays.proxies[0].set(Mode::Delay(Duration::from_secs(2)));
+    let ks = igloo::frostr::keyset::generate(&mut rand::thread_rng(), 2, 2, None).expect("keyset");
+    let d = relay_fault_daemon(&ks, &relays);
+    let (_peer_stop, peer_rx) = watch::channel(false);
+    let _peer = igloo::node::start_with(
+        ks.group.clone(),
+        ks.shares[1].clone(),
+        relays.direct.to_vec(),
+        Duration::from_secs(10),
+        peer_rx,
+    )
+    .expect("peer");
+    relay_state_until(&d, 1, Duration::from_secs(10), "B connected", |s| {
+        s["connected"] == true
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // the peer subscribes
+    let mut worst = Duration::ZERO;
+    for i in 0..5u8 {
+        let msg = [i + 1; 32];
+        let t0 = Instant::now();
+        let (code, body) = post_sign(&d, msg).await;
+        worst = worst.max(t0.elapsed());
+        assert_eq!(code, 200, "{body}");
+        assert!(sig_verifies(&ks.group, &msg, body["signature"].as_str().expect("sig")));
+    }
+    assert!(
+        worst < Duration::from_millis(1000),
+        "signing over the healthy relay stays fast: worst {worst:?}"
+    );
+    // A connects (its handshake crawls through the delay) and its first ping shows the delay.
+    let a = relay_state_until(&d, 0, Duration::from_secs(15), "A reported slow", |s| {
+        s["connected"] == true && s["slow"] == true && s["rttMs"].as_u64().is_some_and(|r| r >= 2000)
+    })
+    .await;
+    let b = relay_states(&d).await[1].clone();
+    assert_eq!(b["slow"], false, "{b}");
+    eprintln!("slow relay: {a}; healthy relay: {b}; worst sign {worst:?}");
+}

@@ -53,7 +53,13 @@ pub struct RelayState {
     /// Round-trip time of the last WebSocket ping, in milliseconds.
     pub rtt_ms: Option<u64>,
     pub reconnects: u32,
+    /// True while this relay answers slowly: its last ping took [`SLOW_RTT`] or more, or a
+    /// ping has waited that long for its pong (a stalled relay is slow before it is gone).
+    pub slow: bool,
 }
+
+/// A relay whose WebSocket ping takes this long or longer is reported as slow.
+pub const SLOW_RTT: Duration = Duration::from_secs(1);
 
 /// A running pool. Dropping every handle does not stop it; `shutdown` does.
 #[derive(Clone)]
@@ -167,6 +173,7 @@ pub fn start(
                     last_error: None,
                     rtt_ms: None,
                     reconnects: 0,
+                    slow: false,
                 })
             })
             .collect(),
@@ -282,6 +289,7 @@ impl RelayTask {
                 }
                 s.connected = false;
                 s.rtt_ms = None;
+                s.slow = false;
                 s.last_error = Some(err.to_string());
                 s.reconnects = s.reconnects.saturating_add(1);
             });
@@ -343,6 +351,8 @@ impl RelayTask {
         tracing::info!(relay = %self.url, "relay connected");
         let mut ping = tokio::time::interval(self.cfg.ping_interval);
         let mut ping_sent: Option<Instant> = None;
+        // The unanswered ping has been marked slow already.
+        let mut overdue = false;
         loop {
             tokio::select! {
                 frame = source.next() => {
@@ -354,8 +364,15 @@ impl RelayTask {
                         Message::Text(t) => self.on_text(t.as_str()).await,
                         Message::Pong(_) => {
                             if let Some(t0) = ping_sent.take() {
-                                let rtt = t0.elapsed().as_millis() as u64;
-                                self.set_state(false, |s| s.rtt_ms = Some(rtt));
+                                let rtt = t0.elapsed();
+                                let ms = u64::try_from(rtt.as_millis()).unwrap_or(u64::MAX);
+                                self.set_state(false, |s| {
+                                    s.rtt_ms = Some(ms);
+                                    s.slow = rtt >= SLOW_RTT;
+                                });
+                                if rtt >= SLOW_RTT {
+                                    tracing::warn!(relay = %self.url, rtt_ms = ms, "relay is slow");
+                                }
                             }
                         }
                         Message::Close(_) => return Err(SessionError::Closed),
@@ -370,7 +387,17 @@ impl RelayTask {
                     }
                     Err(broadcast::error::RecvError::Closed) => return Ok(()),
                 },
+                _ = async {
+                    match ping_sent {
+                        Some(t0) if !overdue => tokio::time::sleep_until((t0 + SLOW_RTT).into()).await,
+                        _ => std::future::pending().await,
+                    }
+                } => {
+                    overdue = true;
+                    self.set_state(false, |s| s.slow = true);
+                }
                 _ = ping.tick() => {
+                    overdue = false;
                     ping_sent = Some(Instant::now());
                     sink.send(Message::Ping(Vec::new().into())).await?;
                 }

@@ -984,3 +984,119 @@ async fn slow_relay_does_not_slow_signing_and_is_reported() {
     assert_eq!(b["slow"], false, "{b}");
     eprintln!("slow relay: {a}; healthy relay: {b}; worst sign {worst:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Peer restarts: the peer is the igloo binary, restarted cleanly (SIGTERM) and with kill -9;
+// the daemon under test signs through it again within a bound. The delay from the restart to
+// the first signature is measured.
+
+/// Environment for the peer process (share `i`), v1 or V2.
+fn peer_env(v2: Option<&igloo::frostr_v2::keyset::Keyset>, v1: &igloo::frostr::keyset::Keyset, i: usize, relay: &str) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("HEADLESS", "true".to_owned()),
+        ("AUTH_ENABLED", "false".into()),
+        ("RELAY_ENABLED", "false".into()),
+        ("RELAYS", relay.to_owned()),
+    ];
+    match v2 {
+        Some(ks) => {
+            env.push(("GROUP_CRED", ks.group.to_json()));
+            env.push(("SHARE_CRED", v2_package(ks, i, relay)));
+            env.push(("SHARE_PASSWORD", V2_PASSWORD.into()));
+        }
+        None => {
+            use igloo::frostr::credentials::{encode_group, encode_share};
+            env.push(("GROUP_CRED", encode_group(&v1.group)));
+            env.push(("SHARE_CRED", encode_share(&v1.shares[i]).to_string()));
+        }
+    }
+    env
+}
+
+const V2_PASSWORD: &str = "correct horse battery staple";
+
+fn v2_package(ks: &igloo::frostr_v2::keyset::Keyset, i: usize, relay: &str) -> String {
+    use igloo::frostr_v2::credentials::{KdfParams, SharePackage, encode_share};
+    encode_share(
+        &SharePackage {
+            share_secret: ks.shares[i].secret.clone(),
+            relays: vec![relay.to_owned()],
+        },
+        V2_PASSWORD,
+        KdfParams::FLOOR,
+        &mut rand::thread_rng(),
+    )
+    .expect("bfshare")
+    .to_string()
+}
+
+/// Signs through `/api/sign` until it works; the time that took.
+async fn first_signature(d: &TestServer, within: Duration) -> Duration {
+    let t0 = Instant::now();
+    let mut n = 0u8;
+    loop {
+        n = n.wrapping_add(1);
+        let (code, body) = post_sign(d, [n; 32]).await;
+        if code == 200 {
+            return t0.elapsed();
+        }
+        assert!(
+            t0.elapsed() < within,
+            "no signature within {within:?} after the peer restarted: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn peer_restarts(v2: bool) -> Vec<(&'static str, Duration)> {
+    let relay = TestServer::start(&[]);
+    let url = format!("ws://{}", relay.addr);
+    let v1ks = igloo::frostr::keyset::generate(&mut rand::thread_rng(), 2, 2, None).expect("ks");
+    let v2ks = igloo::frostr_v2::keyset::generate("faults", 2, 2, &mut rand::thread_rng())
+        .expect("V2 keyset");
+    let ours: Vec<(&'static str, String)> = peer_env(v2.then_some(&v2ks), &v1ks, 0, &url);
+    let mut args: Vec<String> = Vec::new();
+    for (k, v) in &ours {
+        if *k == "AUTH_ENABLED" {
+            continue; // TestServer sets it
+        }
+        args.push(format!("--{}", k.to_ascii_lowercase().replace('_', "-")));
+        args.push(v.clone());
+    }
+    args.extend(["--frostr-sign-timeout".into(), "2000".into()]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let d = TestServer::start(&refs);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let env = peer_env(v2.then_some(&v2ks), &v1ks, 1, &url);
+    let mut peer = proc::Daemon::spawn(tmp.path(), &as_refs(&env));
+    first_signature(&d, Duration::from_secs(20)).await;
+    let mut delays = Vec::new();
+    for how in ["clean", "kill -9", "clean", "kill -9"] {
+        let t0 = Instant::now();
+        if how == "clean" {
+            assert_eq!(peer.terminate(), Some(0));
+        } else {
+            peer.kill9();
+        }
+        peer = proc::Daemon::spawn(tmp.path(), &as_refs(&env));
+        first_signature(&d, Duration::from_secs(20)).await;
+        delays.push((how, t0.elapsed()));
+    }
+    delays
+}
+
+/// A v1 peer and a V2 peer restart twice cleanly and twice with kill -9: each time the daemon
+/// signs through it again within 10 s (measured from the moment the peer went down, its
+/// start-up included). Prints the delays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_peers_sign_again_within_a_bound() {
+    for v2 in [false, true] {
+        let delays = peer_restarts(v2).await;
+        let worst = delays.iter().map(|(_, d)| *d).max().unwrap_or_default();
+        eprintln!(
+            "{} peer restarts, first signature after: {delays:?}; worst {worst:?}",
+            if v2 { "V2" } else { "v1" }
+        );
+        assert!(worst < Duration::from_secs(10), "{delays:?}");
+    }
+}

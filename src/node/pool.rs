@@ -406,9 +406,9 @@ impl RelayTask {
     }
 
     async fn on_text(&self, text: &str) {
-        let msg = match RelayMessage::from_json(text) {
-            Ok(m) => m,
-            Err(_) => {
+        let msg = match parse_relay_frame(text) {
+            Some(m) => m,
+            None => {
                 tracing::debug!(relay = %self.url, "unparsable relay frame");
                 return;
             }
@@ -444,6 +444,12 @@ impl RelayTask {
             _ => {}
         }
     }
+}
+
+/// A relay's frame as the pool reads it (None: not a NIP-01 relay message). Public for the
+/// `relay_frame` fuzz target.
+pub fn parse_relay_frame(text: &str) -> Option<RelayMessage<'static>> {
+    RelayMessage::from_json(text).ok()
 }
 
 /// Exponential backoff with ±25% jitter, so a fleet of nodes does not reconnect in lockstep.

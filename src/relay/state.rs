@@ -313,6 +313,33 @@ impl Relay {
         Ack::ok()
     }
 
+    /// For the fuzz target (`fuzz/fuzz_targets/relay_frame.rs`) only: what a connection does
+    /// with one client frame, without a socket: parse it, publish an EVENT, compile a REQ's or
+    /// COUNT's filters and count their matches. Nothing in igloo calls it.
+    #[doc(hidden)]
+    pub fn fuzz_client_frame(&self, text: &str) {
+        use nostr::prelude::ClientMessage;
+        match ClientMessage::from_json(text) {
+            Ok(ClientMessage::Event(event)) => {
+                let _ = self.publish(&event);
+            }
+            Ok(ClientMessage::Req {
+                subscription_id,
+                filters,
+            }) => {
+                if let Ok(compiled) = self.prepare_req(subscription_id.as_str(), &filters) {
+                    let _ = self.count(&compiled);
+                }
+            }
+            Ok(ClientMessage::Count { filter, .. }) => {
+                if let Ok(f) = CompiledFilter::compile(&filter) {
+                    let _ = self.count(std::slice::from_ref(&f));
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Validate a REQ's parts and compile its filters.
     pub(crate) fn prepare_req(
         &self,

@@ -1100,3 +1100,102 @@ async fn restarted_peers_sign_again_within_a_bound() {
         assert!(worst < Duration::from_secs(10), "{delays:?}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Clock jumps. The wall-clock offset hook is process-wide, so the test runs alone in a child
+// process: this test binary again, filtered to `clock_jump_child`.
+
+const CLOCK_CHILD: &str = "IGLOO_FAULTS_CLOCK_CHILD";
+
+/// The wall clock jumps forward by an hour, then back by two (to an hour behind), while a
+/// daemon with a logged-in session, a v1 node and two V2 nodes run: the session stays valid
+/// (idle time is monotonic; before, the jump forward logged everyone out), the nodes keep
+/// signing and echoing (after the jump back the relay subscriptions' `since` is lowered;
+/// before, relays filtered out every new event), and the watchdog restarts nothing.
+#[test]
+fn clock_jumps_forward_and_back_by_an_hour() {
+    let out = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .args(["--exact", "clock_jump_child", "--nocapture", "--test-threads=1"])
+        .env(CLOCK_CHILD, "1")
+        .output()
+        .expect("child test");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "the child ran: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_jump_child() {
+    use reqwest::Method;
+    if std::env::var_os(CLOCK_CHILD).is_none() {
+        return; // runs only as the child of clock_jumps_forward_and_back_by_an_hour
+    }
+    const SECRET: &str = "clock-jump-admin-secret-0123456789";
+    const PASS: &str = "Gl4cier!Pw-clock";
+    let srv = TestServer::start_auth(&["--admin-secret", SECRET, "--rate-limit-enabled", "false"]);
+    let sid = common::onboard_admin(&srv, SECRET, PASS).await;
+    let url = format!("ws://{}", srv.addr);
+    let profile = async || {
+        common::call(&srv, Method::GET, "/api/user/profile", Some(("x-session-id", &sid)), None)
+            .await
+            .0
+    };
+    assert_eq!(profile().await, 200);
+
+    // v1: a node and its echo (a relay round trip to itself).
+    let v1ks = igloo::frostr::keyset::generate(&mut rand::thread_rng(), 2, 2, None).expect("ks");
+    let (_v1_stop, v1_rx) = watch::channel(false);
+    let v1 = igloo::node::start_with(
+        v1ks.group.clone(),
+        v1ks.shares[0].clone(),
+        vec![url.clone()],
+        Duration::from_secs(5),
+        v1_rx,
+    )
+    .expect("v1 node");
+    // V2: two nodes signing together (freshness and replay windows, nonce pools).
+    let ks = igloo::frostr_v2::keyset::generate("clock", 2, 2, &mut rand::thread_rng())
+        .expect("V2 keyset");
+    let mut opts = V2Options::new(Duration::from_secs(5));
+    opts.ping_interval = None;
+    let (_sa, ra) = watch::channel(false);
+    let (_sb, rb) = watch::channel(false);
+    let a = v2node::start(ks.group.clone(), ks.shares[0].clone(), vec![url.clone()], opts.clone(), ra)
+        .expect("A");
+    let b = v2node::start(ks.group.clone(), ks.shares[1].clone(), vec![url.clone()], opts, rb)
+        .expect("B");
+    wait_until("relays", Duration::from_secs(10), async || {
+        v1.is_connected() && a.is_connected() && b.is_connected()
+    })
+    .await;
+    let works = async |when: &str| {
+        v1.echo(Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|e| panic!("v1 echo {when}: {e}"));
+        a.ping(&b.self_xonly(), Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|e| panic!("V2 ping {when}: {e}"));
+        a.sign(rand::random())
+            .await
+            .unwrap_or_else(|e| panic!("V2 sign {when}: {e}"));
+    };
+    works("before the jumps").await;
+
+    igloo::clock::set_test_offset(3600);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(profile().await, 200, "no logout after a jump forward");
+    works("an hour ahead").await;
+
+    igloo::clock::set_test_offset(-3600);
+    tokio::time::sleep(Duration::from_millis(2500)).await; // the clock watch ticks each second
+    assert_eq!(profile().await, 200, "still logged in after the jump back");
+    works("an hour behind").await;
+
+    let s = common::get_json(&srv.url("/api/status")).await;
+    assert_eq!(s["health"]["restartCount"], 0, "{s}");
+    igloo::clock::set_test_offset(0);
+}

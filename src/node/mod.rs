@@ -17,7 +17,7 @@ pub mod v2;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rand::RngCore;
 use tokio::sync::watch;
@@ -114,10 +114,7 @@ impl std::fmt::Debug for NodeHandle {
 }
 
 pub(crate) fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    crate::clock::unix_secs()
 }
 
 /// The v1 subscription filter (spec §4.1).

@@ -67,7 +67,14 @@ pub struct PoolHandle {
     outbound: broadcast::Sender<Arc<String>>,
     states: Arc<Vec<Mutex<RelayState>>>,
     activity: watch::Sender<Instant>,
+    /// The subscription; its `since` is lowered when the wall clock jumps back.
+    filter: Arc<Mutex<Filter>>,
+    /// Bumped when the subscription changed: every connected relay gets the new REQ.
+    resubscribe: watch::Sender<u64>,
 }
+
+/// A wall-clock jump larger than this (against the monotonic clock) is handled as one.
+const CLOCK_JUMP: Duration = Duration::from_secs(30);
 
 impl PoolHandle {
     /// Sends `event` to every relay that is connected now; returns how many that is.
@@ -182,7 +189,10 @@ pub fn start(
         outbound,
         states,
         activity,
+        filter: Arc::new(Mutex::new(cfg.filter.clone())),
+        resubscribe: watch::Sender::new(0),
     };
+    tokio::spawn(watch_clock(handle.clone(), shutdown.clone()));
     let seen = Arc::new(Mutex::new(Seen::new(4096)));
     for (i, url) in cfg.urls.iter().enumerate() {
         let task = RelayTask {
@@ -258,6 +268,14 @@ impl RelayTask {
         if activity {
             self.handle.activity.send_replace(Instant::now());
         }
+    }
+
+    fn current_filter(&self) -> Filter {
+        self.handle
+            .filter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn is_connected(&self) -> bool {
@@ -339,7 +357,9 @@ impl RelayTask {
         let (ws, _) = tokio_tungstenite::client_async(self.url.as_str(), stream).await?;
         let (mut sink, mut source) = ws.split();
         let sub = SubscriptionId::new("igloo");
-        let req = ClientMessage::req(sub.clone(), vec![self.cfg.filter.clone()]).as_json();
+        let mut resubscribe = self.handle.resubscribe.subscribe();
+        resubscribe.mark_unchanged();
+        let req = ClientMessage::req(sub.clone(), vec![self.current_filter()]).as_json();
         sink.send(Message::text(req)).await?;
         let mut outbound = self.handle.outbound.subscribe();
         *attempt = 0;
@@ -387,6 +407,13 @@ impl RelayTask {
                     }
                     Err(broadcast::error::RecvError::Closed) => return Ok(()),
                 },
+                changed = resubscribe.changed() => {
+                    if changed.is_ok() {
+                        // The same subscription id: the relay replaces the subscription.
+                        let req = ClientMessage::req(sub.clone(), vec![self.current_filter()]).as_json();
+                        sink.send(Message::text(req)).await?;
+                    }
+                }
                 _ = async {
                     match ping_sent {
                         Some(t0) if !overdue => tokio::time::sleep_until((t0 + SLOW_RTT).into()).await,
@@ -450,6 +477,52 @@ impl RelayTask {
 /// `relay_frame` fuzz target.
 pub fn parse_relay_frame(text: &str) -> Option<RelayMessage<'static>> {
     RelayMessage::from_json(text).ok()
+}
+
+/// Watches the wall clock against the monotonic one. When it jumps back (a device that booted
+/// with its clock ahead, then NTP), our own events carry earlier `created_at` stamps than the
+/// subscription's `since`, and relays apply `since` to live events too: the node would hear
+/// nothing (its own echoes included) until the clock caught up. So the `since` is lowered to
+/// the new time and every relay gets the new REQ. A jump forward needs nothing: the older
+/// `since` still admits every new event.
+async fn watch_clock(handle: PoolHandle, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut wall0 = crate::clock::unix_ms();
+    let mut mono0 = Instant::now();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        let wall = crate::clock::unix_ms();
+        let expected =
+            wall0.saturating_add(u64::try_from(mono0.elapsed().as_millis()).unwrap_or(u64::MAX));
+        let jump = CLOCK_JUMP.as_millis() as u64;
+        if wall.saturating_add(jump) < expected {
+            let now = nostr::prelude::Timestamp::from(wall / 1000);
+            {
+                let mut f = handle.filter.lock().unwrap_or_else(|p| p.into_inner());
+                if f.since.is_some_and(|s| s > now) {
+                    f.since = Some(now);
+                }
+            }
+            tracing::warn!(
+                back_secs = (expected - wall) / 1000,
+                "the wall clock jumped back; relay subscriptions renewed"
+            );
+            handle.resubscribe.send_modify(|g| *g = g.wrapping_add(1));
+        } else if wall > expected.saturating_add(jump) {
+            tracing::warn!(
+                ahead_secs = (wall - expected) / 1000,
+                "the wall clock jumped forward"
+            );
+        }
+        if wall.abs_diff(expected) > jump {
+            wall0 = wall;
+            mono0 = Instant::now();
+        }
+    }
 }
 
 /// Exponential backoff with ±25% jitter, so a fleet of nodes does not reconnect in lockstep.

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use nostr::prelude::{Event, Timestamp};
+use nostr::prelude::Event;
 use tokio::sync::{Notify, mpsc, watch};
 
 use super::config::RelayConfig;
@@ -253,7 +253,7 @@ impl Relay {
     /// The cheap checks, before the signature: time, id, duplicate.
     fn precheck(&self, event: &Event) -> Result<(), Ack> {
         let rej = &self.counters.rejected;
-        let now = Timestamp::now().as_secs();
+        let now = crate::clock::unix_secs();
         if event.created_at.as_secs() > now.saturating_add(self.cfg.future_seconds) {
             inc(&rej.invalid);
             return Err(Ack::no(format!(

@@ -54,10 +54,7 @@ pub enum DeleteUser {
 }
 
 pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    crate::clock::unix_ms()
 }
 
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(

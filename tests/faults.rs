@@ -92,9 +92,11 @@ async fn v1_receive_loop_panic_fails_pending_and_the_watchdog_restarts_the_node(
     .await;
     let fresh = sup.current().expect("a new node");
     assert!(fresh.is_running());
-    wait_until("the new node's relay", Duration::from_secs(10), async || {
-        fresh.is_connected()
-    })
+    wait_until(
+        "the new node's relay",
+        Duration::from_secs(10),
+        async || fresh.is_connected(),
+    )
     .await;
     fresh
         .echo(Duration::from_secs(10))
@@ -110,8 +112,8 @@ async fn v2_receive_loop_panic_fails_pending_and_the_watchdog_restarts_the_node(
     let url = format!("ws://{}", relay.addr);
     let (_stop_tx, stop_rx) = watch::channel(false);
     let sup = Supervisor::new(stop_rx.clone(), EventBus::new());
-    let ks =
-        igloo::frostr_v2::keyset::generate("faults", 2, 2, &mut rand::thread_rng()).expect("V2 keyset");
+    let ks = igloo::frostr_v2::keyset::generate("faults", 2, 2, &mut rand::thread_rng())
+        .expect("V2 keyset");
     let mut opts = V2Options::new(Duration::from_secs(10));
     opts.ping_interval = None;
     let (_peer_stop, peer_rx) = watch::channel(false);
@@ -157,14 +159,15 @@ async fn v2_receive_loop_panic_fails_pending_and_the_watchdog_restarts_the_node(
     assert!(!node.is_running());
 
     wait_until("the watchdog restart", Duration::from_secs(5), async || {
-        *sup.generation().borrow() > generation
-            && sup.current_any().is_some_and(|n| n.is_running())
+        *sup.generation().borrow() > generation && sup.current_any().is_some_and(|n| n.is_running())
     })
     .await;
     let fresh = sup.current_any().expect("a new node");
-    wait_until("the new node's relay", Duration::from_secs(10), async || {
-        fresh.is_connected()
-    })
+    wait_until(
+        "the new node's relay",
+        Duration::from_secs(10),
+        async || fresh.is_connected(),
+    )
     .await;
     fresh
         .ping(&peer_id, Duration::from_secs(5))
@@ -264,8 +267,9 @@ mod proc {
                 rlim_max: 0,
             };
             // SAFETY: plain syscalls on valid pointers.
-            let rc =
-                unsafe { libc::prlimit(self.pid(), libc::RLIMIT_FSIZE, std::ptr::null(), &mut cur) };
+            let rc = unsafe {
+                libc::prlimit(self.pid(), libc::RLIMIT_FSIZE, std::ptr::null(), &mut cur)
+            };
             assert_eq!(rc, 0, "prlimit get: {}", std::io::Error::last_os_error());
             let new = libc::rlimit {
                 rlim_cur: bytes.map_or(cur.rlim_max, |b| b.min(cur.rlim_max)),
@@ -286,7 +290,10 @@ mod proc {
                 if let Some(s) = self.child.try_wait().expect("wait") {
                     return s.code();
                 }
-                assert!(start.elapsed() < Duration::from_secs(15), "no exit after SIGTERM");
+                assert!(
+                    start.elapsed() < Duration::from_secs(15),
+                    "no exit after SIGTERM"
+                );
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
@@ -334,8 +341,8 @@ async fn http_json(
     let r = req.send().await.expect("an HTTP answer, not a hang");
     let code = r.status().as_u16();
     let text = r.text().await.expect("body");
-    let v = serde_json::from_str(&text)
-        .unwrap_or_else(|_| panic!("a JSON body, got {code}: {text:?}"));
+    let v =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("a JSON body, got {code}: {text:?}"));
     (code, v)
 }
 
@@ -411,7 +418,10 @@ async fn disk_full_fails_writes_cleanly_withholds_capped_partials_and_recovers_w
     .await;
     assert_eq!(code, 503, "{b}");
     assert_eq!(b["code"], "STORE_UNAVAILABLE", "{b}");
-    assert!(b["error"].as_str().is_some_and(|m| m.contains("disk")), "{b}");
+    assert!(
+        b["error"].as_str().is_some_and(|m| m.contains("disk")),
+        "{b}"
+    );
     // Still failing on a second try (redb now refuses everything), still clean JSON.
     let (code, b) = http_json(
         Method::PUT,
@@ -429,7 +439,10 @@ async fn disk_full_fails_writes_cleanly_withholds_capped_partials_and_recovers_w
     assert_eq!(code, 200, "{s}");
     // …but no partial goes out whose count cannot be made durable.
     let res = peer.sign([2u8; 32]).await;
-    assert!(res.is_err(), "a partial was sent with its count not durable");
+    assert!(
+        res.is_err(),
+        "a partial was sent with its count not durable"
+    );
 
     // Space returns: the same process works again, no restart.
     d.set_file_size_limit(None);
@@ -449,7 +462,10 @@ async fn disk_full_fails_writes_cleanly_withholds_capped_partials_and_recovers_w
 
     let store = igloo::store::Store::open(&tmp.path().join("data")).expect("store opens cleanly");
     assert_eq!(
-        store.get_setting("env.rate_limit_max").expect("read").as_deref(),
+        store
+            .get_setting("env.rate_limit_max")
+            .expect("read")
+            .as_deref(),
         Some(&b"4321"[..])
     );
     let gid = igloo::frostr::credentials::group_id(&ks.group);
@@ -506,7 +522,9 @@ async fn sigkill_during_writes_keeps_every_acknowledged_write() {
 
     for round in 0..ROUNDS {
         let kind = round % 4;
-        let dir = tmp.path().join(["settings", "creds", "policy", "counts"][kind]);
+        let dir = tmp
+            .path()
+            .join(["settings", "creds", "policy", "counts"][kind]);
         std::fs::create_dir_all(&dir).expect("dir");
         let mut env = vec![
             ("HEADLESS", "true".to_owned()),
@@ -542,7 +560,12 @@ async fn sigkill_during_writes_keeps_every_acknowledged_write() {
             let peer_hex = peer_hex.clone();
             let cred_pairs: Vec<(String, String)> = cred_sets
                 .iter()
-                .map(|k| (encode_group(&k.group), encode_share(&k.shares[0]).to_string()))
+                .map(|k| {
+                    (
+                        encode_group(&k.group),
+                        encode_share(&k.shares[0]).to_string(),
+                    )
+                })
                 .collect();
             async move {
                 for i in 1u64.. {
@@ -576,7 +599,10 @@ async fn sigkill_during_writes_keeps_every_acknowledged_write() {
                             .await
                                 == Some(200)
                         }
-                        _ => peer.sign([u8::try_from(i % 250).expect("byte"); 32]).await.is_ok(),
+                        _ => peer
+                            .sign([u8::try_from(i % 250).expect("byte"); 32])
+                            .await
+                            .is_ok(),
                     };
                     if !ok {
                         // Only the kill may end the writes.
@@ -592,7 +618,10 @@ async fn sigkill_during_writes_keeps_every_acknowledged_write() {
         // Let a few writes through, then cut the power at a random moment.
         let wait_first = Instant::now();
         while acked.load(Ordering::SeqCst) == 0 {
-            assert!(wait_first.elapsed() < Duration::from_secs(10), "no write acknowledged");
+            assert!(
+                wait_first.elapsed() < Duration::from_secs(10),
+                "no write acknowledged"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let ms = rand::thread_rng().gen_range(20..400);
@@ -616,7 +645,10 @@ async fn sigkill_during_writes_keeps_every_acknowledged_write() {
                 setting_acked += n;
                 let store = igloo::store::Store::open(&data).expect("store opens after SIGKILL");
                 let v: u64 = String::from_utf8(
-                    store.get_setting("env.rate_limit_max").expect("read").expect("set"),
+                    store
+                        .get_setting("env.rate_limit_max")
+                        .expect("read")
+                        .expect("set"),
                 )
                 .expect("utf8")
                 .parse()
@@ -787,7 +819,10 @@ async fn queued_sign(peer: &igloo::node::NodeHandle) -> String {
         if let Some(p) = peer.pending_signs().first() {
             return p.id.clone();
         }
-        assert!(Instant::now() < deadline, "the sign request reached the peer");
+        assert!(
+            Instant::now() < deadline,
+            "the sign request reached the peer"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -841,7 +876,10 @@ async fn relay_drop_mid_sign_completes_over_the_other_relay_and_reconnects_with_
                 .send()
                 .await
                 .expect("answer");
-            (r.status().as_u16(), r.json::<serde_json::Value>().await.expect("json"))
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.expect("json"),
+            )
         }
     });
     let id = queued_sign(&peer).await;
@@ -855,14 +893,24 @@ async fn relay_drop_mid_sign_completes_over_the_other_relay_and_reconnects_with_
     peer.approve_sign(&id).await.expect("approved");
     let (code, body) = signing.await.expect("task");
     assert_eq!(code, 200, "{body}");
-    assert!(sig_verifies(&ks.group, &msg1, body["signature"].as_str().expect("sig")));
-    assert!(started.elapsed() < Duration::from_secs(4), "within the sign timeout");
+    assert!(sig_verifies(
+        &ks.group,
+        &msg1,
+        body["signature"].as_str().expect("sig")
+    ));
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "within the sign timeout"
+    );
 
     // Backoff: over 3 s of outage, a handful of attempts, not a storm; still reported down.
     let refused0 = relays.proxies[0].refused();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let attempts = relays.proxies[0].refused() - refused0;
-    assert!((1..=4).contains(&attempts), "{attempts} reconnect attempts in 3 s");
+    assert!(
+        (1..=4).contains(&attempts),
+        "{attempts} reconnect attempts in 3 s"
+    );
     let a = relay_states(&d).await[0].clone();
     assert_eq!(a["connected"], false, "{a}");
     let reconnects_down = a["reconnects"].as_u64().expect("reconnects");
@@ -888,15 +936,20 @@ async fn relay_drop_mid_sign_completes_over_the_other_relay_and_reconnects_with_
                 .send()
                 .await
                 .expect("answer");
-            (r.status().as_u16(), r.json::<serde_json::Value>().await.expect("json"))
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.expect("json"),
+            )
         }
     });
     let id = queued_sign(&peer).await;
     relays.proxies[0].set(Mode::Drop);
     relays.proxies[1].set(Mode::Drop);
     for i in 0..2 {
-        relay_state_until(&d, i, Duration::from_secs(3), "down", |s| s["connected"] == false)
-            .await;
+        relay_state_until(&d, i, Duration::from_secs(3), "down", |s| {
+            s["connected"] == false
+        })
+        .await;
     }
     let s = common::get_json(&d.url("/api/status")).await;
     assert_eq!(s["health"]["isConnected"], false, "{s}");
@@ -906,7 +959,10 @@ async fn relay_drop_mid_sign_completes_over_the_other_relay_and_reconnects_with_
     assert!(code >= 500, "{code} {body}");
     assert_eq!(body["code"], "SIGN_TIMEOUT", "{body}");
     assert!(body["error"].is_string(), "{body}");
-    assert!(took < Duration::from_secs(6), "failed within the 4 s sign timeout: {took:?}");
+    assert!(
+        took < Duration::from_secs(6),
+        "failed within the 4 s sign timeout: {took:?}"
+    );
     // A new request with no relay at all fails at once, clearly.
     let (code, body) = post_sign(&d, [0x33u8; 32]).await;
     assert!(code >= 500, "{code} {body}");
@@ -969,7 +1025,11 @@ async fn slow_relay_does_not_slow_signing_and_is_reported() {
         let (code, body) = post_sign(&d, msg).await;
         worst = worst.max(t0.elapsed());
         assert_eq!(code, 200, "{body}");
-        assert!(sig_verifies(&ks.group, &msg, body["signature"].as_str().expect("sig")));
+        assert!(sig_verifies(
+            &ks.group,
+            &msg,
+            body["signature"].as_str().expect("sig")
+        ));
     }
     assert!(
         worst < Duration::from_millis(1900),
@@ -977,7 +1037,9 @@ async fn slow_relay_does_not_slow_signing_and_is_reported() {
     );
     // A connects (its handshake crawls through the delay) and its first ping shows the delay.
     let a = relay_state_until(&d, 0, Duration::from_secs(15), "A reported slow", |s| {
-        s["connected"] == true && s["slow"] == true && s["rttMs"].as_u64().is_some_and(|r| r >= 2000)
+        s["connected"] == true
+            && s["slow"] == true
+            && s["rttMs"].as_u64().is_some_and(|r| r >= 2000)
     })
     .await;
     let b = relay_states(&d).await[1].clone();
@@ -991,7 +1053,12 @@ async fn slow_relay_does_not_slow_signing_and_is_reported() {
 // the first signature is measured.
 
 /// Environment for the peer process (share `i`), v1 or V2.
-fn peer_env(v2: Option<&igloo::frostr_v2::keyset::Keyset>, v1: &igloo::frostr::keyset::Keyset, i: usize, relay: &str) -> Vec<(&'static str, String)> {
+fn peer_env(
+    v2: Option<&igloo::frostr_v2::keyset::Keyset>,
+    v1: &igloo::frostr::keyset::Keyset,
+    i: usize,
+    relay: &str,
+) -> Vec<(&'static str, String)> {
     let mut env = vec![
         ("HEADLESS", "true".to_owned()),
         ("AUTH_ENABLED", "false".into()),
@@ -1115,7 +1182,12 @@ const CLOCK_CHILD: &str = "IGLOO_FAULTS_CLOCK_CHILD";
 #[test]
 fn clock_jumps_forward_and_back_by_an_hour() {
     let out = std::process::Command::new(std::env::current_exe().expect("exe"))
-        .args(["--exact", "clock_jump_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "clock_jump_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CLOCK_CHILD, "1")
         .output()
         .expect("child test");
@@ -1140,9 +1212,15 @@ async fn clock_jump_child() {
     let sid = common::onboard_admin(&srv, SECRET, PASS).await;
     let url = format!("ws://{}", srv.addr);
     let profile = async || {
-        common::call(&srv, Method::GET, "/api/user/profile", Some(("x-session-id", &sid)), None)
-            .await
-            .0
+        common::call(
+            &srv,
+            Method::GET,
+            "/api/user/profile",
+            Some(("x-session-id", &sid)),
+            None,
+        )
+        .await
+        .0
     };
     assert_eq!(profile().await, 200);
 
@@ -1164,10 +1242,22 @@ async fn clock_jump_child() {
     opts.ping_interval = None;
     let (_sa, ra) = watch::channel(false);
     let (_sb, rb) = watch::channel(false);
-    let a = v2node::start(ks.group.clone(), ks.shares[0].clone(), vec![url.clone()], opts.clone(), ra)
-        .expect("A");
-    let b = v2node::start(ks.group.clone(), ks.shares[1].clone(), vec![url.clone()], opts, rb)
-        .expect("B");
+    let a = v2node::start(
+        ks.group.clone(),
+        ks.shares[0].clone(),
+        vec![url.clone()],
+        opts.clone(),
+        ra,
+    )
+    .expect("A");
+    let b = v2node::start(
+        ks.group.clone(),
+        ks.shares[1].clone(),
+        vec![url.clone()],
+        opts,
+        rb,
+    )
+    .expect("B");
     wait_until("relays", Duration::from_secs(10), async || {
         v1.is_connected() && a.is_connected() && b.is_connected()
     })

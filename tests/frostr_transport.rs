@@ -366,7 +366,10 @@ fn v1_samples_uncached() -> Vec<Value> {
         .iter()
         .map(|t| {
             let mut msg: Value = serde_json::from_str(s(&t["plaintext"])).unwrap();
-            if let Some(inner) = msg[2].as_str().and_then(|d| serde_json::from_str::<Value>(d).ok()) {
+            if let Some(inner) = msg[2]
+                .as_str()
+                .and_then(|d| serde_json::from_str::<Value>(d).ok())
+            {
                 if inner.is_object() || inner.is_array() {
                     msg[2] = inner;
                 }

@@ -595,7 +595,11 @@ fn v2_mutated(i: usize, muts: &[(usize, mutate::Mutation)], whole: bool) -> Stri
     static ALL: std::sync::OnceLock<Vec<Payload>> = std::sync::OnceLock::new();
     let all = ALL.get_or_init(all_payloads);
     let p = all[i % all.len()].clone();
-    let env = Envelope { request_id: "r1".into(), sent_at: 1_700_000_000, payload: p };
+    let env = Envelope {
+        request_id: "r1".into(),
+        sent_at: 1_700_000_000,
+        payload: p,
+    };
     let mut v: Value = serde_json::from_str(&env.to_json()).unwrap();
     if whole {
         mutate::apply(&mut v, muts);
@@ -631,6 +635,9 @@ fn mutated_envelopes_reach_the_field_decoders() {
         depth[v2_depth(&v2_mutated(i, &muts, whole)) as usize] += 1;
     }
     eprintln!("V2 depth: {depth:?}");
-    assert!(depth[1] + depth[2] >= 500, "field decoders reached: {depth:?}");
+    assert!(
+        depth[1] + depth[2] >= 500,
+        "field decoders reached: {depth:?}"
+    );
     assert!(depth[2] >= 30, "some mutations still decode: {depth:?}");
 }

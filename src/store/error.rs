@@ -72,7 +72,9 @@ pub enum StoreError {
 
     /// After an I/O error the store file could not be opened again yet (for example the disk
     /// is still full); the next use tries again.
-    #[error("store {path} is not open after an I/O error; free some space, it re-opens on its next use")]
+    #[error(
+        "store {path} is not open after an I/O error; free some space, it re-opens on its next use"
+    )]
     Unavailable { path: PathBuf },
 
     /// A stored record could not be decoded (damaged or written by an incompatible version).

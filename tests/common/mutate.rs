@@ -128,7 +128,6 @@ pub fn apply(v: &mut Value, muts: &[(usize, Mutation)]) {
                 let x = a[i % n].clone();
                 a.insert(i % n, x);
             }
-            (Mutation::Replace(_), _) => {}
             // A mutation that does not fit the node's type: replace the node instead.
             (_, n) => *n = Value::Null,
         }

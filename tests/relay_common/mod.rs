@@ -78,6 +78,7 @@ impl Drop for TestRelay {
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// What [`Client::next`] saw.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Recv {
     Msg(RelayMessage<'static>),

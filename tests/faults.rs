@@ -377,7 +377,7 @@ async fn disk_full_fails_writes_cleanly_withholds_capped_partials_and_recovers_w
 
     let relay = TestServer::start(&[]);
     let url = format!("ws://{}", relay.addr);
-    let ks = igloo::frostr::keyset::generate(&mut rand::thread_rng(), 2, 3, None).expect("keyset");
+    let ks = igloo::frostr::keyset::generate(&mut rand::thread_rng(), 2, 2, None).expect("keyset");
     let tmp = tempfile::tempdir().expect("tempdir");
     let env = v1_daemon_env(&ks, &url);
     let d = proc::Daemon::spawn(tmp.path(), &as_refs(&env));
@@ -437,12 +437,23 @@ async fn disk_full_fails_writes_cleanly_withholds_capped_partials_and_recovers_w
         .expect("ping answered on a full disk");
     let (code, s) = http_json(Method::GET, &d.url("/api/status"), None).await;
     assert_eq!(code, 200, "{s}");
-    // …but no partial goes out whose count cannot be made durable.
+    // …but no partial goes out whose count cannot be made durable (2-of-2: the daemon is the
+    // only peer that could answer).
     let res = peer.sign([2u8; 32]).await;
     assert!(
         res.is_err(),
         "a partial was sent with its count not durable"
     );
+    // The request did arrive: the daemon refused it because the count could not be written.
+    wait_until(
+        "the refusal in the log",
+        Duration::from_secs(5),
+        async || {
+            d.log()
+                .contains("could not be recorded, so it was not sent")
+        },
+    )
+    .await;
 
     // Space returns: the same process works again, no restart.
     d.set_file_size_limit(None);
@@ -495,7 +506,7 @@ async fn sigkill_during_writes_keeps_every_acknowledged_write() {
     let started = Instant::now();
     let relay = TestServer::start(&[]);
     let url = format!("ws://{}", relay.addr);
-    let ks = igloo::frostr::keyset::generate(&mut rand::thread_rng(), 2, 3, None).expect("keyset");
+    let ks = igloo::frostr::keyset::generate(&mut rand::thread_rng(), 2, 2, None).expect("keyset");
     let peer_x = x_only(&ks.shares[1].public_key());
     let peer_hex = hex::encode(peer_x);
     let gid = group_id(&ks.group);

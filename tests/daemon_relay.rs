@@ -109,6 +109,22 @@ async fn relay_pool_connects_subscribes_and_dedupes_across_relays() {
         .unwrap()
         .unwrap();
     assert_eq!(got.id, ev.id);
+    // Both relays really sent their copy to the pool (the pool is each relay's only
+    // subscriber)…
+    for srv in [&srv1, &srv2] {
+        let mut out = 0;
+        for _ in 0..100 {
+            out = get_json(&srv.url("/api/status")).await["relay"]["events_out"]
+                .as_u64()
+                .unwrap_or(0);
+            if out >= 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(out, 1, "relay {} delivered the event to the pool", srv.addr);
+    }
+    // …and the second copy, which did arrive, is dropped as a duplicate.
     assert!(
         tokio::time::timeout(Duration::from_millis(300), events.recv())
             .await

@@ -13,6 +13,9 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::Value;
 
+#[path = "common/mutate.rs"]
+mod mutate;
+
 fn secret(hex: &str) -> SecretScalar {
     SecretScalar::from_bytes(&parse::<32>(hex).unwrap()).unwrap()
 }
@@ -571,4 +574,70 @@ fn member_lists_must_be_canonical() {
         receive::check_members(&[1, 2], g, &[3]),
         Err(ReceiveError::MissingMember(3))
     );
+}
+
+/// How far a decode got: 0 = not JSON of the envelope's shape, 1 = refused by a field, bound
+/// or version check, 2 = decoded.
+fn v2_depth(text: &str) -> u8 {
+    match Envelope::parse(text) {
+        Ok(env) => {
+            // What decodes re-encodes to the same envelope.
+            assert_eq!(Envelope::parse(&env.to_json()).unwrap(), env, "{text}");
+            2
+        }
+        Err(EnvelopeError::Json(e)) if e.starts_with("expected") || e.contains("EOF") => 0,
+        Err(_) => 1,
+    }
+}
+
+/// Sample `i` (every payload type) as wire JSON with `muts` applied (mostly inside `data`).
+fn v2_mutated(i: usize, muts: &[(usize, mutate::Mutation)], whole: bool) -> String {
+    static ALL: std::sync::OnceLock<Vec<Payload>> = std::sync::OnceLock::new();
+    let all = ALL.get_or_init(all_payloads);
+    let p = all[i % all.len()].clone();
+    let env = Envelope {
+        request_id: "r1".into(),
+        sent_at: 1_700_000_000,
+        payload: p,
+    };
+    let mut v: Value = serde_json::from_str(&env.to_json()).unwrap();
+    if whole {
+        mutate::apply(&mut v, muts);
+    } else if let Some(d) = v.pointer_mut("/payload/data") {
+        mutate::apply(d, muts);
+    } else {
+        mutate::apply(&mut v, muts);
+    }
+    v.to_string()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Valid V2 envelopes of every payload type with 1–4 mutated nodes: never a panic, and
+    /// what decodes round-trips.
+    #[test]
+    fn mutated_valid_envelopes_never_panic(i in 0usize..64, muts in mutate::mutations(), whole in prop::bool::weighted(0.15)) {
+        let _ = v2_depth(&v2_mutated(i, &muts, whole));
+    }
+}
+
+/// The mutations reach deep: most mutated envelopes get past the outer shape into field
+/// decoders (hex, points, bounds, versions), and some still decode.
+#[test]
+fn mutated_envelopes_reach_the_field_decoders() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strat = (0usize..64, mutate::mutations(), prop::bool::weighted(0.15));
+    let mut depth = [0u32; 3];
+    for _ in 0..1000 {
+        let (i, muts, whole) = strat.new_tree(&mut runner).unwrap().current();
+        depth[v2_depth(&v2_mutated(i, &muts, whole)) as usize] += 1;
+    }
+    eprintln!("V2 depth: {depth:?}");
+    assert!(
+        depth[1] + depth[2] >= 500,
+        "field decoders reached: {depth:?}"
+    );
+    assert!(depth[2] >= 30, "some mutations still decode: {depth:?}");
 }

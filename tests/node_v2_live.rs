@@ -55,11 +55,20 @@ fn node(
     relay: &str,
     store: Option<Store>,
 ) -> (V2Handle, watch::Sender<bool>) {
+    node_on(ks, i, vec![relay.to_owned()], store)
+}
+
+fn node_on(
+    ks: &Keyset,
+    i: usize,
+    relays: Vec<String>,
+    store: Option<Store>,
+) -> (V2Handle, watch::Sender<bool>) {
     let (tx, rx) = watch::channel(false);
     let h = v2::start(
         ks.group.clone(),
         ks.shares[i].clone(),
-        vec![relay.to_owned()],
+        relays,
         options(store),
         rx,
     )
@@ -226,9 +235,29 @@ async fn a_replayed_sign_request_gets_no_second_partial() {
     let url = relay_url(&relay);
     let tmp = tempfile::tempdir().expect("tmp");
     let store = Store::open(&tmp.path().join("b.redb")).expect("store");
+    // B also listens on a second relay, which A does not use: the replayed copy of A's event
+    // goes there, where it is new (the first relay would drop it as a duplicate id).
+    let relay2 = TestServer::start(&[]);
+    let url2 = relay_url(&relay2);
     let (a, _sa) = node(&ks, 0, &url, None);
-    let (b, _sb) = node(&ks, 1, &url, Some(store.clone()));
+    let (b, _sb) = node_on(&ks, 1, vec![url.clone(), url2.clone()], Some(store.clone()));
     ping_until_ok(&a, &b).await;
+    for _ in 0..200 {
+        if b.relay_states().iter().all(|s| s.connected) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(b.relay_states().iter().all(|s| s.connected));
+    let delivered_by_relay2 = async || -> u64 {
+        let s: serde_json::Value = reqwest::get(format!("http://{}/api/status", relay2.addr))
+            .await
+            .expect("status")
+            .json()
+            .await
+            .expect("json");
+        s["relay"]["events_out"].as_u64().expect("events_out")
+    };
 
     let mut to_b = listen(&url, &b.self_xonly()).await;
     let mut to_a = listen(&url, &a.self_xonly()).await;
@@ -266,9 +295,22 @@ async fn a_replayed_sign_request_gets_no_second_partial() {
     let a_secret = &ks.shares[0].secret;
     let b_id = b.self_xonly();
     let mut spy = Client::connect(&url).await;
-    // 1. The same event again, 2. the same envelope in a new event (replay cache),
-    // 3. a new request id and fresh time around the same session (spent nonce codes).
-    spy.publish(&req_event).await;
+    // 1. The same event again, through the second relay: it accepts the event (new there)
+    // and delivers it to B, its only subscriber; 2. the same envelope in a new event (replay
+    // cache), 3. a new request id and fresh time around the same session (spent nonce codes).
+    let before = delivered_by_relay2().await;
+    let mut spy2 = Client::connect(&url2).await;
+    let (accepted, why) = spy2.publish(&req_event).await;
+    assert!(accepted, "the second relay takes the replayed event: {why}");
+    let mut reached_b = false;
+    for _ in 0..100 {
+        if delivered_by_relay2().await > before {
+            reached_b = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(reached_b, "the replayed event was delivered to B");
     let resealed = seal(
         a_secret,
         &b_id,

@@ -536,10 +536,8 @@ async fn oversized_messages() {
         "y".repeat(100 * 1024)
     ))
     .await;
-    assert!(
-        c.try_recv(Duration::from_secs(5)).await.is_none(),
-        "connection closed"
-    );
+    // …and closes it (a timeout would fail here).
+    c.expect_closed(Duration::from_secs(5)).await;
     let mut again = relay.client().await;
     again.publish_ok(&a.note("new connection")).await;
 }
@@ -597,10 +595,8 @@ async fn connections_per_ip_limit() {
     let _c2 = relay.client().await;
     let mut c3 = relay.client().await;
     assert!(matches!(c3.recv().await, RelayMessage::Notice(m) if m.starts_with("rate-limited:")));
-    assert!(
-        c3.try_recv(Duration::from_secs(2)).await.is_none(),
-        "refused socket closes"
-    );
+    // The refused socket closes (not merely stays silent).
+    c3.expect_closed(Duration::from_secs(2)).await;
     c1.publish_ok(&Signer::new(1).note("first still works"))
         .await;
     drop(c1);
@@ -776,14 +772,7 @@ async fn stalled_reader_does_not_delay_fast_reader() {
     assert_eq!(s.rejected.slow_consumer, 1, "{s:?}");
     assert_eq!(s.connections, 2, "stalled connection dropped: {s:?}");
     // The stalled client finds its connection closed once it reads again.
-    let mut closed = false;
-    for _ in 0..200 {
-        if slow.try_recv(Duration::from_secs(2)).await.is_none() {
-            closed = true;
-            break;
-        }
-    }
-    assert!(closed, "slow client was disconnected");
+    slow.expect_closed(Duration::from_secs(20)).await;
 }
 
 #[tokio::test]
@@ -792,10 +781,7 @@ async fn shutdown_closes_connections() {
     let mut c = relay.client().await;
     c.req("s", vec![Filter::new()]).await;
     relay.shutdown();
-    assert!(
-        c.try_recv(Duration::from_secs(5)).await.is_none(),
-        "closed on shutdown"
-    );
+    c.expect_closed(Duration::from_secs(5)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -838,4 +824,16 @@ async fn messages_larger_than_one_read_arrive_whole() {
     let stored = fresh.req("q", vec![Filter::new().id(big.id)]).await;
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].content, content);
+}
+
+/// Control for the close checks above: on a connection that stays open, `expect_closed` fails
+/// (a timeout is not a close), and `quiet` passes.
+#[tokio::test]
+#[should_panic(expected = "not closed")]
+async fn expect_closed_fails_on_an_open_connection() {
+    let relay = TestRelay::start(test_config()).await;
+    let mut c = relay.client().await;
+    c.req("s", vec![Filter::new()]).await;
+    c.quiet(Duration::from_millis(200)).await;
+    c.expect_closed(Duration::from_millis(300)).await;
 }

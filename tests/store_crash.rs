@@ -32,7 +32,7 @@ fn payload(n: u64) -> Vec<u8> {
 }
 
 fn last_committed(store: &Store) -> u64 {
-    let txn = store.db().begin_read().unwrap();
+    let txn = store.db().unwrap().begin_read().unwrap();
     match txn.open_table(LOG) {
         Ok(t) => t.last().unwrap().map(|(k, _)| k.value()).unwrap_or(0),
         Err(redb::TableError::TableDoesNotExist(_)) => 0,
@@ -50,7 +50,7 @@ fn run_child(db: &Path) {
     let deadline = Instant::now() + Duration::from_secs(20); // never outlive a dead parent long
     while Instant::now() < deadline {
         n += 1;
-        let txn = store.db().begin_write().unwrap();
+        let txn = store.db().unwrap().begin_write().unwrap();
         txn.open_table(LOG)
             .unwrap()
             .insert(n, payload(n).as_slice())
@@ -124,7 +124,7 @@ fn sigkill_during_commits_loses_no_acknowledged_commit() {
         let store = Store::open(&db)
             .unwrap_or_else(|e| panic!("round {round}: reopen after SIGKILL failed: {e}"));
         reopened += 1;
-        let txn = store.db().begin_read().unwrap();
+        let txn = store.db().unwrap().begin_read().unwrap();
         if let Some(&last_acked) = acked.last() {
             rounds_with_commits += 1;
             let log = txn.open_table(LOG).unwrap();

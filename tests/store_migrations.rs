@@ -8,7 +8,7 @@ use redb::{ReadableDatabase, ReadableTable};
 const PEER: &str = "02ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF01234567";
 
 fn peer_policies(store: &Store) -> Vec<(String, Vec<u8>)> {
-    let txn = store.db().begin_read().unwrap();
+    let txn = store.db().unwrap().begin_read().unwrap();
     let table = txn.open_table(PEER_POLICIES).unwrap();
     table
         .iter()
@@ -76,7 +76,7 @@ fn v1_store_upgrades_to_current_with_data_moved() {
     );
     // The new counters table exists and is usable.
     {
-        let txn = store.db().begin_write().unwrap();
+        let txn = store.db().unwrap().begin_write().unwrap();
         txn.open_table(AUDIT_COUNTERS)
             .unwrap()
             .insert("partial_sigs", 3)
@@ -93,7 +93,7 @@ fn v1_store_upgrades_to_current_with_data_moved() {
         Some(&b"home signer"[..])
     );
     assert_eq!(peer_policies(&again).len(), 1);
-    let txn = again.db().begin_read().unwrap();
+    let txn = again.db().unwrap().begin_read().unwrap();
     let counters = txn.open_table(AUDIT_COUNTERS).unwrap();
     assert_eq!(counters.get("partial_sigs").unwrap().unwrap().value(), 3);
 }
@@ -134,7 +134,7 @@ fn newer_store_is_refused_and_left_byte_identical() {
     let store = Store::open(tmp.path()).unwrap();
     store.put_setting("group_name", b"future").unwrap();
     {
-        let txn = store.db().begin_write().unwrap();
+        let txn = store.db().unwrap().begin_write().unwrap();
         txn.open_table(META)
             .unwrap()
             .insert(SCHEMA_VERSION_KEY, u64::from(CURRENT_VERSION) + 7)

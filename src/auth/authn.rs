@@ -136,16 +136,18 @@ pub(crate) fn check_session(
     };
     let now = now_ms();
     let timeout = u64::try_from(state.live.auth.session_timeout.as_millis()).unwrap_or(u64::MAX);
-    let idle = now.saturating_sub(rec.last_access);
+    let idle = crate::auth::session::idle_ms(&hash, rec.last_access, now);
     let principal = if idle > timeout {
         None
     } else {
         owner_principal(state, &rec.owner)?
     };
     let Some(principal) = principal else {
+        crate::auth::session::forget_session_use(&hash);
         state.store.delete_session(&hash)?;
         return Ok(None);
     };
+    crate::auth::session::note_session_use(&hash);
     // Sliding expiry, written at most every quarter timeout (and at least every minute).
     if idle > (timeout / 4).min(60_000) {
         state.store.touch_session(&hash, now)?;

@@ -56,3 +56,48 @@ mod tests {
         );
     }
 }
+
+/// Idle time of sessions measured on the monotonic clock: the last use of each session this
+/// process has seen. A wall-clock jump (an appliance booting with a wrong clock, then NTP)
+/// then neither logs everyone out nor keeps sessions alive; the stored wall-clock last access
+/// is used only for a session not seen since this process started (after a reboot).
+mod idle {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    use std::time::Instant;
+
+    /// Bound on tracked sessions; beyond it the oldest half is forgotten (they fall back to
+    /// the stored wall-clock time).
+    const MAX_TRACKED: usize = 10_000;
+
+    fn map() -> std::sync::MutexGuard<'static, HashMap<String, Instant>> {
+        static MAP: OnceLock<Mutex<HashMap<String, Instant>>> = OnceLock::new();
+        MAP.get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn idle_ms(hash: &str, stored_last_access_ms: u64, now_ms: u64) -> u64 {
+        match map().get(hash) {
+            Some(t) => u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX),
+            None => now_ms.saturating_sub(stored_last_access_ms),
+        }
+    }
+
+    pub fn note_use(hash: &str) {
+        let mut m = map();
+        if m.len() >= MAX_TRACKED && !m.contains_key(hash) {
+            let mut times: Vec<Instant> = m.values().copied().collect();
+            times.sort_unstable();
+            let cut = times[times.len() / 2];
+            m.retain(|_, t| *t > cut);
+        }
+        m.insert(hash.to_owned(), Instant::now());
+    }
+
+    pub fn forget(hash: &str) {
+        map().remove(hash);
+    }
+}
+
+pub use idle::{forget as forget_session_use, idle_ms, note_use as note_session_use};

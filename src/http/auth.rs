@@ -55,10 +55,15 @@ pub(crate) fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<
 
 pub(crate) fn store_error(e: StoreError) -> ApiError {
     tracing::error!(error = %e, "store error");
+    let message = if e.is_io() {
+        "The store could not write to the disk (full or failing); nothing was changed. Free some space and try again: no restart is needed"
+    } else {
+        "The store is unavailable; try again"
+    };
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "STORE_UNAVAILABLE",
-        "The store is unavailable; try again",
+        message,
     )
 }
 

@@ -53,6 +53,8 @@ pub struct RelayStatus {
     /// Round-trip time of the last WebSocket ping, in milliseconds.
     pub rtt_ms: Option<u64>,
     pub reconnects: u32,
+    /// The last ping took a second or more, or a ping has waited that long (a slow relay).
+    pub slow: bool,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -122,6 +124,7 @@ pub async fn status(State(state): State<AppState>) -> Json<StatusResponse> {
                 last_error: s.last_error,
                 rtt_ms: s.rtt_ms,
                 reconnects: s.reconnects,
+                slow: s.slow,
             })
             .collect(),
         timestamp: crate::timefmt::iso8601(now),

@@ -17,7 +17,7 @@ pub mod v2;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rand::RngCore;
 use tokio::sync::watch;
@@ -84,6 +84,8 @@ struct Inner {
     pool: pool::PoolHandle,
     timeout: Duration,
     running: AtomicBool,
+    /// Test-only fault injection: the receive loop panics on its next event.
+    inject_panic: AtomicBool,
     /// Policies, partial counts, approvals (the share-leak guard).
     guard: guard::Guard,
     /// Where the node reports what it does (`/api/events`); set by the [`Supervisor`].
@@ -112,10 +114,7 @@ impl std::fmt::Debug for NodeHandle {
 }
 
 pub(crate) fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    crate::clock::unix_secs()
 }
 
 /// The v1 subscription filter (spec §4.1).
@@ -233,6 +232,7 @@ fn start_inner(
         pool,
         timeout,
         running: AtomicBool::new(true),
+        inject_panic: AtomicBool::new(false),
         guard,
         events: OnceLock::new(),
         sent_echoes: echo::SentEchoes::default(),
@@ -246,15 +246,43 @@ fn start_inner(
     tokio::spawn(node.clone().startup_echo(shutdown.clone()));
     let looped = node.clone();
     tokio::spawn(async move {
-        pool::receive_until(events, shutdown, |ev| looped.on_event(ev)).await;
-        looped.0.running.store(false, Ordering::SeqCst);
-        looped.fail_pending();
+        // However the loop ends (a panic included), the node is marked stopped and its
+        // requests fail, so the watchdog starts a new one.
+        let _stopped = StopGuard(looped.clone());
+        pool::receive_until(events, shutdown, |ev| {
+            if looped.0.inject_panic.swap(false, Ordering::SeqCst) {
+                panic!("injected fault: the receive loop panics");
+            }
+            looped.on_event(ev)
+        })
+        .await;
         tracing::info!("signing node stopped");
     });
     Ok(node)
 }
 
+/// Clears `running` and fails every pending request when the receive task ends, normally or
+/// by a panic (the task's future is dropped while unwinding).
+struct StopGuard(NodeHandle);
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        self.0.0.running.store(false, Ordering::SeqCst);
+        self.0.fail_pending();
+        if std::thread::panicking() {
+            tracing::error!("the signing node's receive loop panicked; the node is stopped");
+        }
+    }
+}
+
 impl NodeHandle {
+    /// Fault injection for tests only: the receive loop panics on the next event it gets.
+    /// Nothing in igloo calls it.
+    #[doc(hidden)]
+    pub fn inject_receive_panic(&self) {
+        self.0.inject_panic.store(true, Ordering::SeqCst);
+    }
+
     /// True while the receive loop runs.
     pub fn is_running(&self) -> bool {
         self.0.running.load(Ordering::SeqCst)

@@ -53,6 +53,9 @@ pub struct RelayState {
     /// Round-trip time of the last WebSocket ping, in milliseconds.
     pub rtt_ms: Option<u64>,
     pub reconnects: u32,
+    /// True while this relay answers slowly: its last ping took [`SLOW_RTT`] or more, or a
+    /// ping has waited that long for its pong (a stalled relay is slow before it is gone).
+    pub slow: bool,
 }
 
 /// One frame to send: to every connected relay, or to the relay at one index only.
@@ -62,13 +65,23 @@ struct Outbound {
     frame: Arc<String>,
 }
 
+/// A relay whose WebSocket ping takes this long or longer is reported as slow.
+pub const SLOW_RTT: Duration = Duration::from_secs(1);
+
 /// A running pool. Dropping every handle does not stop it; `shutdown` does.
 #[derive(Clone)]
 pub struct PoolHandle {
     outbound: broadcast::Sender<Outbound>,
     states: Arc<Vec<Mutex<RelayState>>>,
     activity: watch::Sender<Instant>,
+    /// The subscription; its `since` is lowered when the wall clock jumps back.
+    filter: Arc<Mutex<Filter>>,
+    /// Bumped when the subscription changed: every connected relay gets the new REQ.
+    resubscribe: watch::Sender<u64>,
 }
+
+/// A wall-clock jump larger than this (against the monotonic clock) is handled as one.
+const CLOCK_JUMP: Duration = Duration::from_secs(30);
 
 impl PoolHandle {
     /// Sends `event` to every relay that is connected now; returns how many that is.
@@ -195,6 +208,7 @@ pub fn start(
                     last_error: None,
                     rtt_ms: None,
                     reconnects: 0,
+                    slow: false,
                 })
             })
             .collect(),
@@ -203,7 +217,10 @@ pub fn start(
         outbound,
         states,
         activity,
+        filter: Arc::new(Mutex::new(cfg.filter.clone())),
+        resubscribe: watch::Sender::new(0),
     };
+    tokio::spawn(watch_clock(handle.clone(), shutdown.clone()));
     let seen = Arc::new(Mutex::new(Seen::new(4096)));
     for (i, url) in cfg.urls.iter().enumerate() {
         let task = RelayTask {
@@ -281,6 +298,14 @@ impl RelayTask {
         }
     }
 
+    fn current_filter(&self) -> Filter {
+        self.handle
+            .filter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     fn is_connected(&self) -> bool {
         self.handle
             .states
@@ -310,6 +335,7 @@ impl RelayTask {
                 }
                 s.connected = false;
                 s.rtt_ms = None;
+                s.slow = false;
                 s.last_error = Some(err.to_string());
                 s.reconnects = s.reconnects.saturating_add(1);
             });
@@ -359,7 +385,9 @@ impl RelayTask {
         let (ws, _) = tokio_tungstenite::client_async(self.url.as_str(), stream).await?;
         let (mut sink, mut source) = ws.split();
         let sub = SubscriptionId::new("igloo");
-        let req = ClientMessage::req(sub.clone(), vec![self.cfg.filter.clone()]).as_json();
+        let mut resubscribe = self.handle.resubscribe.subscribe();
+        resubscribe.mark_unchanged();
+        let req = ClientMessage::req(sub.clone(), vec![self.current_filter()]).as_json();
         sink.send(Message::text(req)).await?;
         let mut outbound = self.handle.outbound.subscribe();
         *attempt = 0;
@@ -371,6 +399,8 @@ impl RelayTask {
         tracing::info!(relay = %self.url, "relay connected");
         let mut ping = tokio::time::interval(self.cfg.ping_interval);
         let mut ping_sent: Option<Instant> = None;
+        // The unanswered ping has been marked slow already.
+        let mut overdue = false;
         loop {
             tokio::select! {
                 frame = source.next() => {
@@ -382,8 +412,15 @@ impl RelayTask {
                         Message::Text(t) => self.on_text(t.as_str()).await,
                         Message::Pong(_) => {
                             if let Some(t0) = ping_sent.take() {
-                                let rtt = t0.elapsed().as_millis() as u64;
-                                self.set_state(false, |s| s.rtt_ms = Some(rtt));
+                                let rtt = t0.elapsed();
+                                let ms = u64::try_from(rtt.as_millis()).unwrap_or(u64::MAX);
+                                self.set_state(false, |s| {
+                                    s.rtt_ms = Some(ms);
+                                    s.slow = rtt >= SLOW_RTT;
+                                });
+                                if rtt >= SLOW_RTT {
+                                    tracing::warn!(relay = %self.url, rtt_ms = ms, "relay is slow");
+                                }
                             }
                         }
                         Message::Close(_) => return Err(SessionError::Closed),
@@ -401,7 +438,24 @@ impl RelayTask {
                     }
                     Err(broadcast::error::RecvError::Closed) => return Ok(()),
                 },
+                changed = resubscribe.changed() => {
+                    if changed.is_ok() {
+                        // The same subscription id: the relay replaces the subscription.
+                        let req = ClientMessage::req(sub.clone(), vec![self.current_filter()]).as_json();
+                        sink.send(Message::text(req)).await?;
+                    }
+                }
+                _ = async {
+                    match ping_sent {
+                        Some(t0) if !overdue => tokio::time::sleep_until((t0 + SLOW_RTT).into()).await,
+                        _ => std::future::pending().await,
+                    }
+                } => {
+                    overdue = true;
+                    self.set_state(false, |s| s.slow = true);
+                }
                 _ = ping.tick() => {
+                    overdue = false;
                     ping_sent = Some(Instant::now());
                     sink.send(Message::Ping(Vec::new().into())).await?;
                 }
@@ -410,9 +464,9 @@ impl RelayTask {
     }
 
     async fn on_text(&self, text: &str) {
-        let msg = match RelayMessage::from_json(text) {
-            Ok(m) => m,
-            Err(_) => {
+        let msg = match parse_relay_frame(text) {
+            Some(m) => m,
+            None => {
                 tracing::debug!(relay = %self.url, "unparsable relay frame");
                 return;
             }
@@ -446,6 +500,58 @@ impl RelayTask {
                 tracing::debug!(relay = %self.url, notice = %n, "relay notice")
             }
             _ => {}
+        }
+    }
+}
+
+/// A relay's frame as the pool reads it (None: not a NIP-01 relay message). Public for the
+/// `relay_frame` fuzz target.
+pub fn parse_relay_frame(text: &str) -> Option<RelayMessage<'static>> {
+    RelayMessage::from_json(text).ok()
+}
+
+/// Watches the wall clock against the monotonic one. When it jumps back (a device that booted
+/// with its clock ahead, then NTP), our own events carry earlier `created_at` stamps than the
+/// subscription's `since`, and relays apply `since` to live events too: the node would hear
+/// nothing (its own echoes included) until the clock caught up. So the `since` is lowered to
+/// the new time and every relay gets the new REQ. A jump forward needs nothing: the older
+/// `since` still admits every new event.
+async fn watch_clock(handle: PoolHandle, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut wall0 = crate::clock::unix_ms();
+    let mut mono0 = Instant::now();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        let wall = crate::clock::unix_ms();
+        let expected =
+            wall0.saturating_add(u64::try_from(mono0.elapsed().as_millis()).unwrap_or(u64::MAX));
+        let jump = CLOCK_JUMP.as_millis() as u64;
+        if wall.saturating_add(jump) < expected {
+            let now = nostr::prelude::Timestamp::from(wall / 1000);
+            {
+                let mut f = handle.filter.lock().unwrap_or_else(|p| p.into_inner());
+                if f.since.is_some_and(|s| s > now) {
+                    f.since = Some(now);
+                }
+            }
+            tracing::warn!(
+                back_secs = (expected - wall) / 1000,
+                "the wall clock jumped back; relay subscriptions renewed"
+            );
+            handle.resubscribe.send_modify(|g| *g = g.wrapping_add(1));
+        } else if wall > expected.saturating_add(jump) {
+            tracing::warn!(
+                ahead_secs = (wall - expected) / 1000,
+                "the wall clock jumped forward"
+            );
+        }
+        if wall.abs_diff(expected) > jump {
+            wall0 = wall;
+            mono0 = Instant::now();
         }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use nostr::prelude::{Event, Timestamp};
+use nostr::prelude::Event;
 use tokio::sync::{Notify, mpsc, watch};
 
 use super::config::RelayConfig;
@@ -253,7 +253,7 @@ impl Relay {
     /// The cheap checks, before the signature: time, id, duplicate.
     fn precheck(&self, event: &Event) -> Result<(), Ack> {
         let rej = &self.counters.rejected;
-        let now = Timestamp::now().as_secs();
+        let now = crate::clock::unix_secs();
         if event.created_at.as_secs() > now.saturating_add(self.cfg.future_seconds) {
             inc(&rej.invalid);
             return Err(Ack::no(format!(
@@ -311,6 +311,33 @@ impl Relay {
             tracing::debug!(kicked = fan.kicked, "dropped slow relay connections");
         }
         Ack::ok()
+    }
+
+    /// For the fuzz target (`fuzz/fuzz_targets/relay_frame.rs`) only: what a connection does
+    /// with one client frame, without a socket: parse it, publish an EVENT, compile a REQ's or
+    /// COUNT's filters and count their matches. Nothing in igloo calls it.
+    #[doc(hidden)]
+    pub fn fuzz_client_frame(&self, text: &str) {
+        use nostr::prelude::ClientMessage;
+        match ClientMessage::from_json(text) {
+            Ok(ClientMessage::Event(event)) => {
+                let _ = self.publish(&event);
+            }
+            Ok(ClientMessage::Req {
+                subscription_id,
+                filters,
+            }) => {
+                if let Ok(compiled) = self.prepare_req(subscription_id.as_str(), &filters) {
+                    let _ = self.count(&compiled);
+                }
+            }
+            Ok(ClientMessage::Count { filter, .. }) => {
+                if let Ok(f) = CompiledFilter::compile(&filter) {
+                    let _ = self.count(std::slice::from_ref(&f));
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Validate a REQ's parts and compile its filters.

@@ -75,7 +75,7 @@ impl Store {
         &self,
         mut rec: ApiKeyRecord,
     ) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.db()?.begin_write()?;
         {
             let mut prefixes = txn.open_table(API_KEY_PREFIXES)?;
             if prefixes.get(rec.prefix.as_str())?.is_some() {
@@ -98,7 +98,7 @@ impl Store {
     }
 
     pub fn get_api_key(&self, id: u64) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let txn = self.db().begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let Some(t) = read_table(&txn, API_KEYS)? else {
             return Ok(None);
         };
@@ -109,7 +109,7 @@ impl Store {
 
     pub fn find_api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         let id = {
-            let txn = self.db().begin_read()?;
+            let txn = self.db()?.begin_read()?;
             let Some(t) = read_table(&txn, API_KEY_PREFIXES)? else {
                 return Ok(None);
             };
@@ -123,7 +123,7 @@ impl Store {
 
     /// All keys: active first, newest first.
     pub fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        let txn = self.db().begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let Some(t) = read_table(&txn, API_KEYS)? else {
             return Ok(Vec::new());
         };
@@ -151,7 +151,7 @@ impl Store {
         id: u64,
         reason: Option<&str>,
     ) -> Result<RevokeApiKey, StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.db()?.begin_write()?;
         {
             let mut t = txn.open_table(API_KEYS)?;
             let Some(rec) = t.get(id)?.map(|v| v.value().to_vec()) else {
@@ -173,7 +173,7 @@ impl Store {
 
     /// Records a use of a key (time and address).
     pub fn record_api_key_use(&self, id: u64, at: u64, ip: Option<&str>) -> Result<(), StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.db()?.begin_write()?;
         {
             let mut t = txn.open_table(API_KEYS)?;
             let Some(rec) = t.get(id)?.map(|v| v.value().to_vec()) else {

@@ -117,7 +117,7 @@ impl Store {
         let plain =
             Zeroizing::new(serde_json::to_vec(value).map_err(|_| CredentialsError::Corrupt)?);
         let sealed = vault.seal(label, owner, &plain)?;
-        let txn = self.db().begin_write().map_err(StoreError::from)?;
+        let txn = self.db()?.begin_write().map_err(StoreError::from)?;
         txn.open_table(table)
             .map_err(StoreError::from)?
             .insert(owner, sealed.as_slice())
@@ -134,7 +134,7 @@ impl Store {
         owner: &str,
     ) -> Result<Option<T>, CredentialsError> {
         let sealed = {
-            let txn = self.db().begin_read().map_err(StoreError::from)?;
+            let txn = self.db()?.begin_read().map_err(StoreError::from)?;
             let Some(t) = read_table(&txn, table)? else {
                 return Ok(None);
             };
@@ -152,7 +152,7 @@ impl Store {
     }
 
     fn has_record(&self, table: OwnerTable, owner: &str) -> Result<bool, StoreError> {
-        let txn = self.db().begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let Some(t) = read_table(&txn, table)? else {
             return Ok(false);
         };
@@ -160,7 +160,7 @@ impl Store {
     }
 
     fn delete_record(&self, table: OwnerTable, owner: &str) -> Result<bool, StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.db()?.begin_write()?;
         let existed = txn.open_table(table)?.remove(owner)?.is_some();
         txn.commit()?;
         Ok(existed)

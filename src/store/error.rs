@@ -68,7 +68,14 @@ pub enum StoreError {
 
     /// An error inside redb during a read or write.
     #[error("store database error: {0}")]
-    Database(#[from] redb::Error),
+    Database(redb::Error),
+
+    /// After an I/O error the store file could not be opened again yet (for example the disk
+    /// is still full); the next use tries again.
+    #[error(
+        "store {path} is not open after an I/O error; free some space, it re-opens on its next use"
+    )]
+    Unavailable { path: PathBuf },
 
     /// A stored record could not be decoded (damaged or written by an incompatible version).
     #[error("damaged record in table {table}")]
@@ -79,13 +86,32 @@ pub enum StoreError {
     Task(String),
 }
 
+impl From<redb::Error> for StoreError {
+    fn from(e: redb::Error) -> Self {
+        super::note_redb_error(&e);
+        StoreError::Database(e)
+    }
+}
+
+impl StoreError {
+    /// True for a failed write or read of the file itself (disk full, I/O error), as opposed
+    /// to a damaged record or a bad request.
+    pub fn is_io(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(redb::Error::Io(_) | redb::Error::PreviousIo)
+                | StoreError::Unavailable { .. }
+        )
+    }
+}
+
 // redb has one error type per operation; fold them all into `redb::Error` so `?` works in
 // store code and in migrations.
 macro_rules! from_redb {
     ($($t:ty),* $(,)?) => {
         $(impl From<$t> for StoreError {
             fn from(e: $t) -> Self {
-                StoreError::Database(e.into())
+                StoreError::from(redb::Error::from(e))
             }
         })*
     };

@@ -165,7 +165,7 @@ pub fn put_setting_v1(store: &Store, key: &str, value: &[u8]) -> Result<(), Stor
             actual,
         });
     }
-    let txn = store.db().begin_write()?;
+    let txn = store.db()?.begin_write()?;
     txn.open_table(SETTINGS)?.insert(key, value)?;
     txn.commit()?;
     Ok(())
@@ -173,7 +173,7 @@ pub fn put_setting_v1(store: &Store, key: &str, value: &[u8]) -> Result<(), Stor
 
 /// Names of the tables present, for tests and diagnostics.
 pub fn table_names(store: &Store) -> Result<Vec<String>, StoreError> {
-    let txn = store.db().begin_read()?;
+    let txn = store.db()?.begin_read()?;
     let names = txn.list_tables()?.map(|h| h.name().to_owned()).collect();
     Ok(names)
 }

@@ -24,8 +24,10 @@ pub mod settings;
 pub mod users;
 pub mod v2_nonces;
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 use redb::{Database, DatabaseError, ReadOnlyDatabase};
 
@@ -43,9 +45,39 @@ pub struct Store {
 }
 
 struct Inner {
-    db: Database,
+    /// None only while a re-open after an I/O error has not succeeded yet.
+    db: RwLock<Option<Arc<Database>>>,
+    /// Set when redb reported an I/O error on this store (disk full, write error): redb then
+    /// refuses every later transaction ("Previous I/O error occurred"), so the next use closes
+    /// and re-opens the file (redb repairs it from its last durable commit).
+    io_failed: Arc<AtomicBool>,
     path: PathBuf,
     version: u32,
+}
+
+thread_local! {
+    /// The failure flag of the store this thread last began a transaction on: store methods run
+    /// synchronously on one thread, so an I/O error converted into a [`StoreError`] on this
+    /// thread belongs to that store.
+    static ACTIVE: RefCell<Option<Arc<AtomicBool>>> = const { RefCell::new(None) };
+}
+
+/// Called for every redb error turned into a [`StoreError`]: an I/O error marks the store in
+/// use on this thread for a re-open.
+pub(crate) fn note_redb_error(e: &redb::Error) {
+    if matches!(e, redb::Error::Io(_) | redb::Error::PreviousIo) {
+        ACTIVE.with(|a| {
+            if let Some(flag) = a.borrow().as_ref() {
+                flag.store(true, Ordering::SeqCst);
+            }
+        });
+    }
+}
+
+fn open_file(file: &Path) -> Result<Database, DatabaseError> {
+    redb::Builder::new()
+        .set_cache_size(CACHE_BYTES)
+        .create(file)
 }
 
 impl std::fmt::Debug for Store {
@@ -109,17 +141,15 @@ impl Store {
             }
         }
 
-        let db = redb::Builder::new()
-            .set_cache_size(CACHE_BYTES)
-            .create(&file)
-            .map_err(open_err)?;
+        let db = open_file(&file).map_err(open_err)?;
         let found = migrations::read_version(&db, &file)?;
         check_not_newer(found, supported, &file)?;
         let version = migrations::migrate(&db, found, migrations)?;
         tracing::debug!(path = %file.display(), version, "store open");
         Ok(Store {
             inner: Arc::new(Inner {
-                db,
+                db: RwLock::new(Some(Arc::new(db))),
+                io_failed: Arc::new(AtomicBool::new(false)),
                 path: file,
                 version,
             }),
@@ -141,9 +171,67 @@ impl Store {
         self.inner.path.parent().unwrap_or(Path::new("."))
     }
 
-    /// The underlying database, for modules with their own tables (see [`schema`]).
-    pub fn db(&self) -> &Database {
-        &self.inner.db
+    /// The underlying database, for modules with their own tables (see [`schema`]). Begin a
+    /// transaction on it at once and drop the handle (`store.db()?.begin_write()?`): after an
+    /// I/O error the store swaps in a freshly opened file, which needs the old one released.
+    pub fn db(&self) -> Result<Arc<Database>, StoreError> {
+        let flag = &self.inner.io_failed;
+        ACTIVE.with(|a| {
+            let mut a = a.borrow_mut();
+            if !a.as_ref().is_some_and(|f| Arc::ptr_eq(f, flag)) {
+                *a = Some(flag.clone());
+            }
+        });
+        if flag.load(Ordering::SeqCst) {
+            self.reopen();
+        }
+        self.inner
+            .db
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| StoreError::Unavailable {
+                path: self.inner.path.clone(),
+            })
+    }
+
+    /// True while the store is waiting to be re-opened after an I/O error.
+    pub fn io_failed(&self) -> bool {
+        self.inner.io_failed.load(Ordering::SeqCst)
+    }
+
+    /// After an I/O error: close the database and open the file again, so a disk that has
+    /// space again works without a restart. Best effort: while an operation still holds the
+    /// old handle, or the file cannot be opened yet (still no space for redb's repair), the
+    /// flag stays set and the next use tries again.
+    fn reopen(&self) {
+        let mut slot = self.inner.db.write().unwrap_or_else(|p| p.into_inner());
+        if !self.inner.io_failed.load(Ordering::SeqCst) {
+            return; // another thread re-opened it meanwhile
+        }
+        if let Some(db) = slot.take() {
+            match Arc::try_unwrap(db) {
+                Ok(db) => {
+                    if let Err(e) = db.close() {
+                        tracing::debug!("closing the store after an I/O error: {e}");
+                    }
+                }
+                Err(shared) => {
+                    *slot = Some(shared);
+                    return;
+                }
+            }
+        }
+        match open_file(&self.inner.path) {
+            Ok(db) => {
+                *slot = Some(Arc::new(db));
+                self.inner.io_failed.store(false, Ordering::SeqCst);
+                tracing::warn!(path = %self.inner.path.display(), "store re-opened after an I/O error");
+            }
+            Err(e) => {
+                tracing::warn!(path = %self.inner.path.display(), error = %e, "store cannot be re-opened yet after an I/O error; trying again on its next use");
+            }
+        }
     }
 
     /// Runs blocking store work on tokio's blocking pool.
@@ -168,10 +256,13 @@ impl Store {
         match Arc::try_unwrap(self.inner) {
             Ok(inner) => {
                 let path = inner.path;
-                inner.db.close().map_err(|source| StoreError::Open {
-                    path: path.clone(),
-                    source,
-                })?;
+                let db = inner.db.into_inner().unwrap_or_else(|p| p.into_inner());
+                if let Some(db) = db.and_then(|db| Arc::try_unwrap(db).ok()) {
+                    db.close().map_err(|source| StoreError::Open {
+                        path: path.clone(),
+                        source,
+                    })?;
+                }
                 tracing::debug!(path = %path.display(), "store closed");
                 Ok(CloseOutcome::Closed)
             }

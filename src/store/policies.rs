@@ -81,7 +81,7 @@ impl Store {
         &self,
         group: &[u8; 32],
     ) -> Result<HashMap<[u8; 32], StoredPolicy>, StoreError> {
-        let txn = self.db().begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let table = match txn.open_table(PEER_POLICIES) {
             Ok(t) => t,
             Err(TableError::TableDoesNotExist(_)) => return Ok(HashMap::new()),
@@ -117,7 +117,7 @@ impl Store {
         policy: &StoredPolicy,
     ) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(policy).map_err(|e| StoreError::Task(e.to_string()))?;
-        let txn = self.db().begin_write()?;
+        let txn = self.db()?.begin_write()?;
         txn.open_table(PEER_POLICIES)?
             .insert(policy_key(group, peer).as_str(), bytes.as_slice())?;
         txn.commit()?;
@@ -130,7 +130,7 @@ impl Store {
         group: &[u8; 32],
         peer: &[u8; 32],
     ) -> Result<bool, StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.db()?.begin_write()?;
         let existed = txn
             .open_table(PEER_POLICIES)?
             .remove(policy_key(group, peer).as_str())?
@@ -144,7 +144,7 @@ impl Store {
         &self,
         group: &[u8; 32],
     ) -> Result<HashMap<[u8; 32], u64>, StoreError> {
-        let txn = self.db().begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let table = match txn.open_table(AUDIT_COUNTERS) {
             Ok(t) => t,
             Err(TableError::TableDoesNotExist(_)) => return Ok(HashMap::new()),
@@ -175,7 +175,7 @@ impl Store {
         if counts.is_empty() {
             return Ok(());
         }
-        let txn = self.db().begin_write()?;
+        let txn = self.db()?.begin_write()?;
         {
             let mut table = txn.open_table(AUDIT_COUNTERS)?;
             for (peer, n) in counts {
@@ -252,7 +252,7 @@ mod tests {
         let mut newer = StoredPolicy::new(false, false, None, None, None, 1);
         newer.v = POLICY_VERSION + 1;
         store.put_peer_policy(&g, &[1u8; 32], &newer).expect("put");
-        let txn = store.db().begin_write().expect("txn");
+        let txn = store.db().expect("db").begin_write().expect("txn");
         txn.open_table(PEER_POLICIES)
             .expect("table")
             .insert(policy_key(&g, &[2u8; 32]).as_str(), &b"not json"[..])

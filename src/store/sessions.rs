@@ -53,7 +53,7 @@ pub(crate) fn remove_user_sessions(
 
 impl Store {
     pub fn put_session(&self, id_hash: &str, rec: &SessionRecord) -> Result<(), StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.db()?.begin_write()?;
         txn.open_table(SESSIONS)?
             .insert(id_hash, encode("sessions", rec)?.as_slice())?;
         txn.commit()?;
@@ -61,7 +61,7 @@ impl Store {
     }
 
     pub fn get_session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
-        let txn = self.db().begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let Some(t) = read_table(&txn, SESSIONS)? else {
             return Ok(None);
         };
@@ -72,7 +72,7 @@ impl Store {
 
     /// Moves `last_access` forward (sliding expiry).
     pub fn touch_session(&self, id_hash: &str, now: u64) -> Result<(), StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.db()?.begin_write()?;
         {
             let mut t = txn.open_table(SESSIONS)?;
             let rec = t.get(id_hash)?.map(|v| v.value().to_vec());
@@ -87,7 +87,7 @@ impl Store {
     }
 
     pub fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.db()?.begin_write()?;
         let existed = txn.open_table(SESSIONS)?.remove(id_hash)?.is_some();
         txn.commit()?;
         Ok(existed)
@@ -95,7 +95,7 @@ impl Store {
 
     /// Deletes sessions idle since before `idle_before` (Unix ms); returns how many.
     pub fn purge_sessions(&self, idle_before: u64) -> Result<usize, StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.db()?.begin_write()?;
         let n = {
             let mut t = txn.open_table(SESSIONS)?;
             let mut doomed = Vec::new();

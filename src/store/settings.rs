@@ -28,7 +28,7 @@ impl Store {
     /// Reads a setting. Blocking: see the module docs.
     pub fn get_setting(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         validate_key(key)?;
-        let txn = self.db().begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let table = txn.open_table(SETTINGS)?;
         Ok(table.get(key)?.map(|v| v.value().to_vec()))
     }
@@ -36,7 +36,7 @@ impl Store {
     /// Writes a setting durably: when this returns `Ok`, the value survives a crash.
     pub fn put_setting(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         validate_key(key)?;
-        let txn = self.db().begin_write()?;
+        let txn = self.db()?.begin_write()?;
         txn.open_table(SETTINGS)?.insert(key, value)?;
         txn.commit()?;
         Ok(())
@@ -45,7 +45,7 @@ impl Store {
     /// Deletes a setting; returns whether it existed.
     pub fn delete_setting(&self, key: &str) -> Result<bool, StoreError> {
         validate_key(key)?;
-        let txn = self.db().begin_write()?;
+        let txn = self.db()?.begin_write()?;
         let existed = txn.open_table(SETTINGS)?.remove(key)?.is_some();
         txn.commit()?;
         Ok(existed)
@@ -54,7 +54,7 @@ impl Store {
     /// All setting keys, sorted.
     pub fn setting_keys(&self) -> Result<Vec<String>, StoreError> {
         use redb::ReadableTable;
-        let txn = self.db().begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let table = txn.open_table(SETTINGS)?;
         let mut keys = Vec::new();
         for entry in table.iter()? {

@@ -54,10 +54,7 @@ pub enum DeleteUser {
 }
 
 pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    crate::clock::unix_ms()
 }
 
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(
@@ -93,7 +90,7 @@ pub(crate) fn next_id(txn: &redb::WriteTransaction, seq: &str) -> Result<u64, St
 
 impl Store {
     pub fn user_count(&self) -> Result<u64, StoreError> {
-        let txn = self.db().begin_read()?;
+        let txn = self.db()?.begin_read()?;
         Ok(match read_table(&txn, USERS)? {
             Some(t) => t.len()?,
             None => 0,
@@ -108,7 +105,7 @@ impl Store {
         role: Role,
         only_first: bool,
     ) -> Result<CreateUser, StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.db()?.begin_write()?;
         let rec = {
             let mut users = txn.open_table(USERS)?;
             let mut names = txn.open_table(USERNAMES)?;
@@ -136,7 +133,7 @@ impl Store {
     }
 
     pub fn get_user(&self, id: u64) -> Result<Option<UserRecord>, StoreError> {
-        let txn = self.db().begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let Some(t) = read_table(&txn, USERS)? else {
             return Ok(None);
         };
@@ -145,7 +142,7 @@ impl Store {
 
     pub fn find_user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
         let id = {
-            let txn = self.db().begin_read()?;
+            let txn = self.db()?.begin_read()?;
             let Some(t) = read_table(&txn, USERNAMES)? else {
                 return Ok(None);
             };
@@ -158,7 +155,7 @@ impl Store {
     }
 
     pub fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        let txn = self.db().begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let Some(t) = read_table(&txn, USERS)? else {
             return Ok(Vec::new());
         };
@@ -172,7 +169,7 @@ impl Store {
 
     /// Deletes a user with their sessions and credentials; the last admin stays.
     pub fn delete_user(&self, id: u64) -> Result<DeleteUser, StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.db()?.begin_write()?;
         {
             let mut users = txn.open_table(USERS)?;
             let Some(rec) = users.get(id)?.map(|v| v.value().to_vec()) else {
@@ -203,7 +200,7 @@ impl Store {
 
     /// Replaces a user's password hash and revokes all their sessions.
     pub fn set_password(&self, id: u64, password_hash: &str) -> Result<bool, StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.db()?.begin_write()?;
         {
             let mut users = txn.open_table(USERS)?;
             let Some(rec) = users.get(id)?.map(|v| v.value().to_vec()) else {

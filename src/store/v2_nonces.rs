@@ -36,7 +36,7 @@ impl Store {
         codes: &[[u8; 32]],
         now: u64,
     ) -> Result<bool, StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.db()?.begin_write()?;
         {
             let mut table = txn.open_table(V2_SPENT_NONCES)?;
             for c in codes {
@@ -54,7 +54,7 @@ impl Store {
 
     /// Whether `code` of group `gid` is recorded as spent.
     pub fn v2_is_spent(&self, gid: &[u8; 32], code: &[u8; 32]) -> Result<bool, StoreError> {
-        let txn = self.db().begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let table = match txn.open_table(V2_SPENT_NONCES) {
             Ok(t) => t,
             Err(TableError::TableDoesNotExist(_)) => return Ok(false),
@@ -66,7 +66,7 @@ impl Store {
     /// Set the run marker of `gid`; returns whether one was already there (the previous
     /// run did not stop cleanly).
     pub fn v2_begin_run(&self, gid: &[u8; 32], now: u64) -> Result<bool, StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.db()?.begin_write()?;
         let was_dirty = {
             let mut table = txn.open_table(V2_NODE_STATE)?;
             let key = marker_key(gid);
@@ -80,7 +80,7 @@ impl Store {
 
     /// Clear the run marker of `gid` (clean stop).
     pub fn v2_end_run(&self, gid: &[u8; 32]) -> Result<(), StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.db()?.begin_write()?;
         txn.open_table(V2_NODE_STATE)?
             .remove(marker_key(gid).as_str())?;
         txn.commit()?;
@@ -97,7 +97,7 @@ impl Store {
         now: u64,
     ) -> Result<(bool, Vec<([u8; 32], Vec<u8>)>), StoreError> {
         let prefix = format!("{}:", hex::encode(gid));
-        let txn = self.db().begin_write()?;
+        let txn = self.db()?.begin_write()?;
         let (was_dirty, pools) = {
             let mut state = txn.open_table(V2_NODE_STATE)?;
             let key = marker_key(gid);
@@ -132,7 +132,7 @@ impl Store {
         gid: &[u8; 32],
         pools: &[([u8; 32], Vec<u8>)],
     ) -> Result<(), StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.db()?.begin_write()?;
         {
             let mut table = txn.open_table(V2_NONCE_POOLS)?;
             for (peer, bytes) in pools {
@@ -148,7 +148,7 @@ impl Store {
 
     /// Whether the run marker of `gid` is set.
     pub fn v2_run_marker(&self, gid: &[u8; 32]) -> Result<bool, StoreError> {
-        let txn = self.db().begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let table = match txn.open_table(V2_NODE_STATE) {
             Ok(t) => t,
             Err(TableError::TableDoesNotExist(_)) => return Ok(false),

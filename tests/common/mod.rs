@@ -2,6 +2,8 @@
 //! runtime (as in production), with its data in a temporary directory. Shut down on drop.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::thread::JoinHandle;

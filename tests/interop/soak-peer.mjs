@@ -1,11 +1,12 @@
 // A @frostr/bifrost 1.0.7 peer for scripts/soak: pings the igloo node every `interval_ms`
-// and asks it to co-sign every tenth tick, until stdin closes.
+// and asks it to co-sign every `sign_every`th tick (default 10), until stdin closes.
 //
 //   node --experimental-websocket soak-peer.mjs < input.json
-//     input: { group, share, relays[], peer (x-only key of the igloo node), interval_ms }
+//     input: { group, share, relays[], peer (x-only key of the igloo node), interval_ms,
+//              sign_every? }
 //
-// Prints one JSON line per minute ({pings_ok, pings_failed, signs_ok, signs_failed}) and a
-// last one when stdin closes.
+// Prints one JSON line per sign ({sign_ms, ok}), one per minute with the counts
+// ({pings_ok, pings_failed, signs_ok, signs_failed}) and a last one when stdin closes.
 
 import { SimplePool } from 'nostr-tools';
 import { BifrostNode, PackageEncoder } from '@frostr/bifrost';
@@ -45,6 +46,7 @@ await new Promise((resolve) => {
 });
 out({ ready: true });
 
+const signEvery = req.sign_every ?? 10;
 let tick = 0;
 setInterval(() => out({ ...counts }), 60000);
 for (;;) {
@@ -52,10 +54,12 @@ for (;;) {
   const ping = await node.req.ping(req.peer);
   if (ping.ok) counts.pings_ok += 1;
   else counts.pings_failed += 1;
-  if (tick % 10 === 0) {
+  if (tick % signEvery === 0) {
+    const t0 = performance.now();
     const res = await node.req.sign(randomBytes(32).toString('hex'), { peers: [req.peer] });
     if (res.ok) counts.signs_ok += 1;
     else counts.signs_failed += 1;
+    out({ sign_ms: Math.round(performance.now() - t0), ok: !!res.ok });
   }
   await new Promise((r) => setTimeout(r, req.interval_ms));
 }

@@ -77,6 +77,15 @@ impl Drop for TestRelay {
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// What [`Client::next`] saw.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Recv {
+    Msg(RelayMessage<'static>),
+    Closed,
+    TimedOut,
+}
+
 /// A NIP-01 client over a real WebSocket.
 pub struct Client {
     pub ws: Ws,
@@ -123,18 +132,47 @@ impl Client {
         }
     }
 
-    /// Next relay message, or None on timeout/close.
+    /// Next relay message, or None on timeout *or* close (use [`Client::next`] where the
+    /// difference matters).
     pub async fn try_recv(&mut self, wait: Duration) -> Option<RelayMessage<'static>> {
+        match self.next(wait).await {
+            Recv::Msg(m) => Some(m),
+            Recv::Closed | Recv::TimedOut => None,
+        }
+    }
+
+    /// Next relay message (skipping pings), told apart from a closed connection (a close
+    /// frame, end of stream or a socket error) and from nothing within `wait`.
+    pub async fn next(&mut self, wait: Duration) -> Recv {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let next = tokio::time::timeout(wait, self.ws.next()).await.ok()??;
-            match next.ok()? {
+            let next = match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return Recv::TimedOut,
+                Ok(None) | Ok(Some(Err(_))) => return Recv::Closed,
+                Ok(Some(Ok(m))) => m,
+            };
+            match next {
                 Message::Text(t) => {
-                    return Some(
+                    return Recv::Msg(
                         RelayMessage::from_json(t.as_str()).expect("relay sent valid JSON"),
                     );
                 }
-                Message::Close(_) => return None,
+                Message::Close(_) => return Recv::Closed,
                 _ => continue,
+            }
+        }
+    }
+
+    /// Assert the relay closes this connection within `wait` (messages before the close
+    /// are skipped); a timeout fails.
+    pub async fn expect_closed(&mut self, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next(left).await {
+                Recv::Closed => return,
+                Recv::TimedOut => panic!("the connection was not closed within {wait:?}"),
+                Recv::Msg(_) => continue,
             }
         }
     }
@@ -195,10 +233,12 @@ impl Client {
         }
     }
 
-    /// Assert nothing arrives within `wait`.
+    /// Assert nothing arrives within `wait` and the connection stays open.
     pub async fn quiet(&mut self, wait: Duration) {
-        if let Some(m) = self.try_recv(wait).await {
-            panic!("expected silence, got {m:?}");
+        match self.next(wait).await {
+            Recv::TimedOut => {}
+            Recv::Msg(m) => panic!("expected silence, got {m:?}"),
+            Recv::Closed => panic!("expected silence on an open connection, but it closed"),
         }
     }
 }

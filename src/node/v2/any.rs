@@ -180,6 +180,15 @@ impl AnyNode {
         }
     }
 
+    /// Fault injection for tests only (see [`NodeHandle::inject_receive_panic`]).
+    #[doc(hidden)]
+    pub fn inject_receive_panic(&self) {
+        match self {
+            AnyNode::V1(n) => n.inject_receive_panic(),
+            AnyNode::V2(n) => n.inject_receive_panic(),
+        }
+    }
+
     pub fn fail_pending(&self) {
         match self {
             AnyNode::V1(n) => n.fail_pending(),

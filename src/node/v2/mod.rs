@@ -142,6 +142,8 @@ struct Inner {
     pool: pool::PoolHandle,
     timeout: Duration,
     running: AtomicBool,
+    /// Test-only fault injection: the receive loop panics on its next event.
+    inject_panic: AtomicBool,
     store: Option<Store>,
     events: Option<EventBus>,
     unclean_start: bool,
@@ -331,6 +333,7 @@ fn start_inner(
         pool,
         timeout: options.timeout,
         running: AtomicBool::new(true),
+        inject_panic: AtomicBool::new(false),
         store: options.store,
         events: options.events,
         unclean_start,
@@ -341,9 +344,18 @@ fn start_inner(
     }
     let looped = node.clone();
     tokio::spawn(async move {
-        pool::receive_until(events, shutdown, |ev| looped.on_event(ev)).await;
-        looped.0.running.store(false, Ordering::SeqCst);
-        looped.fail_pending();
+        // However the loop ends (a panic included), the node is marked stopped and its rounds
+        // fail, so the watchdog starts a new one. After a panic the run marker stays set: the
+        // next start discards the nonce pools, as after any unclean stop.
+        let stopped = StopGuard(looped.clone());
+        pool::receive_until(events, shutdown, |ev| {
+            if looped.0.inject_panic.swap(false, Ordering::SeqCst) {
+                panic!("injected fault: the V2 receive loop panics");
+            }
+            looped.on_event(ev)
+        })
+        .await;
+        drop(stopped);
         if let Some(store) = looped.0.store.clone() {
             let gid = looped.0.key.gid();
             let pools = looped.sealed_pools(&gid);
@@ -359,7 +371,28 @@ fn start_inner(
     Ok(node)
 }
 
+/// Clears `running` and fails every pending round when the receive task ends, normally or by
+/// a panic (the task's future is dropped while unwinding).
+struct StopGuard(V2Handle);
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        self.0.0.running.store(false, Ordering::SeqCst);
+        self.0.fail_pending();
+        if std::thread::panicking() {
+            tracing::error!("the V2 node's receive loop panicked; the node is stopped");
+        }
+    }
+}
+
 impl V2Handle {
+    /// Fault injection for tests only: the receive loop panics on the next event it gets.
+    /// Nothing in igloo calls it.
+    #[doc(hidden)]
+    pub fn inject_receive_panic(&self) {
+        self.0.inject_panic.store(true, Ordering::SeqCst);
+    }
+
     /// Every peer's pool, sealed, for [`Store::v2_end_run_saving_pools`] at a clean stop.
     fn sealed_pools(&self, gid: &[u8; 32]) -> Vec<([u8; 32], Vec<u8>)> {
         let exported: Vec<(u16, zeroize::Zeroizing<Vec<u8>>)> = self

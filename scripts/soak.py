@@ -155,7 +155,7 @@ def main():
 
     ks = json.loads(subprocess.check_output([args.binary, "keyset", "generate", "--threshold", "2", "--shares", "3"]))
     group, shares = ks["group"], ks["shares"]
-    a_key = json.loads(subprocess.check_output([args.binary, "keyset", "decode", shares[0]]))["nostr_pubkey"]
+    a_key = json.loads(subprocess.check_output([args.binary, "keyset", "decode", "-"], input=shares[0].encode()))["nostr_pubkey"]
     pa, pb, pr2 = free_port(), free_port(), free_port()
     r1, r2 = f"ws://127.0.0.1:{pa}", f"ws://127.0.0.1:{pr2}"
     relay2 = Proc("relay2", args.binary, pr2, f"{tmp}/r2", {"HEADLESS": "true"}, logdir)

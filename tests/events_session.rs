@@ -103,7 +103,8 @@ async fn api_key(srv: &TestServer, admin: &str) -> (String, u64) {
         Method::POST,
         "/api/admin/api-keys",
         Some(("x-session-id", admin)),
-        Some(json!({"label": "events"})),
+        // The event stream is for `read` keys (the access matrix); a `sign` key gets 401 there.
+        Some(json!({"label": "events", "scope": "read"})),
     )
     .await;
     assert_eq!(code, 201, "{b}");

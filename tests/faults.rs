@@ -495,7 +495,7 @@ async fn disk_full_fails_writes_cleanly_withholds_capped_partials_and_recovers_w
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_writes_keeps_every_acknowledged_write() {
     use igloo::frostr::credentials::{encode_group, encode_share, group_id};
-    use igloo::frostr::types::{compressed, x_only};
+    use igloo::frostr::types::x_only;
     use rand::Rng;
     use reqwest::Method;
     use serde_json::json;
@@ -683,7 +683,7 @@ async fn sigkill_during_writes_keeps_every_acknowledged_write() {
                 let key = b["pubkey"].as_str().expect("pubkey").to_owned();
                 let found = (last..=last + 1).find(|n| {
                     let k = &cred_sets[usize::try_from(*n).expect("n") % cred_sets.len()];
-                    hex::encode(compressed(&k.shares[0].public_key())) == key
+                    hex::encode(x_only(&k.shares[0].public_key())) == key
                 });
                 let found = found.unwrap_or_else(|| {
                     panic!("round {round}: stored credentials are not the acknowledged ones")

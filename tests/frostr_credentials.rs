@@ -403,11 +403,14 @@ fn bad_thresholds() {
 
 #[test]
 fn structural_bech32_errors() {
+    // No separator: not a bech32 credential at all, said so without echoing the input.
     assert!(matches!(
         decode_group("bfgroup"),
-        Err(CredentialError::Encoding(
-            bech32m::Bech32Error::MissingSeparator
-        ))
+        Err(CredentialError::NotACredential { .. })
+    ));
+    assert!(matches!(
+        bech32m::decode("bfgroup", bech32m::Variant::Bech32m),
+        Err(bech32m::Bech32Error::MissingSeparator)
     ));
     assert!(matches!(
         decode_group("bfgroup1qq"),

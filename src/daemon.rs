@@ -119,6 +119,23 @@ pub async fn start_with_notifier(
     // logged in (unless locked by a passphrase).
     let vault = crate::secrets::Vault::open(store.data_dir())?;
     crate::auth::node_control::boot(&config, &store, &vault, &node);
+    // The NIP-46 remote signer: always on, served with nobody logged in.
+    let nip46 = crate::nip46::Service::new(
+        store.clone(),
+        vault.clone(),
+        events.clone(),
+        crate::nip46::backend::Backend::new(node.clone()),
+        nip46_default_relays(
+            &config,
+            listener.local_addr()?,
+            relay_listener
+                .as_ref()
+                .map(|l| l.local_addr())
+                .transpose()?,
+            tls.is_some(),
+        ),
+    );
+    nip46.spawn(stop_rx.clone());
     let state = AppState::new(AppInner {
         config: config.clone(),
         started: Instant::now(),
@@ -131,6 +148,7 @@ pub async fn start_with_notifier(
         guard: Arc::new(http::ratelimit::Guard::new(&config)),
         vault,
         live,
+        nip46,
         ecdh_cache: crate::nips::ecdh_cache::EcdhCache::new(
             crate::nips::ecdh_cache::TTL,
             crate::nips::ecdh_cache::CAPACITY,
@@ -283,4 +301,36 @@ pub async fn shutdown_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+/// The NIP-46 relays until the owner sets some: the node's relays and the built-in relay
+/// (`ws://` on its own port, or on the HTTP port when that is plain HTTP).
+fn nip46_default_relays(
+    config: &Config,
+    http: std::net::SocketAddr,
+    relay: Option<std::net::SocketAddr>,
+    tls: bool,
+) -> Vec<String> {
+    let mut relays = Vec::new();
+    if config.relay.enabled {
+        let at = match (relay, tls) {
+            (Some(r), _) => Some(r),
+            (None, false) => Some(http),
+            (None, true) => None,
+        };
+        if let Some(a) = at {
+            let ip = if a.ip().is_unspecified() {
+                std::net::IpAddr::from([127, 0, 0, 1])
+            } else {
+                a.ip()
+            };
+            relays.push(format!("ws://{}", std::net::SocketAddr::new(ip, a.port())));
+        }
+    }
+    for r in &config.relays {
+        if !relays.contains(r) {
+            relays.push(r.clone());
+        }
+    }
+    relays
 }

@@ -1108,6 +1108,12 @@ impl Service {
                 "could not reach the app's relays; try again".into(),
             ));
         }
+        // Once more a little later: the app may have been reconnecting to its relay (the
+        // events are ephemeral, a relay does not keep them). Apps take the first one.
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            reply.send(&resp);
+        });
         self.record_entry(&pk, "connect", None, "ok", Some("nostrconnect".into()));
         Ok(rec)
     }

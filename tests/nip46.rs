@@ -1,0 +1,484 @@
+//! NIP-46 remote signer with real clients: nostr-tools 2.x `BunkerSigner`
+//! (tests/interop/nip46-client.mjs) pairs with an igloo daemon holding share 1 of a 2-of-2
+//! keyset, whose other member is a second in-process igloo daemon; all on a third daemon's
+//! built-in relay on 127.0.0.1. Both pairing flows, approve, deny, reused secret, revoke,
+//! garbage on kind 24133, and a restart (sessions and revocation survive; served with no API
+//! call or login first).
+//!
+//! Needs `node` 20+ and `npm ci --prefix tests/interop`.
+
+mod common;
+mod relay_common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{TestServer, call};
+use igloo::frostr::credentials::{encode_group, encode_share};
+use igloo::frostr::keyset::{Keyset, generate};
+use igloo::frostr::transport::event::event_id;
+use igloo::nip46::transport::{Scheme, TransportKey, encrypt};
+use k256::schnorr::{Signature, VerifyingKey};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn interop_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("interop")
+}
+
+/// The nostr-tools client process; killed on drop.
+struct Js {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    rx: mpsc::Receiver<Value>,
+    next_id: u64,
+    stash: Vec<Value>,
+}
+
+impl Js {
+    fn start() -> Js {
+        let dir = interop_dir();
+        assert!(
+            dir.join("node_modules/nostr-tools").is_dir(),
+            "the JavaScript libraries are not installed: run `npm ci --prefix tests/interop` first"
+        );
+        let mut child = Command::new("node")
+            .arg("--experimental-websocket")
+            .arg("--no-warnings")
+            .arg("nip46-client.mjs")
+            .current_dir(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run `node` ({e}); install Node.js 20"));
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    if tx.send(v).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        Js {
+            child,
+            stdin,
+            rx,
+            next_id: 0,
+            stash: Vec::new(),
+        }
+    }
+
+    /// Sends a command; returns its id.
+    fn send(&mut self, mut cmd: Value) -> u64 {
+        self.next_id += 1;
+        cmd["id"] = json!(self.next_id);
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{cmd}").expect("write command");
+        stdin.flush().expect("flush");
+        self.next_id
+    }
+
+    /// The next line answering command `id`.
+    fn recv(&mut self, id: u64) -> Value {
+        if let Some(i) = self.stash.iter().position(|v| v["id"] == json!(id)) {
+            return self.stash.remove(i);
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let v = self
+                .rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("the JS client did not answer command {id}"));
+            if v["id"] == json!(id) {
+                return v;
+            }
+            self.stash.push(v);
+        }
+    }
+
+    fn cmd(&mut self, cmd: Value) -> Value {
+        let id = self.send(cmd);
+        self.recv(id)
+    }
+}
+
+impl Drop for Js {
+    fn drop(&mut self) {
+        self.stdin.take();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn signer_args<'a>(group: &'a str, share: &'a str, relay: &'a str) -> Vec<&'a str> {
+    vec![
+        "--headless",
+        "true",
+        "--group-cred",
+        group,
+        "--share-cred",
+        share,
+        "--relays",
+        relay,
+        "--relay-enabled",
+        "false",
+        "--frostr-sign-timeout",
+        "10000",
+    ]
+}
+
+async fn api(srv: &TestServer, method: Method, path: &str, body: Option<Value>) -> Value {
+    let (code, v, _) = call(srv, method.clone(), path, None, body).await;
+    assert_eq!(code, 200, "{method} {path}: {v}");
+    v
+}
+
+/// Waits until the approval queue holds a pending request from `client`.
+async fn pending_for(srv: &TestServer, client: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = api(srv, Method::GET, "/api/nip46/requests?status=pending", None).await;
+        if let Some(r) = v["requests"]
+            .as_array()
+            .and_then(|a| a.iter().find(|r| r["session_pubkey"] == json!(client)))
+        {
+            return r.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no pending request from {client}: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the NIP-46 service is subscribed on a relay.
+async fn wait_transport_connected(srv: &TestServer) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let t = api(srv, Method::GET, "/api/nip46/transport", None).await;
+        if t["relay_states"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|r| r["connected"] == json!(true)))
+        {
+            // The REQ follows the connection; give the relay a moment to register it.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            return;
+        }
+        assert!(Instant::now() < deadline, "NIP-46 never connected: {t}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Checks a signed event from the client against the group key, independently of nostr-tools.
+fn check_signed(r: &Value, group: &str) {
+    let ev = &r["event"];
+    assert_eq!(r["verified"], json!(true), "nostr-tools verifyEvent: {r}");
+    assert_eq!(ev["pubkey"], json!(group), "{r}");
+    let tags: Vec<Vec<String>> = serde_json::from_value(ev["tags"].clone()).expect("tags");
+    let id = event_id(
+        group,
+        ev["created_at"].as_u64().expect("created_at"),
+        u16::try_from(ev["kind"].as_u64().expect("kind")).expect("u16 kind"),
+        &tags,
+        ev["content"].as_str().expect("content"),
+    );
+    assert_eq!(ev["id"], json!(hex::encode(id)));
+    let mut g = [0u8; 32];
+    hex::decode_to_slice(group, &mut g).expect("group hex");
+    let vk = VerifyingKey::from_bytes(&g).expect("group key");
+    let sig = hex::decode(ev["sig"].as_str().expect("sig")).expect("sig hex");
+    let sig = Signature::try_from(sig.as_slice()).expect("sig bytes");
+    vk.verify_raw(&id, &sig)
+        .expect("BIP-340 signature under the group key");
+}
+
+struct Setup {
+    ks: Keyset,
+    relay: TestServer,
+    relay_url: String,
+    peer: TestServer,
+    dir: tempfile::TempDir,
+}
+
+fn setup() -> Setup {
+    let ks = generate(&mut rand::thread_rng(), 2, 2, None).expect("keyset");
+    let relay = TestServer::start(&[]);
+    let relay_url = format!("ws://{}", relay.addr);
+    let group = encode_group(&ks.group);
+    let share2 = encode_share(&ks.shares[1]);
+    let peer = TestServer::start(&signer_args(&group, &share2, &relay_url));
+    Setup {
+        ks,
+        relay,
+        relay_url,
+        peer,
+        dir: tempfile::tempdir().expect("tempdir"),
+    }
+}
+
+fn start_signer(s: &Setup) -> TestServer {
+    let group = encode_group(&s.ks.group);
+    let share1 = encode_share(&s.ks.shares[0]);
+    TestServer::start_in(
+        s.dir.path().join("data"),
+        &signer_args(&group, &share1, &s.relay_url),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nostr_tools_bunker_signer_both_flows_approvals_revoke_and_restart() {
+    let s = setup();
+    let group = hex::encode(s.ks.group.pubkey_x_only());
+    let igloo = start_signer(&s);
+    common::wait_node_connected(&igloo.url("/api/status")).await;
+    common::wait_node_connected(&s.peer.url("/api/status")).await;
+    wait_transport_connected(&igloo).await;
+
+    // The transport key is not the group key; the default relays are the node's.
+    let t = api(&igloo, Method::GET, "/api/nip46/transport", None).await;
+    let transport = t["pubkey"].as_str().expect("transport pubkey").to_owned();
+    assert_ne!(transport, group);
+    assert_eq!(t["relays"], json!([s.relay_url]));
+
+    // ---- signer-initiated: bunker:// with a single-use secret ----
+    let b = api(&igloo, Method::POST, "/api/nip46/bunker", None).await;
+    let uri = b["uri"].as_str().expect("uri").to_owned();
+    assert!(
+        uri.starts_with(&format!("bunker://{transport}?relay=")),
+        "{uri}"
+    );
+    let mut app1 = Js::start();
+    let r = app1.cmd(json!({"op": "bunker", "uri": uri}));
+    assert_eq!(r["ok"], json!(true), "{r}");
+    let app1_sk = r["sk"].as_str().expect("sk").to_owned();
+    let app1_pk = r["client"].as_str().expect("client").to_owned();
+    let r = app1.cmd(json!({"op": "pubkey"}));
+    assert_eq!(r["pubkey"], json!(group), "{r}");
+    assert_eq!(app1.cmd(json!({"op": "ping"}))["pong"], json!(true));
+
+    // A second app reusing the secret is refused.
+    let mut app2 = Js::start();
+    let r = app2.cmd(json!({"op": "bunker", "uri": uri}));
+    assert!(
+        r["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("already used")),
+        "{r}"
+    );
+
+    // No permission yet: sign_event waits for the owner. Approve.
+    let id = app1.send(json!({"op": "sign", "kind": 1, "content": "approve me", "timeout": 30000}));
+    let p = pending_for(&igloo, &app1_pk).await;
+    assert_eq!(p["method"], json!("sign_event"));
+    assert_eq!(p["kind"], json!(1));
+    assert_eq!(p["preview"], json!("approve me"));
+    let d = api(
+        &igloo,
+        Method::POST,
+        "/api/nip46/requests",
+        Some(json!({"id": p["id"], "action": "approve"})),
+    )
+    .await;
+    assert_eq!(d["request"]["status"], json!("approved"));
+    check_signed(&app1.recv(id), &group);
+
+    // Deny: the app gets a clear error.
+    let id = app1.send(json!({"op": "sign", "kind": 1, "content": "deny me", "timeout": 30000}));
+    let p = pending_for(&igloo, &app1_pk).await;
+    api(
+        &igloo,
+        Method::POST,
+        "/api/nip46/requests",
+        Some(json!({"id": p["id"], "action": "deny"})),
+    )
+    .await;
+    let r = app1.recv(id);
+    assert!(
+        r["error"].as_str().is_some_and(|e| e.contains("denied")),
+        "{r}"
+    );
+    let (code, _, _) = call(
+        &igloo,
+        Method::POST,
+        "/api/nip46/requests",
+        None,
+        Some(json!({"id": p["id"], "action": "approve"})),
+    )
+    .await;
+    assert_eq!(code, 404, "a decided request cannot be decided again");
+
+    // Grant kind 1 and the ciphers: answered at once. NIP-44 / NIP-04 against nostr-tools.
+    api(
+        &igloo,
+        Method::PUT,
+        &format!("/api/nip46/sessions/{app1_pk}/policy"),
+        Some(
+            json!({"methods": {"sign_event": true, "nip44_encrypt": true, "nip44_decrypt": true,
+            "nip04_encrypt": true, "nip04_decrypt": true}, "kinds": {"1": true}}),
+        ),
+    )
+    .await;
+    let r = app1.cmd(json!({"op": "sign", "kind": 1}));
+    check_signed(&r, &group);
+    let r = app1.cmd(json!({"op": "crypto"}));
+    assert_eq!(r["p44"], json!("nip44 from igloo"), "{r}");
+    assert_eq!(r["d44"], json!("nip44 to igloo"), "{r}");
+    assert_eq!(r["p04"], json!("nip04 from igloo"), "{r}");
+    assert_eq!(r["d04"], json!("nip04 to igloo"), "{r}");
+
+    // ---- client-initiated: nostrconnect:// pasted into igloo ----
+    let mut app3 = Js::start();
+    let id = app3.send(json!({"op": "nostrconnect", "relays": [s.relay_url],
+        "perms": ["sign_event:1"], "timeout": 20000}));
+    let first = app3.recv(id);
+    let nc = first["uri"].as_str().expect("nostrconnect uri").to_owned();
+    let app3_pk = first["client"].as_str().expect("client").to_owned();
+    let c = api(
+        &igloo,
+        Method::POST,
+        "/api/nip46/connect",
+        Some(json!({"uri": nc})),
+    )
+    .await;
+    assert_eq!(c["session"]["pubkey"], json!(app3_pk));
+    assert_eq!(c["session"]["profile"]["name"], json!("nip46 test app"));
+    let r = app3.recv(id);
+    assert_eq!(r["connected"], json!(true), "{r}");
+    assert_eq!(r["signer"], json!(transport));
+    let r = app3.cmd(json!({"op": "sign", "kind": 1, "content": "from nostrconnect"}));
+    check_signed(&r, &group);
+    // Kind 4 is outside its perms: queued with the kind shown.
+    let id = app3.send(json!({"op": "sign", "kind": 4, "content": "dm?", "timeout": 30000}));
+    let p = pending_for(&igloo, &app3_pk).await;
+    assert_eq!(p["kind"], json!(4));
+    api(
+        &igloo,
+        Method::POST,
+        "/api/nip46/requests",
+        Some(json!({"id": p["id"], "action": "approve"})),
+    )
+    .await;
+    check_signed(&app3.recv(id), &group);
+
+    // ---- garbage on kind 24133 never stops the service ----
+    garbage(&s.relay_url, &transport).await;
+    assert_eq!(app3.cmd(json!({"op": "ping"}))["pong"], json!(true));
+
+    // ---- revoke: the app gets nothing, and nothing is queued ----
+    api(
+        &igloo,
+        Method::DELETE,
+        &format!("/api/nip46/sessions/{app1_pk}"),
+        None,
+    )
+    .await;
+    let r = app1.cmd(json!({"op": "sign", "kind": 1, "timeout": 2500}));
+    assert_eq!(r["error"], json!("timeout"), "{r}");
+    let r = app1.cmd(json!({"op": "ping", "timeout": 1500}));
+    assert_eq!(r["error"], json!("timeout"), "{r}");
+    let (code, v, _) = call(
+        &igloo,
+        Method::PUT,
+        &format!("/api/nip46/sessions/{app1_pk}/status"),
+        None,
+        Some(json!({"status": "active"})),
+    )
+    .await;
+    assert_eq!(code, 409, "revocation is final: {v}");
+    let h = api(&igloo, Method::GET, "/api/nip46/history", None).await;
+    let h1 = h["sessions"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["pubkey"] == json!(app1_pk)))
+        .expect("history of app1")
+        .clone();
+    assert_eq!(h1["status"], json!("revoked"));
+    assert!(
+        h1["recent_kinds"]
+            .as_array()
+            .is_some_and(|k| k.contains(&json!(1))),
+        "{h1}"
+    );
+    drop(app1);
+    drop(app2);
+
+    // ---- restart: sessions, permissions and revocation survive; no API call first ----
+    igloo.stop().expect("clean stop");
+    let igloo = start_signer(&s);
+    common::wait_node_connected(&igloo.url("/api/status")).await;
+    wait_transport_connected(&igloo).await;
+    let r =
+        app3.cmd(json!({"op": "sign", "kind": 1, "content": "after restart", "timeout": 30000}));
+    check_signed(&r, &group);
+    let mut back = Js::start();
+    let r = back.cmd(json!({"op": "resume", "uri": uri, "sk": app1_sk}));
+    assert_eq!(r["client"], json!(app1_pk));
+    let r = back.cmd(json!({"op": "ping", "timeout": 2500}));
+    assert_eq!(r["error"], json!("timeout"), "revoked stays revoked: {r}");
+    let v = api(&igloo, Method::GET, "/api/nip46/sessions", None).await;
+    let keys: Vec<&str> = v["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .filter_map(|x| x["pubkey"].as_str())
+        .collect();
+    assert_eq!(keys, vec![app3_pk.as_str()]);
+    let v = api(
+        &igloo,
+        Method::GET,
+        "/api/nip46/sessions?include_revoked=true",
+        None,
+    )
+    .await;
+    assert_eq!(v["sessions"].as_array().map(Vec::len), Some(2));
+    drop(s.relay);
+}
+
+/// Events a broken or hostile client might send: undecryptable, oversized, wrong JSON,
+/// mutated requests, unknown methods, another signer's address.
+async fn garbage(relay_url: &str, transport: &str) {
+    let mut c = relay_common::Client::connect(relay_url).await;
+    let me = relay_common::Signer::new(77);
+    let now = relay_common::now();
+    let p: &[&[&str]] = &[&["p", transport]];
+    for content in [
+        "",
+        "not encrypted",
+        "AgAAAA==",
+        "x?iv=y",
+        &"A".repeat(100_000),
+    ] {
+        let _ = c.publish(&me.event(24133, content, p, now)).await;
+    }
+    let mut tpk = [0u8; 32];
+    hex::decode_to_slice(transport, &mut tpk).expect("transport hex");
+    let k = TransportKey::generate();
+    let shared = k.shared_x(&tpk).expect("ecdh");
+    for text in [
+        "{}",
+        "[]",
+        "null",
+        r#"{"id":"1","method":"sign_event","params":["{"]}"#,
+        r#"{"id":"1","method":"sign_event","params":[{"kind":1}]}"#,
+        r#"{"id":"2","method":"teleport","params":[]}"#,
+        r#"{"id":"3","method":"connect","params":["00","wrong-secret"]}"#,
+        r#"{"id":"4","method":"nip44_encrypt","params":["zz"]}"#,
+    ] {
+        for scheme in [Scheme::Nip44, Scheme::Nip04] {
+            let content = encrypt(&shared, scheme, text).expect("encrypt");
+            let ev = k.event(&tpk, content, now).expect("event");
+            let _ = c.publish(&ev).await;
+        }
+    }
+}

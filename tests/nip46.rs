@@ -482,3 +482,146 @@ async fn garbage(relay_url: &str, transport: &str) {
         }
     }
 }
+
+mod decoder {
+    //! The request decoder and the URI parsers on structurally valid input that is then
+    //! mutated: they must never panic, and valid input must decode to what was encoded.
+    use igloo::nip46::message::{Method, parse_cipher_params, parse_request, parse_unsigned_event};
+    use igloo::nip46::transport::decrypt;
+    use igloo::nip46::uri::{BunkerUri, NostrConnectUri};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    const METHODS: [&str; 12] = [
+        "connect",
+        "ping",
+        "get_public_key",
+        "sign_event",
+        "nip04_encrypt",
+        "nip04_decrypt",
+        "nip44_encrypt",
+        "nip44_decrypt",
+        "get_relays",
+        "switch_relays",
+        "logout",
+        "x",
+    ];
+
+    fn request() -> impl Strategy<Value = (String, String, Vec<String>)> {
+        let event = (any::<u16>(), ".{0,40}", any::<u32>()).prop_map(|(kind, content, t)| {
+            json!({"kind": kind, "content": content, "tags": [["p", "ab"]], "created_at": t})
+                .to_string()
+        });
+        let param = prop_oneof!["[0-9a-f]{64}", ".{0,30}", event];
+        (
+            "[a-zA-Z0-9-]{1,40}",
+            prop::sample::select(METHODS.to_vec()).prop_map(str::to_owned),
+            prop::collection::vec(param, 0..4),
+        )
+    }
+
+    #[derive(Debug, Clone)]
+    enum Mutation {
+        Flip(usize, u8),
+        Delete(usize, usize),
+        Insert(usize, Vec<u8>),
+        Truncate(usize),
+        Duplicate(usize, usize),
+    }
+
+    fn mutation() -> impl Strategy<Value = Mutation> {
+        prop_oneof![
+            (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Flip(i, b)),
+            (any::<usize>(), 0usize..8).prop_map(|(i, n)| Mutation::Delete(i, n)),
+            (any::<usize>(), prop::collection::vec(any::<u8>(), 1..8))
+                .prop_map(|(i, b)| Mutation::Insert(i, b)),
+            any::<usize>().prop_map(Mutation::Truncate),
+            (any::<usize>(), 1usize..64).prop_map(|(i, n)| Mutation::Duplicate(i, n)),
+        ]
+    }
+
+    fn mutate(mut b: Vec<u8>, ms: &[Mutation]) -> Vec<u8> {
+        for m in ms {
+            let len = b.len().max(1);
+            match m {
+                Mutation::Flip(i, x) => {
+                    if !b.is_empty() {
+                        let i = i % b.len();
+                        b[i] ^= x | 1;
+                    }
+                }
+                Mutation::Delete(i, n) => {
+                    let i = i % len;
+                    let end = (i + n).min(b.len());
+                    if i < end {
+                        b.drain(i..end);
+                    }
+                }
+                Mutation::Insert(i, x) => {
+                    let i = i % (b.len() + 1);
+                    b.splice(i..i, x.iter().copied());
+                }
+                Mutation::Truncate(i) => b.truncate(i % len),
+                Mutation::Duplicate(i, n) => {
+                    let i = i % len;
+                    let end = (i + n).min(b.len());
+                    if i < end {
+                        let s: Vec<u8> = b[i..end].to_vec();
+                        b.splice(i..i, s);
+                    }
+                }
+            }
+        }
+        b
+    }
+
+    fn exercise(text: &str) {
+        if let Ok(r) = parse_request(text) {
+            let _ = parse_unsigned_event(&r.params);
+            let _ = parse_cipher_params(&r.params);
+        }
+        let _ = decrypt(&[9u8; 32], text);
+        let _ = BunkerUri::parse(text);
+        let _ = NostrConnectUri::parse(text);
+    }
+
+    proptest! {
+        #[test]
+        fn requests_decode_and_mutations_never_panic(
+            (id, method, params) in request(),
+            muts in prop::collection::vec(mutation(), 1..6),
+        ) {
+            let text = json!({"id": id, "method": method, "params": params}).to_string();
+            let r = parse_request(&text).expect("a valid request decodes");
+            prop_assert_eq!(&r.id, &id);
+            prop_assert_eq!(r.method.clone(), Method::parse(&method));
+            prop_assert_eq!(&r.params, &params);
+            let bytes = mutate(text.into_bytes(), &muts);
+            exercise(&String::from_utf8_lossy(&bytes));
+        }
+
+        #[test]
+        fn uris_round_trip_and_mutations_never_panic(
+            key in "[0-9a-f]{64}",
+            relays in prop::collection::vec("wss://[a-z]{1,10}\\.example(/[a-z]{0,5})?", 1..4),
+            secret in "[ -~]{1,40}",
+            name in proptest::option::of("[ -~]{1,20}"),
+            muts in prop::collection::vec(mutation(), 1..6),
+        ) {
+            let q: Vec<String> = relays.iter().map(|r| format!("relay={}", igloo::nip46::uri::percent_encode(r))).collect();
+            let mut u = format!("nostrconnect://{key}?{}&secret={}&perms=sign_event%3A1%2Cnip44_encrypt",
+                q.join("&"), igloo::nip46::uri::percent_encode(&secret));
+            if let Some(n) = &name {
+                u.push_str(&format!("&name={}", igloo::nip46::uri::percent_encode(n)));
+            }
+            let c = NostrConnectUri::parse(&u).expect("valid nostrconnect");
+            prop_assert_eq!(c.secret.as_str(), secret.as_str());
+            prop_assert_eq!(NostrConnectUri::parse(&c.to_uri()).expect("round trip"), c);
+            let b = format!("bunker://{key}?{}&secret={}", q.join("&"), igloo::nip46::uri::percent_encode(&secret));
+            let bu = BunkerUri::parse(&b).expect("valid bunker");
+            prop_assert_eq!(BunkerUri::parse(&bu.to_uri()).expect("round trip"), bu);
+            exercise(&String::from_utf8_lossy(&mutate(u.into_bytes(), &muts)));
+            exercise(&String::from_utf8_lossy(&mutate(b.into_bytes(), &muts)));
+        }
+    }
+}

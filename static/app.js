@@ -5,6 +5,7 @@ import { $, get, post, del, showError, notice, formData, ApiError } from "./js/a
 import { initSigner, refreshSigner, refreshStatus, connectEvents } from "./js/signer.js";
 import { initAdmin, refreshAdmin } from "./js/admin.js";
 import { initKeyset, enterKeyset, clearKeyset, setKeysetAccess } from "./js/keyset.js";
+import { enterApps, leaveApps } from "./js/nip46.js";
 
 const views = ["onboarding", "login", "app"];
 let profile = null;
@@ -21,12 +22,14 @@ let currentTab = null;
 function tab(name) {
   // Leaving the Keyset tab forgets every secret typed or shown there.
   if (currentTab === "keyset" && name !== "keyset") clearKeyset();
+  if (currentTab === "apps" && name !== "apps") leaveApps();
   currentTab = name;
   for (const t of document.querySelectorAll(".tab")) t.hidden = t.id !== `tab-${name}`;
   for (const b of document.querySelectorAll("#tabs [data-tab]")) b.setAttribute("aria-current", String(b.dataset.tab === name));
   if (name === "admin") refreshAdmin();
   if (name === "configure") loadCredentials();
   if (name === "keyset") enterKeyset();
+  if (name === "apps") enterApps();
 }
 
 async function boot() {

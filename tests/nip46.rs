@@ -7,6 +7,8 @@
 //!
 //! Needs `node` 20+ and `npm ci --prefix tests/interop`.
 
+#[path = "common/cdp.rs"]
+mod cdp;
 mod common;
 mod relay_common;
 
@@ -481,6 +483,178 @@ async fn garbage(relay_url: &str, transport: &str) {
             let _ = c.publish(&ev).await;
         }
     }
+}
+
+const ADMIN_SECRET: &str = "nip46-ui-admin-secret-3";
+const USER: &str = "owner";
+const PASS: &str = "Pw8@Lmzq4Kx";
+
+fn visible(id: &str) -> String {
+    format!("document.getElementById('{id}') && !document.getElementById('{id}').hidden")
+}
+
+/// The "Connect apps" screen in real headless Chromium, with a real nostr-tools app: a bunker
+/// link made and used, the app's request shown (kind and content) and denied, permissions
+/// edited, a pasted nostrconnect:// link, and revoke.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_apps_screen_in_chromium() {
+    // No node: the screen works without one (requests are queued before any signing).
+    let srv = TestServer::start_auth(&[
+        "--admin-secret",
+        ADMIN_SECRET,
+        "--relays",
+        "ws://127.0.0.1:1",
+    ]);
+    let own_relay = format!("ws://{}", srv.addr);
+    let mut b = cdp::Browser::launch().await;
+    b.goto(&srv.url("/")).await;
+    b.wait_for(&visible("view-onboarding"), "the onboarding form")
+        .await;
+    b.fill("#onboarding-form [name=secret]", ADMIN_SECRET).await;
+    b.fill("#onboarding-form [name=username]", USER).await;
+    b.fill("#onboarding-form [name=password]", PASS).await;
+    b.fill("#onboarding-form [name=confirm]", PASS).await;
+    b.click("#onboarding-form button[type=submit]").await;
+    b.wait_for(&visible("view-login"), "the login form").await;
+    b.fill("#login-form [name=username]", USER).await;
+    b.fill("#login-form [name=password]", PASS).await;
+    b.click("#login-form button[type=submit]").await;
+    b.wait_for(&visible("view-app"), "the signed-in app").await;
+
+    b.click("#tabs [data-tab=apps]").await;
+    b.wait_for(&visible("tab-apps"), "the Connect apps tab")
+        .await;
+    b.wait_for(
+        "document.getElementById('nip46-relays').value.includes('ws://')",
+        "the relay list",
+    )
+    .await;
+    assert!(
+        b.eval("document.getElementById('nip46-relays').value")
+            .await
+            .as_str()
+            .is_some_and(|v| v.contains(&own_relay)),
+        "the built-in relay is a default NIP-46 relay"
+    );
+    // Keep only the built-in relay (the node's relay here is unreachable on purpose).
+    b.fill("#nip46-relays", &own_relay).await;
+    b.click("#nip46-relays-form button[type=submit]").await;
+    b.wait_for(&visible("notice"), "the relays saved").await;
+    let v = b
+        .eval("fetch('/api/nip46/relays').then(r => r.json())")
+        .await;
+    assert_eq!(v["relays"], json!([own_relay]));
+    b.click("#nip46-bunker-new").await;
+    b.wait_for(
+        "document.getElementById('nip46-bunker-uri').textContent.startsWith('bunker://')",
+        "a bunker link",
+    )
+    .await;
+    let uri = b.text("#nip46-bunker-uri").await;
+    assert!(
+        uri.contains(&igloo::nip46::uri::percent_encode(&own_relay)),
+        "{uri}"
+    );
+
+    let mut app = Js::start();
+    let r = app.cmd(json!({"op": "bunker", "uri": uri}));
+    assert_eq!(r["ok"], json!(true), "{r}");
+    let pk = r["client"].as_str().expect("client").to_owned();
+    let row = format!("#nip46-sessions tr[data-pubkey='{pk}']");
+    b.wait_for(
+        &format!("!!document.querySelector(\"{row}\")"),
+        "the app in the list",
+    )
+    .await;
+
+    // Its request waits: kind and content shown; deny it.
+    let id = app.send(
+        json!({"op": "sign", "kind": 1, "content": "hello from the test app", "timeout": 30000}),
+    );
+    b.wait_for(
+        "!!document.querySelector('#nip46-pending li') && document.querySelector('#nip46-pending li').textContent.includes('kind 1')",
+        "the pending request",
+    )
+    .await;
+    assert!(
+        b.text("#nip46-pending li")
+            .await
+            .contains("hello from the test app")
+    );
+    b.click("#nip46-pending li .deny").await;
+    let r = app.recv(id);
+    assert!(
+        r["error"].as_str().is_some_and(|e| e.contains("denied")),
+        "{r}"
+    );
+    b.wait_for(
+        "document.querySelectorAll('#nip46-pending li').length === 0",
+        "the queue emptied",
+    )
+    .await;
+
+    // Edit permissions.
+    b.click(&format!("{row} td:last-child button")).await;
+    b.fill(
+        &format!("{row} td.perms input"),
+        "sign_event:1,nip44_encrypt",
+    )
+    .await;
+    b.click(&format!("{row} td.perms button")).await;
+    b.wait_for(
+        &format!("document.querySelector(\"{row} td.perms\").textContent === 'nip44_encrypt,sign_event:1'"),
+        "the saved permissions",
+    )
+    .await;
+    let v = b
+        .eval("fetch('/api/nip46/sessions').then(r => r.json())")
+        .await;
+    let s = v["sessions"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["pubkey"] == json!(pk)))
+        .expect("session")
+        .clone();
+    assert_eq!(
+        s["policy"]["methods"],
+        json!({"sign_event": true, "nip44_encrypt": true}),
+        "{s}"
+    );
+    assert_eq!(s["policy"]["kinds"], json!({"1": true}), "{s}");
+
+    // Paste an app's nostrconnect:// link.
+    let mut app2 = Js::start();
+    let id2 = app2.send(json!({"op": "nostrconnect", "relays": [own_relay], "timeout": 20000}));
+    let first = app2.recv(id2);
+    b.fill("#nip46-connect-uri", first["uri"].as_str().expect("uri"))
+        .await;
+    b.click("#nip46-connect-form button[type=submit]").await;
+    assert_eq!(app2.recv(id2)["connected"], json!(true));
+    let row2 = format!(
+        "#nip46-sessions tr[data-pubkey='{}']",
+        first["client"].as_str().expect("client")
+    );
+    b.wait_for(
+        &format!("!!document.querySelector(\"{row2}\")"),
+        "the second app",
+    )
+    .await;
+    assert!(b.text(&row2).await.contains("nip46 test app"));
+
+    // Revoke the first app: gone from the list, and it gets no answer any more.
+    b.eval("window.confirm = () => true").await;
+    b.click(&format!("{row} button.danger")).await;
+    b.wait_for(
+        &format!("!document.querySelector(\"{row}\")"),
+        "the revoked app gone",
+    )
+    .await;
+    let r = app.cmd(json!({"op": "ping", "timeout": 2000}));
+    assert_eq!(r["error"], json!("timeout"), "{r}");
+    b.wait_for(
+        "document.getElementById('nip46-history').textContent.includes('[revoked]')",
+        "the history marking the revoked app",
+    )
+    .await;
 }
 
 mod decoder {

@@ -37,8 +37,11 @@ use crate::store::nip46::{HistoryEntry, Nip46StoreError, Profile, SessionRecord,
 /// Requests handled at once; events arriving beyond this are dropped.
 const MAX_INFLIGHT: usize = 64;
 /// Token bucket per client: burst and refill per second.
-const BUCKET_BURST: f64 = 120.0;
-const BUCKET_RATE: f64 = 40.0;
+const BUCKET_BURST: f64 = 300.0;
+const BUCKET_RATE: f64 = 50.0;
+/// Requests of one client handled at once (a slow signature must not let one app hold
+/// every slot).
+const MAX_INFLIGHT_PER_CLIENT: usize = 8;
 /// Clients tracked by the rate limiter.
 const MAX_BUCKETS: usize = 4096;
 /// Events older than this are ignored (relays may replay after a reconnect).
@@ -198,6 +201,7 @@ struct Inner {
     finished: Mutex<VecDeque<RequestRecord>>,
     buckets: Mutex<HashMap<[u8; 32], Bucket>>,
     inflight: Arc<Semaphore>,
+    per_client: Mutex<HashMap<[u8; 32], usize>>,
     history: mpsc::Sender<(String, HistoryEntry)>,
     history_rx: Mutex<Option<mpsc::Receiver<(String, HistoryEntry)>>>,
 }
@@ -239,6 +243,7 @@ impl Service {
             finished: Mutex::new(VecDeque::new()),
             buckets: Mutex::new(HashMap::new()),
             inflight: Arc::new(Semaphore::new(MAX_INFLIGHT)),
+            per_client: Mutex::new(HashMap::new()),
             history,
             history_rx: Mutex::new(Some(history_rx)),
         }))
@@ -476,6 +481,10 @@ impl Service {
             tracing::debug!(client = %hex::encode(client), "NIP-46: rate limited");
             return;
         }
+        let Some(_slot) = ClientSlot::take(self, client) else {
+            tracing::debug!(client = %hex::encode(client), "NIP-46: too many requests in flight");
+            return;
+        };
         let client_hex = hex::encode(client);
         let session = match self.0.store.nip46_session(&client_hex) {
             Ok(s) => s,
@@ -528,6 +537,11 @@ impl Service {
             reply.send(&resp);
             return;
         };
+        if let Method::Other(m) = &req.method {
+            let resp = Response::err(&req.id, format!("unsupported method: {}", truncate(m, 32)));
+            reply.send(&resp);
+            return;
+        }
         let kind = match req.method {
             Method::SignEvent => message::parse_unsigned_event(&req.params)
                 .ok()
@@ -1158,6 +1172,39 @@ impl Service {
             detail,
         };
         let _ = self.0.history.try_send((client_hex.to_owned(), entry));
+    }
+}
+
+/// One of a client's [`MAX_INFLIGHT_PER_CLIENT`] slots; freed on drop.
+struct ClientSlot {
+    service: Service,
+    client: [u8; 32],
+}
+
+impl ClientSlot {
+    fn take(service: &Service, client: [u8; 32]) -> Option<Self> {
+        let mut m = lock(&service.0.per_client);
+        let n = m.entry(client).or_insert(0);
+        if *n >= MAX_INFLIGHT_PER_CLIENT {
+            return None;
+        }
+        *n += 1;
+        Some(Self {
+            service: service.clone(),
+            client,
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut m = lock(&self.service.0.per_client);
+        if let Some(n) = m.get_mut(&self.client) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.client);
+            }
+        }
     }
 }
 

@@ -387,6 +387,89 @@ async fn garbage(relay_url: &str, transport: &str) {
     }
 }
 
+/// A headless igloo daemon running member `i` of a V2 keyset (a `bfprofile` in SHARE_CRED).
+fn v2_node(ks: &igloo::frostr_v2::keyset::Keyset, i: usize, relay: &str) -> TestServer {
+    use igloo::frostr_v2::credentials::{KdfParams, Profile, encode_profile};
+    const PW: &str = "nip46 test password";
+    let profile = encode_profile(
+        &Profile {
+            name: format!("nip46-{i}"),
+            share_secret: ks.shares[i].secret.clone(),
+            relays: vec![relay.to_string()],
+            policy_overrides: vec![],
+            group: ks.group.clone(),
+        },
+        PW,
+        KdfParams::FLOOR,
+        &mut rand::thread_rng(),
+    )
+    .expect("bfprofile");
+    TestServer::start(&[
+        "--headless",
+        "true",
+        "--share-cred",
+        &profile,
+        "--share-password",
+        PW,
+        "--relays",
+        relay,
+        "--relay-enabled",
+        "false",
+    ])
+}
+
+/// The same app-facing behaviour on a V2 (bifrost-rs) keyset: the group key, signatures and
+/// NIP-44/NIP-04 (threshold ECDH over FROST-TR shares), the other member an igloo V2 node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_keyset_signs_and_encrypts_for_a_bunker_app() {
+    let ks = igloo::frostr_v2::keyset::generate("nip46", 2, 2, &mut rand::thread_rng())
+        .expect("V2 keyset");
+    let group = hex::encode(ks.group.group_pk);
+    let relay = TestServer::start(&[]);
+    let url = format!("ws://{}", relay.addr);
+    let (igloo, peer) = (v2_node(&ks, 0, &url), v2_node(&ks, 1, &url));
+    common::wait_node_connected(&igloo.url("/api/status")).await;
+    common::wait_node_connected(&peer.url("/api/status")).await;
+    wait_transport_connected(&igloo).await;
+    let uri = api(&igloo, Method::POST, "/api/nip46/bunker", None).await["uri"]
+        .as_str()
+        .expect("uri")
+        .to_owned();
+    let mut app = Js::start();
+    let r = app.cmd(json!({"op": "bunker", "uri": uri}));
+    let pk = r["client"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"))
+        .to_owned();
+    assert_eq!(app.cmd(json!({"op": "pubkey"}))["pubkey"], json!(group));
+    api(
+        &igloo,
+        Method::PUT,
+        &format!("/api/nip46/sessions/{pk}/policy"),
+        Some(
+            json!({"methods": {"sign_event": true, "nip44_encrypt": true, "nip44_decrypt": true,
+            "nip04_encrypt": true, "nip04_decrypt": true}, "kinds": {"*": true}}),
+        ),
+    )
+    .await;
+    // The V2 peer may need a moment to exchange nonces: retry the first signature.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let r = loop {
+        let r =
+            app.cmd(json!({"op": "sign", "kind": 30023, "content": "long form", "timeout": 15000}));
+        if r["event"].is_object() || Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    check_signed(&r, &group);
+    let r = app.cmd(json!({"op": "crypto", "timeout": 15000}));
+    assert_eq!(r["p44"], json!("nip44 from igloo"), "{r}");
+    assert_eq!(r["d44"], json!("nip44 to igloo"), "{r}");
+    assert_eq!(r["p04"], json!("nip04 from igloo"), "{r}");
+    assert_eq!(r["d04"], json!("nip04 to igloo"), "{r}");
+}
+
 const ADMIN_SECRET: &str = "nip46-ui-admin-secret-3";
 const USER: &str = "owner";
 const PASS: &str = "Pw8@Lmzq4Kx";

@@ -160,8 +160,7 @@ impl Response {
         }
     }
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self)
-            .unwrap_or_else(|_| format!("{{\"id\":\"\",\"error\":\"internal\"}}"))
+        serde_json::to_string(self).unwrap_or_else(|_| r#"{"id":"","error":"internal"}"#.to_owned())
     }
 }
 

@@ -900,7 +900,7 @@ impl Service {
     pub fn sessions(&self, include_revoked: bool) -> Result<Vec<SessionRecord>, ServiceError> {
         let mut s = self.0.store.nip46_sessions()?;
         s.retain(|r| include_revoked || r.status == SessionStatus::Active);
-        s.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        s.sort_by_key(|r| std::cmp::Reverse(r.created_at));
         Ok(s)
     }
 

@@ -174,8 +174,11 @@ pub fn percent_encode(s: &str) -> String {
     out
 }
 
+/// Decoded `name=value` pairs of a query.
+type Pairs = Vec<(String, String)>;
+
 /// The key and the decoded query pairs of `scheme://<hex>?a=b&…`.
-fn split(uri: &str, scheme: &'static str) -> Result<([u8; 32], Vec<(String, String)>), UriError> {
+fn split(uri: &str, scheme: &'static str) -> Result<([u8; 32], Pairs), UriError> {
     if uri.len() > MAX_URI_LEN {
         return Err(UriError::TooLong);
     }

@@ -254,7 +254,7 @@ impl Service {
         let me = self.clone();
         tokio::spawn(me.run(shutdown.clone()));
         if let Some(rx) = lock(&self.0.history_rx).take() {
-            tokio::spawn(history_writer(self.0.store.clone(), rx));
+            tokio::spawn(history_writer(self.0.store.clone(), rx, shutdown));
         }
     }
 
@@ -1233,11 +1233,25 @@ impl Replier {
     }
 }
 
-/// Writes history in batches (one commit per client per batch), off the request path.
-async fn history_writer(store: Store, mut rx: mpsc::Receiver<(String, HistoryEntry)>) {
-    while let Some(first) = rx.recv().await {
+/// Writes history in batches (one commit per client per batch), off the request path; at
+/// shutdown it writes what is queued and ends (so the store can close).
+async fn history_writer(
+    store: Store,
+    mut rx: mpsc::Receiver<(String, HistoryEntry)>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
         let mut batch: HashMap<String, Vec<HistoryEntry>> = HashMap::new();
-        batch.entry(first.0).or_default().push(first.1);
+        let stop = tokio::select! {
+            first = rx.recv() => match first {
+                Some((k, e)) => {
+                    batch.entry(k).or_default().push(e);
+                    false
+                }
+                None => true,
+            },
+            _ = shutdown.wait_for(|s| *s) => true,
+        };
         while let Ok((k, e)) = rx.try_recv() {
             batch.entry(k).or_default().push(e);
         }
@@ -1251,6 +1265,9 @@ async fn history_writer(store: Store, mut rx: mpsc::Receiver<(String, HistoryEnt
             }
         })
         .await;
+        if stop {
+            return;
+        }
     }
 }
 

@@ -10,40 +10,29 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, ValueEnum};
 use zeroize::Zeroize;
 
 /// The default relay, as in igloo-server.
 pub const DEFAULT_RELAY: &str = "wss://relay.primal.net";
 
-#[derive(Parser, Debug)]
-#[command(
-    name = "igloo",
-    version,
-    about = "An always-on FROSTR signing node for Nostr",
-    long_about = "An always-on FROSTR signing node for Nostr: holds one share of a k-of-n FROST key, \
+pub mod policy;
+pub mod relay;
+
+/// What `igloo --help` says about the program (also the binary's parser in [`crate::cli`]).
+pub const ABOUT: &str = "An always-on FROSTR signing node for Nostr";
+pub const LONG_ABOUT: &str = "An always-on FROSTR signing node for Nostr: holds one share of a k-of-n FROST key, \
 answers its group over Nostr relays, and serves a web UI, an HTTP API and an ephemeral relay.\n\n\
 Every setting can be given as a flag, an environment variable, or a line in ./.env \
-(precedence in that order)."
-)]
+(precedence in that order).";
+
+/// The settings as a command line, without subcommands (those are the binary's, in
+/// [`crate::cli`]): what tests and library callers parse a [`Config`] from.
+#[derive(Parser, Debug)]
+#[command(name = "igloo", version, about = ABOUT, long_about = LONG_ABOUT)]
 pub struct Cli {
     #[command(flatten)]
     pub settings: Settings,
-    #[command(subcommand)]
-    pub command: Option<Command>,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum Command {
-    /// Run the daemon (the default when no command is given).
-    Serve,
-    /// Exit 0 when the local server answers GET /api/status with 200, 1 otherwise.
-    Healthcheck,
-    /// Credential tools: generate, decode, recover and verify FROSTR keysets.
-    Keyset {
-        #[command(subcommand)]
-        cmd: crate::cli::keyset::KeysetCommand,
-    },
 }
 
 /// How the daemon serves HTTPS.
@@ -232,7 +221,7 @@ pub struct Settings {
         default_value = "auto",
         help_heading = "Node"
     )]
-    pub sign_policy: crate::node::SignPolicy,
+    pub sign_policy: policy::SignPolicy,
     /// Per-peer policies: JSON array of {pubkey, allowSend?, allowReceive?, label?, note?,
     /// partialCap?}. Policies changed through the API win over these.
     #[arg(long, env = "PEER_POLICIES", help_heading = "Node")]
@@ -328,7 +317,7 @@ pub struct Settings {
 
     // ---- built-in relay ----
     #[command(flatten, next_help_heading = "Built-in relay")]
-    pub relay: crate::relay::RelayConfig,
+    pub relay: relay::RelayConfig,
 }
 
 /// The validated configuration the daemon runs with.
@@ -348,7 +337,7 @@ pub struct Config {
     pub group_cred: Option<Secret>,
     pub share_cred: Option<Secret>,
     /// V2M: V2 credentials from SHARE_CRED + SHARE_PASSWORD (then `group_cred`/`share_cred`
-    /// are `None`: v1 stays off). Opened by [`crate::keyset::import::from_env`].
+    /// are `None`: v1 stays off). Opened once per daemon by the control layer.
     pub v2_credentials: Option<V2EnvCredentials>,
     pub group_name: Option<String>,
     pub relays: Vec<String>,
@@ -359,11 +348,11 @@ pub struct Config {
     /// V2OPS: timers of the health model (NODE_HEALTH_CHECK_INTERVAL, …).
     pub health_timers: HealthTimers,
     // ---- POLICY: share-leak guard ----
-    pub sign_policy: crate::node::SignPolicy,
-    pub peer_policies: Vec<crate::node::PolicySeed>,
+    pub sign_policy: policy::SignPolicy,
+    pub peer_policies: Vec<policy::PolicySeed>,
     pub auth: AuthConfig,
     pub rate_limits: RateLimits,
-    pub relay: crate::relay::RelayConfig,
+    pub relay: relay::RelayConfig,
 }
 
 /// Restart policy: delay = min(initial · multiplier^attempt, max), at most `max_attempts`.
@@ -557,13 +546,11 @@ impl Config {
             health_timers,
             // ---- POLICY: share-leak guard ----
             sign_policy: s.sign_policy,
-            peer_policies: crate::node::peers::parse_policy_seeds(
-                s.peer_policies.as_deref().unwrap_or(""),
-            )
-            .map_err(|problem| ConfigError {
-                var: "PEER_POLICIES",
-                problem,
-            })?,
+            peer_policies: policy::parse_policy_seeds(s.peer_policies.as_deref().unwrap_or(""))
+                .map_err(|problem| ConfigError {
+                    var: "PEER_POLICIES",
+                    problem,
+                })?,
             auth: AuthConfig {
                 enabled: s.auth_enabled,
                 api_key: s.api_key.filter(|k| !k.expose().is_empty()),
@@ -617,10 +604,6 @@ pub struct V2EnvCredentials {
     pub password: Secret,
     /// V2 group package JSON (GROUP_CRED); required with a bfshare.
     pub group_json: Option<String>,
-    /// The package once opened, shared by every clone of this configuration: one Argon2id
-    /// derivation per configuration, not one per node reload. The fields above are fixed
-    /// once parsed; new values come with a new configuration.
-    pub opened: crate::keyset::env_cache::OpenedEnv,
 }
 
 impl V2EnvCredentials {
@@ -678,34 +661,20 @@ impl V2EnvCredentials {
                 package,
                 password,
                 group_json,
-                opened: Default::default(),
             }),
         ))
     }
 }
 
-/// Parses the whole command line (after `.env` has been loaded into the environment).
-/// On error returns the process exit code and the message to print.
-pub fn parse_cli<I, T>(args: I) -> Result<(Cli, Option<Config>), (i32, String)>
-where
-    I: IntoIterator<Item = T>,
-    T: Into<std::ffi::OsString> + Clone,
-{
-    let cli = Cli::try_parse_from(args).map_err(|e| {
-        use clap::error::ErrorKind;
-        match e.kind() {
-            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => (0, e.to_string()),
-            ErrorKind::ValueValidation | ErrorKind::InvalidValue => (2, one_line_error(&e)),
-            _ => (2, e.to_string()),
-        }
-    })?;
-    let config = match cli.command {
-        None | Some(Command::Serve) | Some(Command::Healthcheck) => Some(
-            Config::from_settings(cli.settings.clone()).map_err(|e| (2, format!("error: {e}")))?,
-        ),
-        Some(Command::Keyset { .. }) => None,
-    };
-    Ok((cli, config))
+/// A clap error as the process exit code and the message to print: 0 for help and version,
+/// 2 (one line naming the environment variable) for a bad value, 2 otherwise.
+pub fn cli_error(e: &clap::Error) -> (i32, String) {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => (0, e.to_string()),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue => (2, one_line_error(e)),
+        _ => (2, e.to_string()),
+    }
 }
 
 /// Renders a clap value error as one line that names the environment variable.
@@ -1028,16 +997,11 @@ mod tests {
     }
 
     #[test]
-    fn env_v2_credentials_share_their_opened_package_across_clones() {
+    fn env_v2_credentials_are_selected_and_redacted() {
+        // Opening them (once per daemon) is the control layer's: keyset::env_cache.
         let c = config(&["--share-cred", "bfprofile1xyz", "--share-password", "pw"]).unwrap();
-        let v2 = c.v2_credentials.as_ref().expect("V2 selected");
-        let clone = c.clone();
-        let opened = clone.v2_credentials.as_ref().expect("V2").opened.clone();
-        assert_eq!(v2.opened.openings(), 0);
-        // Not a real package: opening fails, once, and the clone sees that opening.
-        assert!(crate::keyset::import::from_env(v2).is_err());
-        assert!(crate::keyset::import::from_env(clone.v2_credentials.as_ref().unwrap()).is_err());
-        assert_eq!(opened.openings(), 1);
+        assert!(c.v2_credentials.is_some(), "V2 selected");
+        assert!(c.clone().v2_credentials.is_some(), "clones keep them");
         assert!(!format!("{c:?}").contains("pw\""), "password redacted");
     }
 }

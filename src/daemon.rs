@@ -2,11 +2,11 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
 
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::control::{Control, ControlParts};
 use crate::http::{self, AppInner, AppState};
 use crate::relay::Relay;
 use crate::store::{Store, StoreError};
@@ -56,6 +56,8 @@ pub struct Daemon {
     stop_tx: tokio::sync::watch::Sender<bool>,
     /// The node supervisor the HTTP layer uses (e.g. to run a V2 node: `apply_v2`).
     node: crate::node::Supervisor,
+    /// The running system (what every caller drives).
+    control: Control,
 }
 
 /// Everything that can fail at start-up happens here, before the first request.
@@ -81,7 +83,7 @@ pub async fn start_with_notifier(
     let tls = tls.await.map_err(join)??;
     tracing::info!(path = %store.path().display(), schema = store.schema_version(), "store open");
     // Settings saved through /api/env lie over the start-up configuration from here on.
-    let live = crate::auth::runtime::LiveConfig::load(config, &store);
+    let live = crate::control::live::LiveConfig::load(config, &store);
     let config = live.current();
     // The relay exists before anything else that might use it (the node connects to it).
     let relay = config
@@ -96,35 +98,20 @@ pub async fn start_with_notifier(
         ),
         _ => None,
     };
-    // Until a signing node feeds it, health means "the server runs".
-    let (health_tx, health) = tokio::sync::watch::channel(true);
-    // The signing node (headless credentials only; database mode starts it per user).
-    // A bad credential is logged and the node stays off; the server still serves.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let events = crate::events::EventBus::new();
-    let node = crate::node::Supervisor::new(stop_rx.clone(), events.clone());
-    node.set_guard_config(crate::node::GuardConfig {
-        store: Some(store.clone()),
-        sign_policy: config.sign_policy,
-        seeds: config.peer_policies.clone(),
-    });
-    // Health model and watchdog: feeds `health` (the systemd watchdog) and `/api/status`.
-    crate::node::health::spawn(
-        node.clone(),
-        crate::node::health::HealthSettings::from_config(&config),
-        health_tx.clone(),
-        stop_rx.clone(),
-    );
-    // Stored credentials (or headless ones from the environment) start the node with nobody
-    // logged in (unless locked by a passphrase).
-    let vault = crate::secrets::Vault::open(store.data_dir())?;
-    crate::auth::node_control::boot(&config, &store, &vault, &node);
+    // The running system: node supervisor, health runner, vault; the node starts from stored
+    // (or environment) credentials here. A bad credential is logged and the node stays off;
+    // the server still serves.
+    let (control, health) = Control::start(ControlParts {
+        live,
+        store: store.clone(),
+        relay: relay.clone(),
+        stop: stop_rx,
+    })?;
+    let node = control.node.clone();
     // The NIP-46 remote signer: always on, served with nobody logged in.
     let nip46 = crate::nip46::Service::new(
-        store.clone(),
-        vault.clone(),
-        events.clone(),
-        crate::nip46::backend::Backend::new(node.clone()),
+        crate::nip46::backend::Backend::new(control.clone()),
         nip46_default_relays(
             &config,
             listener.local_addr()?,
@@ -135,24 +122,12 @@ pub async fn start_with_notifier(
             tls.is_some(),
         ),
     );
-    nip46.spawn(stop_rx.clone());
+    nip46.spawn(stop_tx.subscribe());
     let state = AppState::new(AppInner {
-        config: config.clone(),
-        started: Instant::now(),
+        control: control.clone(),
         tls_enabled: tls.is_some(),
-        store: store.clone(),
-        health: health_tx,
-        relay: relay.clone(),
-        node: node.clone(),
-        events,
         guard: Arc::new(http::ratelimit::Guard::new(&config)),
-        vault,
-        live,
         nip46,
-        ecdh_cache: crate::nips::ecdh_cache::EcdhCache::new(
-            crate::nips::ecdh_cache::TTL,
-            crate::nips::ecdh_cache::CAPACITY,
-        ),
     });
     let app = http::router(state);
     let redirect = match (config.http_redirect_port, tls.is_some()) {
@@ -176,6 +151,7 @@ pub async fn start_with_notifier(
         notifier,
         stop_tx,
         node,
+        control,
     })
 }
 
@@ -187,6 +163,11 @@ impl Daemon {
     /// The node supervisor of this daemon.
     pub fn supervisor(&self) -> crate::node::Supervisor {
         self.node.clone()
+    }
+
+    /// The control layer of this daemon.
+    pub fn control(&self) -> Control {
+        self.control.clone()
     }
 
     /// Serves until `shutdown` resolves, then drains connections within the grace period.
@@ -206,7 +187,8 @@ impl Daemon {
             health,
             notifier,
             stop_tx,
-            node: _,
+            node,
+            control,
         } = self;
         let local = listener.local_addr()?;
         // One shutdown signal fans out to every listener.
@@ -272,6 +254,9 @@ impl Daemon {
             let _ = w.await;
         }
         let _ = notifier.status("Closing the store");
+        // The control layer holds store handles too: release them so the close is clean.
+        drop(control);
+        drop(node);
         // The app (and its store handles) is gone with the server; close the file cleanly.
         let closed = tokio::task::spawn_blocking(move || store.close()).await;
         match closed {

@@ -3,7 +3,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use igloo::config::{self, Command};
+use igloo::cli::{self, Command};
+use igloo::config;
 
 fn main() -> ExitCode {
     // `.env` in the working directory fills in variables the environment does not set.
@@ -15,7 +16,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let (cli, config) = match config::parse_cli(std::env::args_os()) {
+    let (cli, config) = match cli::parse_cli(std::env::args_os()) {
         Ok(x) => x,
         Err((0, msg)) => {
             print!("{msg}");

@@ -146,7 +146,10 @@ fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
 /// name (and its `.local` mDNS name), loopback, the bind address and the primary LAN address.
 pub fn self_signed_names(cfg: &Config) -> Vec<String> {
     let mut names = vec!["localhost".to_string()];
-    if let Ok(h) = fs::read_to_string("/proc/sys/kernel/hostname") {
+    // /etc/hostname when /proc/sys is hidden (the Pi unit's ProcSubset=pid).
+    let hostname = fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| fs::read_to_string("/etc/hostname"));
+    if let Ok(h) = hostname {
         let h = h.trim();
         if !h.is_empty() && h != "localhost" {
             names.push(h.to_string());

@@ -62,6 +62,7 @@ impl Proxy {
 struct Daemon {
     addr: SocketAddr,
     supervisor: Supervisor,
+    control: igloo::control::Control,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     _tmp: tempfile::TempDir,
@@ -85,8 +86,12 @@ impl Daemon {
                 )
                 .await
                 .expect("daemon starts");
-                tx.send((daemon.local_addr().expect("addr"), daemon.supervisor()))
-                    .expect("send");
+                tx.send((
+                    daemon.local_addr().expect("addr"),
+                    daemon.supervisor(),
+                    daemon.control(),
+                ))
+                .expect("send");
                 daemon
                     .serve(async move {
                         let _ = stop_rx.await;
@@ -95,10 +100,11 @@ impl Daemon {
                     .expect("serve");
             });
         });
-        let (addr, supervisor) = rx.recv().expect("daemon reports");
+        let (addr, supervisor, control) = rx.recv().expect("daemon reports");
         Daemon {
             addr,
             supervisor,
+            control,
             stop: Some(stop_tx),
             thread: Some(thread),
             _tmp: tmp,
@@ -344,15 +350,10 @@ async fn env_v2_package_is_decrypted_once_across_node_reloads() {
     let url = format!("ws://{}", relay.addr);
     let tmp = tempfile::tempdir().expect("tmp");
     let config = headless_config(&ks, &url, &tmp.path().join("data"), &[]);
-    // A clone shares the opened-package cache with the daemon's configuration.
-    let opened = config
-        .v2_credentials
-        .as_ref()
-        .expect("V2 env credentials")
-        .opened
-        .clone();
-    assert_eq!(opened.openings(), 0, "nothing opened before start");
+    assert!(config.v2_credentials.is_some(), "V2 env credentials");
     let d = Daemon::start(config, tmp);
+    // The daemon's control layer holds the opened-package cache (one per daemon).
+    let opened = d.control.env_v2().clone();
     let (p, _stop_p) = peer(&ks, 1, &url);
     status_until(&d, Duration::from_secs(20), "V2 node runs", |s| {
         s["nodeActive"] == json!(true) && s["protocol"] == json!("v2")

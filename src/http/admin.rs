@@ -14,7 +14,6 @@ use super::auth::{blocking, json_body, no_store, store_error};
 use super::error::ApiError;
 use crate::auth::{Principal, password, tokens};
 use crate::store::api_keys::{ApiKeyRecord, RevokeApiKey};
-use crate::store::credentials::user_owner;
 use crate::store::users::{CreateUser, DeleteUser, Role};
 
 fn iso(ms: u64) -> String {
@@ -162,27 +161,11 @@ pub async fn delete_user(State(state): State<AppState>, body: Bytes) -> Response
     let Some(id) = int_field(&map, "userId").filter(|&i| i > 0) else {
         return bad("INVALID_USER_ID", "userId must be a positive integer");
     };
-    let store = state.store.clone();
-    let res = blocking(move || {
-        let outcome = store.delete_user(id).map_err(store_error)?;
-        let mut was_node_owner = false;
-        if outcome == DeleteUser::Deleted
-            && store.node_owner().map_err(store_error)?.as_deref() == Some(user_owner(id).as_str())
-        {
-            store.set_node_owner(None).map_err(store_error)?;
-            was_node_owner = true;
-        }
-        Ok((outcome, was_node_owner))
-    })
-    .await;
-    match res {
-        Err(e) => e.into_response(),
-        Ok((DeleteUser::NotFound, _)) => ApiError::not_found("No such user").into_response(),
-        Ok((DeleteUser::LastAdmin, _)) => bad("LAST_ADMIN", "Cannot delete the last admin user"),
-        Ok((DeleteUser::Deleted, was_node_owner)) => {
-            if was_node_owner {
-                state.node.stop();
-            }
+    match state.control.delete_user(id).await {
+        Err(e) => ApiError::from(e).into_response(),
+        Ok(DeleteUser::NotFound) => ApiError::not_found("No such user").into_response(),
+        Ok(DeleteUser::LastAdmin) => bad("LAST_ADMIN", "Cannot delete the last admin user"),
+        Ok(DeleteUser::Deleted) => {
             tracing::info!(id, "user deleted");
             no_store(
                 StatusCode::OK,
@@ -378,34 +361,11 @@ pub async fn set_passphrase(State(state): State<AppState>, body: Bytes) -> Respo
         Some(_) => return bad("INVALID_INPUT", "passphrase must be a string or null"),
     };
     drop(map);
-    let vault = state.vault.clone();
-    let res = blocking(move || {
-        vault
-            .set_passphrase(pass.as_deref().map(String::as_str))
-            .map_err(|e| match e {
-                crate::secrets::SecretsError::BadPassphrase => {
-                    ApiError::new(StatusCode::BAD_REQUEST, "INVALID_PASSPHRASE", e.to_string())
-                }
-                crate::secrets::SecretsError::Locked => {
-                    ApiError::new(StatusCode::LOCKED, "LOCKED", e.to_string())
-                }
-                e => ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "PASSPHRASE_FAILED",
-                    e.to_string(),
-                ),
-            })
-    })
-    .await;
-    match res {
-        Err(e) => e.into_response(),
-        Ok(()) => {
-            let has = state.vault.has_passphrase();
-            tracing::info!(has_passphrase = has, "owner passphrase changed");
-            no_store(
-                StatusCode::OK,
-                json!({"success": true, "hasPassphrase": has}),
-            )
-        }
+    match state.control.set_passphrase(pass).await {
+        Err(e) => ApiError::from(e).into_response(),
+        Ok(has) => no_store(
+            StatusCode::OK,
+            json!({"success": true, "hasPassphrase": has}),
+        ),
     }
 }

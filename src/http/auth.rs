@@ -13,10 +13,11 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::AppState;
+use super::authn::{client_ip, with_auth};
 use super::error::ApiError;
-use crate::auth::middleware::{check_api_key, check_basic, create_session};
+use crate::auth::authn::{check_api_key, check_basic, create_session};
 use crate::auth::session::{clear_cookie, session_id, set_cookie};
-use crate::auth::{Principal, client_ip, password, tokens};
+use crate::auth::{Principal, password, tokens};
 use crate::store::StoreError;
 use crate::store::sessions::SessionOwner;
 
@@ -150,7 +151,7 @@ pub async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, body: 
     let st = state.clone();
     let result = blocking(move || {
         let owner = if let Some(key) = req.api_key.as_deref().filter(|k| !k.is_empty()) {
-            match check_api_key(&st, key, ip).map_err(store_error)? {
+            match with_auth(&st, |ctx| check_api_key(ctx, key, ip)).map_err(store_error)? {
                 Some(Principal::EnvApiKey) => Some((SessionOwner::EnvApiKey, "api-user".into())),
                 Some(Principal::ApiKey { id, prefix }) => Some((
                     SessionOwner::ApiKey { id },
@@ -175,7 +176,7 @@ pub async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, body: 
                     if !st.config.headless {
                         password::dummy_verify(pass);
                     }
-                    match check_basic(&st, user, pass) {
+                    match with_auth(&st, |ctx| check_basic(ctx, user, pass)) {
                         Some(Principal::Basic { username }) => Some((
                             SessionOwner::Basic {
                                 username: username.clone(),
@@ -196,7 +197,7 @@ pub async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, body: 
         let Some((owner, user_id)) = owner else {
             return Ok(None);
         };
-        let sid = create_session(&st, owner, ip).map_err(store_error)?;
+        let sid = with_auth(&st, |ctx| create_session(ctx, owner, ip)).map_err(store_error)?;
         Ok(Some((sid, user_id)))
     })
     .await;
@@ -258,7 +259,7 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
     responses((status = 200, description = "`{enabled, methods, rateLimiting, sessionTimeout}`")))]
 pub async fn status(State(state): State<AppState>) -> Response {
     let st = state.clone();
-    match blocking(move || Ok(crate::auth::middleware::auth_methods(&st))).await {
+    match blocking(move || Ok(with_auth(&st, crate::auth::authn::auth_methods))).await {
         Ok(v) => Json(v).into_response(),
         Err(e) => e.into_response(),
     }
@@ -281,45 +282,21 @@ impl Drop for UnlockRequest {
         (status = 400, description = "Malformed body or no passphrase set", body = super::error::ErrorBody),
         (status = 401, description = "Wrong passphrase", body = super::error::ErrorBody)))]
 pub async fn unlock(State(state): State<AppState>, body: Bytes) -> Response {
-    let req: UnlockRequest = match json_body(&body) {
+    let mut req: UnlockRequest = match json_body(&body) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    if !state.vault.has_passphrase() {
-        return ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "NO_PASSPHRASE",
-            "No passphrase is set; the secrets are not locked",
-        )
-        .into_response();
-    }
-    let was_locked = state.vault.is_locked();
-    let vault = state.vault.clone();
-    let res = blocking(move || {
-        vault.unlock(&req.passphrase).map_err(|e| match e {
-            crate::secrets::SecretsError::WrongPassphrase => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "WRONG_PASSPHRASE",
-                "Wrong passphrase",
-            ),
-            e => {
-                tracing::error!(error = %e, "unlock failed");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "UNLOCK_FAILED",
-                    e.to_string(),
-                )
-            }
-        })
-    })
-    .await;
-    if let Err(e) = res {
-        tracing::warn!("unlock attempt with a wrong passphrase");
-        return e.into_response();
-    }
-    if was_locked {
-        tracing::info!("secrets unlocked");
-        crate::auth::node_control::reload(&state).await;
+    let pass = Zeroizing::new(std::mem::take(&mut req.passphrase));
+    drop(req);
+    match state.control.unlock(pass).await {
+        Ok(()) => {}
+        Err(e @ crate::control::ControlError::NoPassphrase) => {
+            return ApiError::from(e).into_response();
+        }
+        Err(e) => {
+            tracing::warn!("unlock attempt with a wrong passphrase");
+            return ApiError::from(e).into_response();
+        }
     }
     Json(serde_json::json!({
         "success": true,

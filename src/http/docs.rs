@@ -1,5 +1,5 @@
 //! The OpenAPI document, generated from the handlers' annotations, and Swagger UI served
-//! from files vendored into the binary (no download at build or run time).
+//! from files vendored into the binary, gzipped (no download at build or run time).
 
 use axum::Router;
 use axum::http::header;
@@ -63,7 +63,7 @@ use super::{
         nip46::SessionResponse, nip46::OkResponse, nip46::StatusRequest, nip46::SessionHistory,
         nip46::HistoryResponse, nip46::RequestsResponse, nip46::DecideRequest,
         nip46::DecideResponse, nip46::RelaysBody, nip46::ConnectRequest, nip46::BunkerResponse,
-        crate::nip46::perms::Policy, crate::nip46::service::RequestRecord,
+        crate::store::nip46::Policy, crate::nip46::service::RequestRecord,
         crate::nip46::service::RequestStatus, crate::nip46::service::TransportInfo,
         crate::nip46::service::RelayStateView, crate::store::nip46::Profile,
         crate::store::nip46::SessionStatus, crate::store::nip46::HistoryEntry,
@@ -116,7 +116,73 @@ pub async fn openapi_yaml() -> Response {
 
 /// Swagger UI at `/api/docs` (and `/api/docs/`), reading `/api/docs/openapi.json`.
 pub fn swagger_ui() -> Router<AppState> {
-    SwaggerUi::new("/api/docs")
+    let router: Router<AppState> = SwaggerUi::new("/api/docs")
         .config(Config::from("/api/docs/openapi.json"))
-        .into()
+        .into();
+    router.layer(axum::middleware::from_fn(inflate_unless_accepted))
+}
+
+/// Swagger UI's files are embedded gzipped (utoipa-swagger-ui's `gzip` feature: 4.3 MB of
+/// JavaScript becomes 1.1 MB of the binary) and always answered with `Content-Encoding: gzip`.
+/// A client that does not accept gzip gets them inflated here, so every client still reads them.
+async fn inflate_unless_accepted(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let accepts_gzip = req
+        .headers()
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        });
+    let mut res = next.run(req).await;
+    let gzipped = res
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    if !gzipped {
+        return res;
+    }
+    res.headers_mut().insert(
+        header::VARY,
+        header::HeaderValue::from_static("accept-encoding"),
+    );
+    if accepts_gzip {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let inflated = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .ok()
+        .and_then(|gz| {
+            use std::io::Read;
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(&gz[..])
+                .read_to_end(&mut out)
+                .ok()
+                .map(|_| out)
+        });
+    match inflated {
+        Some(bytes) => {
+            parts.headers.remove(header::CONTENT_ENCODING);
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, axum::body::Body::from(bytes))
+        }
+        None => ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "DOCS_ERROR",
+            "embedded Swagger UI file is corrupt",
+        )
+        .into_response(),
+    }
 }

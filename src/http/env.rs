@@ -3,7 +3,7 @@
 //!
 //! Node keys (`GROUP_CRED`, `SHARE_CRED`, `RELAYS`, `GROUP_NAME`) are headless-only and go
 //! into the sealed `env` credentials record; changing them restarts (or stops) the node. The
-//! other allowed keys are settings ([`crate::auth::runtime`]): validated with the flag's rules,
+//! other allowed keys are settings ([`crate::control::live`]): validated with the flag's rules,
 //! stored as `env.<key>`, laid over the start-up configuration and applied at once where the
 //! daemon can (session timeout, sign timeout, rate limits, allowed origins, peer policies);
 //! the answer lists which keys took effect and which wait for the next start.
@@ -20,10 +20,10 @@ use super::auth::{blocking, json_body, no_store, store_error};
 use super::error::ApiError;
 use super::user::{credentials_error, opt_relays};
 use crate::auth::Principal;
-use crate::auth::node_control::{self, decode_pair};
-use crate::auth::runtime::{Effect, Setting, effect_of, setting_key};
-use crate::config::Config;
-use crate::store::credentials::{ENV_OWNER, NodeCredentials};
+use crate::control::lifecycle::decode_pair;
+use crate::control::live::{Effect, Setting, effect_of, setting_key};
+use crate::control::settings::Change;
+use crate::store::credentials::NodeCredentials;
 use crate::store::users::now_ms;
 
 /// Keys `POST /api/env` accepts (igloo-server's allow-list).
@@ -39,7 +39,7 @@ const NODE_ENV_KEYS: &[&str] = &[
 fn allowed_keys() -> impl Iterator<Item = &'static str> {
     NODE_ENV_KEYS
         .iter()
-        .chain(crate::auth::runtime::SETTING_KEYS)
+        .chain(crate::control::live::SETTING_KEYS)
         .copied()
 }
 
@@ -78,13 +78,7 @@ fn config_value(state: &AppState, key: &str) -> Option<String> {
 }
 
 async fn env_record(state: &AppState) -> Result<Option<NodeCredentials>, ApiError> {
-    let (store, vault) = (state.store.clone(), state.vault.clone());
-    blocking(move || {
-        store
-            .get_credentials(&vault, ENV_OWNER)
-            .map_err(credentials_error)
-    })
-    .await
+    Ok(state.control.env_record().await?)
 }
 
 /// The public configuration map: stored values over start-up values; never credentials.
@@ -171,7 +165,7 @@ pub async fn get_env(
         // Saved values the running daemon does not use yet (they apply at the next start).
         map.insert(
             "restartRequiredKeys".into(),
-            json!(crate::auth::runtime::pending_restart(
+            json!(crate::control::live::pending_restart(
                 &state.config,
                 &state.live.current()
             )),
@@ -201,34 +195,6 @@ fn value_string(v: &Value) -> Option<String> {
         Value::Array(_) => serde_json::to_string(v).ok(),
         _ => None,
     }
-}
-
-/// Applies node-key changes to the sealed `env` record; returns whether the node must reload.
-async fn update_env_record(
-    state: &AppState,
-    f: impl FnOnce(&mut NodeCredentials) -> Result<bool, ApiError>,
-) -> Result<bool, ApiError> {
-    let mut rec = env_record(state).await?.unwrap_or_default();
-    let changed = f(&mut rec)?;
-    if !changed {
-        return Ok(false);
-    }
-    if let (Some(g), Some(s)) = (&rec.group_cred, &rec.share_cred) {
-        decode_pair(g, s)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "INVALID_CREDENTIALS", e))?;
-    }
-    let complete = rec.has_credentials();
-    let (store, vault) = (state.store.clone(), state.vault.clone());
-    blocking(move || {
-        store
-            .put_credentials(&vault, ENV_OWNER, &rec)
-            .map_err(credentials_error)?;
-        store
-            .set_node_owner(if complete { Some(ENV_OWNER) } else { None })
-            .map_err(store_error)
-    })
-    .await?;
-    Ok(true)
 }
 
 #[utoipa::path(post, path = "/api/env", tag = "env",
@@ -285,51 +251,34 @@ pub async fn post_env(State(state): State<AppState>, body: Bytes) -> Response {
                     .filter(|s| !s.is_empty())
             };
             let (g, s, n) = (text("GROUP_CRED"), text("SHARE_CRED"), text("GROUP_NAME"));
-            reload = update_env_record(&state, |rec| {
-                let cred_change = g.is_some() || s.is_some();
-                if g.is_some() {
-                    rec.group_cred = g;
-                }
-                if s.is_some() {
-                    rec.share_cred = s;
-                }
-                if let Some(r) = relays {
-                    rec.relays = r;
-                }
-                if n.is_some() {
-                    rec.group_name = n;
-                }
-                if cred_change {
-                    rec.saved_at = Some(now_ms());
-                }
-                Ok(true)
-            })
-            .await?;
+            reload = state
+                .control
+                .update_env_record(|rec| {
+                    let cred_change = g.is_some() || s.is_some();
+                    if g.is_some() {
+                        rec.group_cred = g;
+                    }
+                    if s.is_some() {
+                        rec.share_cred = s;
+                    }
+                    if let Some(r) = relays {
+                        rec.relays = r;
+                    }
+                    if n.is_some() {
+                        rec.group_name = n;
+                    }
+                    if cred_change {
+                        rec.saved_at = Some(now_ms());
+                    }
+                    true
+                })
+                .await?;
         }
-        let store = state.store.clone();
-        let live = state.clone();
-        let (prev, next) = blocking(move || {
-            for (k, v) in settings {
-                if v.is_empty() {
-                    store
-                        .delete_setting(&setting_key(&k))
-                        .map_err(store_error)?;
-                } else {
-                    store
-                        .put_setting(&setting_key(&k), v.as_bytes())
-                        .map_err(store_error)?;
-                }
-            }
-            live.live.reload(&store).map_err(store_error)
-        })
-        .await?;
-        let node_restart = apply_live(&state, &prev, &next);
-        if reload || node_restart {
-            node_control::reload(&state).await;
-        }
+        let change = state.control.save_settings(settings).await?;
+        let node_changed = apply_live(&state, &change, reload).await;
         tracing::info!(
             rejected = rejected.len(),
-            node_changed = reload || node_restart,
+            node_changed,
             "configuration updated"
         );
         let mut out = effects_answer(&setting_keys, "Configuration updated");
@@ -375,35 +324,31 @@ pub async fn delete_env(State(state): State<AppState>, body: Bytes) -> Response 
         let mut reload = false;
         if !node_keys.is_empty() {
             let nk = node_keys.clone();
-            reload = update_env_record(&state, move |rec| {
-                for k in &nk {
-                    match k.as_str() {
-                        "GROUP_CRED" => rec.group_cred = None,
-                        "SHARE_CRED" => rec.share_cred = None,
-                        "RELAYS" => rec.relays = None,
-                        "GROUP_NAME" => rec.group_name = None,
-                        _ => rec.saved_at = None,
+            reload = state
+                .control
+                .update_env_record(move |rec| {
+                    for k in &nk {
+                        match k.as_str() {
+                            "GROUP_CRED" => rec.group_cred = None,
+                            "SHARE_CRED" => rec.share_cred = None,
+                            "RELAYS" => rec.relays = None,
+                            "GROUP_NAME" => rec.group_name = None,
+                            _ => rec.saved_at = None,
+                        }
                     }
-                }
-                Ok(true)
-            })
-            .await?;
+                    true
+                })
+                .await?;
             deleted.extend(node_keys);
         }
-        let store = state.store.clone();
-        let live = state.clone();
-        let (removed, prev, next) = blocking(move || {
-            for k in &settings {
-                store.delete_setting(&setting_key(k)).map_err(store_error)?;
-            }
-            let (prev, next) = live.live.reload(&store).map_err(store_error)?;
-            Ok((settings, prev, next))
-        })
-        .await?;
-        let node_restart = apply_live(&state, &prev, &next);
-        if reload || node_restart {
-            node_control::reload(&state).await;
-        }
+        // An empty value removes the saved one.
+        let removals = settings
+            .iter()
+            .map(|k| (k.clone(), String::new()))
+            .collect();
+        let change = state.control.save_settings(removals).await?;
+        apply_live(&state, &change, reload).await;
+        let removed = settings;
         let mut out = effects_answer(&removed, "Keys deleted");
         deleted.extend(removed);
         out["deletedKeys"] = json!(deleted);
@@ -415,19 +360,15 @@ pub async fn delete_env(State(state): State<AppState>, body: Bytes) -> Response 
     run.await.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// Pushes a changed configuration to the parts that read it while running; true when the
-/// node must restart to take it (sign timeout or policy seeds changed while a node runs).
-fn apply_live(state: &AppState, prev: &Config, next: &Config) -> bool {
-    state.guard.reconfigure(next);
-    let seeds_changed = prev.peer_policies != next.peer_policies;
-    if seeds_changed {
-        state.node.set_guard_config(crate::node::GuardConfig {
-            store: Some(state.store.clone()),
-            sign_policy: next.sign_policy,
-            seeds: next.peer_policies.clone(),
-        });
-    }
-    (seeds_changed || prev.sign_timeout != next.sign_timeout) && state.node.wants_any_node()
+/// Pushes a changed configuration to the parts that read it while running: the guard (HTTP's
+/// own), then the node (the control layer's; it restarts when it must or when
+/// `credentials_changed`). Returns whether the node was reloaded.
+async fn apply_live(state: &AppState, change: &Change, credentials_changed: bool) -> bool {
+    state.guard.reconfigure(&change.next);
+    state
+        .control
+        .apply_change(change, credentials_changed)
+        .await
 }
 
 /// `{success, message, appliedKeys, restartRequiredKeys, unusedKeys}` for changed settings.
@@ -512,17 +453,7 @@ pub async fn post_shares(State(state): State<AppState>, body: Bytes) -> Response
             ));
         };
         drop(map);
-        decode_pair(&group, &share)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "INVALID_CREDENTIALS", e))?;
-        update_env_record(&state, |rec| {
-            rec.group_cred = Some(group.to_string());
-            rec.share_cred = Some(share.to_string());
-            rec.saved_at = Some(now_ms());
-            Ok(true)
-        })
-        .await?;
-        node_control::reload(&state).await;
-        tracing::info!("share saved through /api/env/shares");
+        state.control.save_env_share(&group, &share).await?;
         Ok(no_store(
             StatusCode::OK,
             json!({"success": true, "message": "Share saved successfully", "nodeActive": state.node.current_any().is_some()}),

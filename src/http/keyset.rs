@@ -2,9 +2,8 @@
 //! (issue 7): which protocol the node runs, moving a v1 keyset to V2 with the same npub, and
 //! importing V2 credentials. The owner only (admin session; headless: API key or basic user).
 //!
+//! Parsing and answers only; the work is the control layer's ([`crate::control::keyset`]).
 //! Secrets in: v1 shares, an nsec, package passwords (wiped after use, never logged).
-//! Secrets out: only the `bfonboard` packages a migration was asked to make. The V2
-//! credentials themselves are sealed in the store ([`crate::store::credentials`]).
 
 use axum::Extension;
 use axum::body::Bytes;
@@ -16,35 +15,12 @@ use serde_json::json;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::AppState;
-use super::auth::{blocking, json_body, no_store, store_error};
+use super::auth::{json_body, no_store};
 use super::error::ApiError;
-use super::user::credentials_error;
 use crate::auth::Principal;
-use crate::frostr_v2::credentials::{KdfParams, PackageError};
-use crate::keyset::migrate::{MigrateOptions, MigrationInput};
-use crate::keyset::record::{from_record, to_record};
-use crate::keyset::{
-    ImportError, MigrateError, V1_WARNING, V2Credentials, import_package, migrate,
-};
-use crate::store::credentials::{ENV_OWNER, user_owner};
+use crate::control::keyset::MigrateRequest as Migration;
+use crate::keyset::V2Credentials;
 use crate::store::users::now_ms;
-
-/// Argon2id cost of the `bfonboard` packages made here: the main line's default.
-pub const PACKAGE_KDF: KdfParams = KdfParams::DEFAULT;
-
-/// One package derivation job at a time: each Argon2id run takes 256 MiB, and a small
-/// appliance must not be pushed into swap by parallel migrations or imports.
-static HEAVY: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
-
-async fn heavy_slot() -> Result<tokio::sync::SemaphorePermit<'static>, ApiError> {
-    HEAVY.acquire().await.map_err(|_| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "BUSY",
-            "The server is shutting down",
-        )
-    })
-}
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct MigrateRequest {
@@ -163,101 +139,6 @@ fn bad(code: &'static str, msg: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, code, msg)
 }
 
-fn migrate_error(e: MigrateError) -> ApiError {
-    let code = match &e {
-        MigrateError::Source => "INVALID_REQUEST",
-        MigrateError::Password => "WEAK_PASSWORD",
-        MigrateError::Relays(_) => "INVALID_RELAYS",
-        MigrateError::Keyset(_) | MigrateError::TooManyMembers(_) => "INVALID_SHAPE",
-        MigrateError::Package(_) => {
-            tracing::error!(error = %e, "sealing an onboarding package failed");
-            return ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
-                "Could not seal the onboarding packages",
-            );
-        }
-        _ => "INVALID_CREDENTIALS",
-    };
-    bad(code, e.to_string())
-}
-
-fn import_error(e: ImportError) -> ApiError {
-    match e {
-        ImportError::Package(PackageError::Decrypt) => bad("DECRYPT_FAILED", e.to_string()),
-        ImportError::Password => bad("INVALID_REQUEST", e.to_string()),
-        e => bad("INVALID_PACKAGE", e.to_string()),
-    }
-}
-
-/// Whose credentials a caller manages: the headless record, the admin's own, or (admin
-/// secret, auth off) the node's current owner.
-async fn owner_of(state: &AppState, p: &Principal) -> Result<String, ApiError> {
-    if state.config.headless {
-        return Ok(ENV_OWNER.to_owned());
-    }
-    if let Some(id) = p.db_user_id() {
-        return Ok(user_owner(id));
-    }
-    let store = state.store.clone();
-    blocking(move || {
-        Ok(store
-            .node_owner()
-            .map_err(store_error)?
-            .unwrap_or_else(|| ENV_OWNER.to_owned()))
-    })
-    .await
-}
-
-/// Seals `creds` as `owner`'s V2 credentials and makes them the node's.
-async fn save_v2(state: &AppState, owner: &str, creds: &V2Credentials) -> Result<(), ApiError> {
-    let rec = to_record(creds, now_ms());
-    let (store, vault, owner) = (state.store.clone(), state.vault.clone(), owner.to_owned());
-    blocking(move || {
-        store
-            .put_v2_credentials(&vault, &owner, &rec)
-            .map_err(credentials_error)
-    })
-    .await
-}
-
-/// A `bfprofile`'s policy overrides become the stored peer policies (an API-set one stays);
-/// the node loads them when it (re)starts on the switch below.
-async fn apply_profile_policies(state: &AppState, creds: &V2Credentials) -> Result<(), ApiError> {
-    let (store, creds) = (state.store.clone(), creds.clone());
-    blocking(move || {
-        crate::node::v2::apply_profile_policies(&store, &creds)
-            .map(|n| {
-                if n > 0 {
-                    tracing::info!(
-                        policies = n,
-                        "peer policies taken from the imported profile"
-                    );
-                }
-            })
-            .map_err(store_error)
-    })
-    .await
-}
-
-/// THE switch of the node to V2: records that `owner`'s V2 credentials are the node's and
-/// stops the v1 node (a restart does not bring v1 back: `node_control::load` checks the
-/// switch). Returns whether a node is running afterwards.
-pub async fn switch_node_to_v2(state: &AppState, owner: &str) -> Result<bool, ApiError> {
-    let (store, owner) = (state.store.clone(), owner.to_owned());
-    blocking(move || {
-        store.set_node_owner(Some(&owner)).map_err(store_error)?;
-        store.set_node_v2(true).map_err(store_error)
-    })
-    .await?;
-    // Stop the v1 node: its shares must not keep answering for this key from here.
-    let _ = state
-        .node
-        .apply(None, Vec::new(), state.config.sign_timeout);
-    crate::auth::node_control::reload(state).await;
-    Ok(state.node.current_any().is_some())
-}
-
 fn view(c: &V2Credentials, saved_at: u64) -> V2View {
     let share = c.share();
     V2View {
@@ -289,47 +170,12 @@ pub async fn get_keyset(
 }
 
 async fn get_inner(state: &AppState, p: &Principal) -> Result<KeysetResponse, ApiError> {
-    let owner = owner_of(state, p).await?;
-    let env_creds = state.config.headless && state.config.has_env_credentials();
-    let (store, vault) = (state.store.clone(), state.vault.clone());
-    let (v1, v2, runs_v2) = blocking(move || {
-        let v1 = store
-            .get_credentials(&vault, &owner)
-            .map_err(credentials_error)?
-            .is_some_and(|c| c.has_credentials());
-        let v2 = match store
-            .get_v2_credentials(&vault, &owner)
-            .map_err(credentials_error)?
-        {
-            Some(r) => {
-                let c = from_record(&r).map_err(|e| {
-                    ApiError::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "CREDENTIALS_UNREADABLE",
-                        e.to_string(),
-                    )
-                })?;
-                Some(view(&c, r.saved_at))
-            }
-            None => None,
-        };
-        let runs_v2 = store.node_runs_v2().map_err(store_error)?;
-        Ok((v1, v2, runs_v2))
-    })
-    .await?;
-    let v1_configured = v1 || env_creds;
-    let protocol = if runs_v2 && v2.is_some() {
-        "v2"
-    } else if v1_configured {
-        "v1"
-    } else {
-        "none"
-    };
+    let k = state.control.keyset_state(p.db_user_id()).await?;
     Ok(KeysetResponse {
-        protocol: protocol.into(),
-        v1_configured,
-        v2,
-        node_active: state.node.current_any().is_some(),
+        protocol: k.protocol.into(),
+        v1_configured: k.v1_configured,
+        v2: k.v2.map(|(c, saved_at)| view(&c, saved_at)),
+        node_active: k.node_active,
     })
 }
 
@@ -340,26 +186,13 @@ pub async fn delete_keyset(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
 ) -> Response {
-    let owner = match owner_of(&state, &p).await {
-        Ok(o) => o,
-        Err(e) => return e.into_response(),
-    };
-    let store = state.store.clone();
-    let removed = blocking(move || {
-        let removed = store.delete_v2_credentials(&owner).map_err(store_error)?;
-        store.set_node_v2(false).map_err(store_error)?;
-        Ok(removed)
-    })
-    .await;
-    let removed = match removed {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    crate::auth::node_control::reload(&state).await;
-    no_store(
-        StatusCode::OK,
-        json!({"success": true, "removed": removed, "nodeActive": state.node.current_any().is_some()}),
-    )
+    match state.control.delete_keyset(p.db_user_id()).await {
+        Ok(removed) => no_store(
+            StatusCode::OK,
+            json!({"success": true, "removed": removed, "nodeActive": state.node_active()}),
+        ),
+        Err(e) => ApiError::from(e).into_response(),
+    }
 }
 
 #[utoipa::path(post, path = "/api/keyset/migrate", tag = "keyset",
@@ -385,55 +218,21 @@ async fn migrate_inner(
     body: &Bytes,
 ) -> Result<Response, ApiError> {
     let mut req: MigrateRequest = json_body(body)?;
-    let password = Zeroizing::new(req.password.take().unwrap_or_default());
-    let group = req.group.take().filter(|g| !g.trim().is_empty());
-    let shares = Zeroizing::new(req.shares.take().unwrap_or_default());
-    let nsec = Zeroizing::new(req.nsec.take().unwrap_or_default());
-    let opts = MigrateOptions {
+    let migration = Migration {
+        group: req.group.take(),
+        shares: Zeroizing::new(req.shares.take().unwrap_or_default()),
+        nsec: Zeroizing::new(req.nsec.take().unwrap_or_default()),
+        password: Zeroizing::new(req.password.take().unwrap_or_default()),
+        relays: req.relays.clone(),
         threshold: req.threshold,
         members: req.members,
-        name: req
-            .name
-            .clone()
-            .or_else(|| state.config.group_name.clone())
-            .unwrap_or_default(),
-        relays: req
-            .relays
-            .clone()
-            .unwrap_or_else(|| state.config.relays.clone()),
-        kdf: PACKAGE_KDF,
+        name: req.name.clone(),
     };
-    let by_shares = group.is_some() || !shares.is_empty();
-    let by_nsec = !nsec.trim().is_empty();
-    if by_shares == by_nsec {
-        return Err(migrate_error(MigrateError::Source));
-    }
-    let group = group.unwrap_or_default();
-    let slot = heavy_slot().await?;
-    let m = blocking(move || {
-        let input = if by_nsec {
-            MigrationInput::Nsec(&nsec)
-        } else {
-            MigrationInput::V1Shares {
-                group: &group,
-                shares: &shares,
-            }
-        };
-        migrate(input, &opts, &password, &mut rand::rngs::OsRng).map_err(migrate_error)
-    })
-    .await?;
-    drop(slot);
-    let owner = owner_of(state, p).await?;
-    save_v2(state, &owner, &V2Credentials::from_migration(&m)).await?;
-    let node_active = switch_node_to_v2(state, &owner).await?;
-    tracing::info!(npub = %m.npub, members = m.group.members.len(), "keyset migrated to V2");
-    let mut warning = V1_WARNING.to_owned();
-    if state.config.has_env_credentials() {
-        warning.push_str(
-            " GROUP_CRED and SHARE_CRED are still set in this server's environment: remove them, \
-             or the v1 node starts again on the next restart.",
-        );
-    }
+    let done = state
+        .control
+        .migrate_keyset(p.db_user_id(), migration)
+        .await?;
+    let (m, node_active, warning) = (done.migration, done.node_active, done.warning);
     let resp = MigrateResponse {
         success: true,
         npub: m.npub.clone(),
@@ -498,21 +297,11 @@ async fn import_inner(state: &AppState, p: &Principal, body: &Bytes) -> Result<R
         Some(serde_json::Value::String(s)) => Some(s),
         Some(v) => Some(v.to_string()),
     };
-    let slot = heavy_slot().await?;
-    let creds = blocking(move || {
-        import_package(&package, &password, group.as_deref()).map_err(import_error)
-    })
-    .await?;
-    drop(slot);
-    let owner = owner_of(state, p).await?;
-    save_v2(state, &owner, &creds).await?;
-    apply_profile_policies(state, &creds).await?;
-    let switch = creds.is_complete() || creds.needs_onboard();
-    let node_active = if switch {
-        switch_node_to_v2(state, &owner).await?
-    } else {
-        state.node.current_any().is_some()
-    };
+    let done = state
+        .control
+        .import_keyset(p.db_user_id(), package, password, group)
+        .await?;
+    let (creds, switch, node_active) = (done.creds, done.switched, done.node_active);
     let message = if creds.needs_onboard() {
         "Stored. The V2 node fetches the group from the provisioning peer (onboard request) when it starts."
     } else if creds.is_complete() {
@@ -520,11 +309,6 @@ async fn import_inner(state: &AppState, p: &Principal, body: &Bytes) -> Result<R
     } else {
         "Stored, but incomplete: import the group package too."
     };
-    tracing::info!(
-        source = creds.source.as_str(),
-        switch,
-        "V2 credentials imported"
-    );
     Ok(no_store(
         StatusCode::OK,
         json!({

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod authn;
 pub mod client_ip;
 pub mod cors;
 pub mod crypto;
@@ -29,7 +30,6 @@ pub mod user;
 
 use std::ops::Deref;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Router;
 use axum::http::Method;
@@ -38,36 +38,23 @@ use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, delete, get, post, put};
 
 use crate::auth::{Access, Modes};
-use crate::config::Config;
+use crate::control::Control;
 use error::ApiError;
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState(Arc<AppInner>);
 
+/// The control layer plus what only HTTP has. Field access reaches the control layer's
+/// parts through [`Deref`] (`state.store`, `state.node`, `state.live`, …): handlers read
+/// simple store data directly and call [`Control`] for lifecycle, keyset and crypto work.
 pub struct AppInner {
-    pub config: Arc<Config>,
-    pub started: Instant,
+    pub control: Control,
     pub tls_enabled: bool,
-    pub store: crate::store::Store,
-    /// Health as the systemd watchdog sees it; the signing node feeds it.
-    pub health: tokio::sync::watch::Sender<bool>,
-    /// The built-in relay, when enabled.
-    pub relay: Option<Arc<crate::relay::Relay>>,
-    /// Owns the signing node (at most one; restarted when credentials or relays change).
-    pub node: crate::node::Supervisor,
-    /// What `/api/events` clients receive.
-    pub events: crate::events::EventBus,
     /// Rate limits, login throttle, event-socket cap and origin policy (task GUARD).
     pub guard: Arc<ratelimit::Guard>,
-    /// The device key that seals stored secrets (may be locked by a passphrase).
-    pub vault: crate::secrets::Vault,
-    /// The configuration in force: `config` with the settings stored through `/api/env`.
-    pub live: crate::auth::runtime::LiveConfig,
     /// The NIP-46 remote signer (sessions, approvals, relays).
     pub nip46: crate::nip46::Service,
-    /// Recent threshold-ECDH results for the NIP-04/44 endpoints (per daemon, not global).
-    pub ecdh_cache: crate::nips::ecdh_cache::EcdhCache,
 }
 
 impl Deref for AppState {
@@ -77,16 +64,16 @@ impl Deref for AppState {
     }
 }
 
+impl Deref for AppInner {
+    type Target = Control;
+    fn deref(&self) -> &Control {
+        &self.control
+    }
+}
+
 impl AppState {
     pub fn new(inner: AppInner) -> Self {
         Self(Arc::new(inner))
-    }
-
-    /// The built-in relay's counters for `/api/status`.
-    pub fn relay_stats(&self) -> Option<serde_json::Value> {
-        self.relay
-            .as_ref()
-            .and_then(|r| serde_json::to_value(r.stats()).ok())
     }
 }
 
@@ -310,15 +297,14 @@ pub fn router(state: AppState) -> Router {
         } else {
             r.access
         };
-        let layer =
-            axum::middleware::from_fn_with_state((state.clone(), access), crate::auth::enforce);
+        let layer = axum::middleware::from_fn_with_state((state.clone(), access), authn::enforce);
         api = api.route(r.path, r.handler.route_layer(layer));
     }
     let mut swagger = docs::swagger_ui();
     if protect_docs {
         swagger = swagger.route_layer(axum::middleware::from_fn_with_state(
             (state.clone(), Access::User),
-            crate::auth::enforce,
+            authn::enforce,
         ));
     }
     Router::new()

@@ -1,6 +1,7 @@
 //! `POST /api/recover` and `POST /api/recover/validate` (reference §3.8): rebuild the group's
-//! nsec from t shares, and check one credential. The nsec is returned to the caller (that is
-//! the endpoint's purpose) and never logged; submitted shares are wiped after use.
+//! nsec from t shares, and check one credential ([`crate::control::recover`] does both). The
+//! nsec is returned to the caller (that is the endpoint's purpose) and never logged;
+//! submitted shares are wiped after use.
 
 use axum::Json;
 use axum::extract::Request;
@@ -9,10 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
-use crate::frostr::SharePackage;
-use crate::frostr::credentials::{check_share_in_group, decode_group, decode_share};
-use crate::frostr::nip19::encode_nsec;
-use crate::frostr::recovery::recover_secret;
+use crate::control::recover::{self as control, CredentialKind, RecoveryError};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -146,60 +144,57 @@ fn recover_inner(body: &RecoverRequest) -> Result<Response, Failure> {
             "Missing or invalid groupCredential or shareCredentials",
         ));
     };
-    let group = decode_group(group_cred.trim())
-        .map_err(|e| Failure::bad(format!("Invalid group credential: {e}")))?;
-    let mut valid: Vec<SharePackage> = Vec::new();
-    let mut invalid: Vec<InvalidShare> = Vec::new();
-    for (index, cred) in share_creds.iter().enumerate() {
-        let checked = decode_share(cred.trim())
-            .map_err(|e| e.to_string())
-            .and_then(|s| {
-                check_share_in_group(&s, &group).map_err(|e| e.to_string())?;
-                if valid.iter().any(|v| v.idx == s.idx) {
-                    return Err(format!("share {} was given more than once", s.idx));
-                }
-                Ok(s)
-            });
-        match checked {
-            Ok(s) => valid.push(s),
-            Err(error) => invalid.push(InvalidShare { index, error }),
+    let invalid_json = |invalid: &[control::InvalidShare]| {
+        to_json(
+            &invalid
+                .iter()
+                .map(|i| InvalidShare {
+                    index: i.index,
+                    error: i.error.clone(),
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    let r = control::recover(group_cred, share_creds).map_err(|e| match &e {
+        RecoveryError::Group(_) => Failure::bad(e.to_string()),
+        RecoveryError::NoValidShares { invalid } => {
+            Failure::bad(e.to_string()).with_details(invalid_json(invalid))
         }
-    }
-    if valid.is_empty() {
-        return Err(
-            Failure::bad("No valid share credentials provided").with_details(to_json(&invalid))
-        );
-    }
-    let need = group.threshold;
-    if valid.len() < need as usize {
-        return Err(Failure::bad(format!(
-            "Insufficient shares: need {need}, got {}",
-            valid.len()
-        ))
-        .with_details(serde_json::json!({
-            "provided": valid.len(),
-            "required": need,
-            "invalidShares": to_json(&invalid),
-        })));
-    }
-    let secret = recover_secret(&group, &valid).map_err(|e| {
-        Failure::new(
+        RecoveryError::Insufficient {
+            provided,
+            required,
+            invalid,
+        } => Failure::bad(e.to_string()).with_details(serde_json::json!({
+            "provided": provided,
+            "required": required,
+            "invalidShares": invalid_json(invalid),
+        })),
+        RecoveryError::Failed {
+            provided, invalid, ..
+        } => Failure::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "RECOVERY_FAILED",
-            format!("Recovery failed: {e}"),
+            e.to_string(),
         )
         .with_details(serde_json::json!({
-            "sharesProvided": valid.len(),
-            "invalidShares": to_json(&invalid),
-        }))
+            "sharesProvided": provided,
+            "invalidShares": invalid_json(invalid),
+        })),
     })?;
-    let nsec = encode_nsec(&secret);
+    let invalid: Vec<InvalidShare> = r
+        .invalid
+        .iter()
+        .map(|i| InvalidShare {
+            index: i.index,
+            error: i.error.clone(),
+        })
+        .collect();
     let resp = RecoverResponse {
         success: true,
-        nsec: nsec.as_str(),
+        nsec: r.nsec.as_str(),
         details: RecoverDetails {
-            shares_used: valid.len(),
-            threshold_required: need,
+            shares_used: r.shares_used,
+            threshold_required: r.threshold,
             invalid_shares: (!invalid.is_empty()).then_some(invalid),
         },
     };
@@ -279,20 +274,23 @@ fn validate_inner(body: &ValidateRequest) -> Result<ValidateResponse, Failure> {
     let (Some(kind), Some(cred)) = (&body.kind, &body.credential) else {
         return Err(Failure::bad("Missing type or credential"));
     };
-    let cred = cred.trim();
-    let result = match kind.as_str() {
-        "group" => decode_group(cred).map(|g| Decoded {
-            threshold: Some(g.threshold),
-            total_shares: Some(g.total()),
-            idx: None,
-        }),
-        "share" => decode_share(cred).map(|s| Decoded {
-            threshold: None,
-            total_shares: None,
-            idx: Some(s.idx),
-        }),
+    let kind = match kind.as_str() {
+        "group" => CredentialKind::Group,
+        "share" => CredentialKind::Share,
         _ => return Err(Failure::bad("Invalid type. Must be \"group\" or \"share\"")),
     };
+    let result = control::validate(kind, cred).map(|d| match d {
+        control::Decoded::Group { threshold, total } => Decoded {
+            threshold: Some(threshold),
+            total_shares: Some(total),
+            idx: None,
+        },
+        control::Decoded::Share { idx } => Decoded {
+            threshold: None,
+            total_shares: None,
+            idx: Some(idx),
+        },
+    });
     Ok(match result {
         Ok(decoded) => ValidateResponse {
             success: true,
@@ -306,7 +304,7 @@ fn validate_inner(body: &ValidateRequest) -> Result<ValidateResponse, Failure> {
             success: true,
             validation: Validation {
                 is_valid: false,
-                message: Some(e.to_string()),
+                message: Some(e),
             },
             decoded: None,
         },

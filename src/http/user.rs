@@ -15,12 +15,10 @@ use zeroize::Zeroizing;
 use super::AppState;
 use super::auth::{blocking, json_body, no_store, store_error};
 use super::error::ApiError;
-use crate::auth::node_control::{self, decode_pair};
 use crate::auth::{Principal, password};
-use crate::secrets::{SecretsError, Vault};
-use crate::store::Store;
-use crate::store::credentials::{CredentialsError, NodeCredentials, user_owner};
-use crate::store::users::now_ms;
+use crate::control::credentials::CredentialsEdit;
+use crate::secrets::SecretsError;
+use crate::store::credentials::CredentialsError;
 
 pub(crate) fn credentials_error(e: CredentialsError) -> ApiError {
     match e {
@@ -46,14 +44,7 @@ fn user_id(p: &Principal) -> u64 {
     p.db_user_id().unwrap_or(0)
 }
 
-/// Whether a user has a complete credential pair (false when locked or unreadable).
-pub(crate) fn has_credentials(store: &Store, vault: &Vault, id: u64) -> bool {
-    store
-        .get_credentials(vault, &user_owner(id))
-        .ok()
-        .flatten()
-        .is_some_and(|c| c.has_credentials())
-}
+pub(crate) use crate::control::credentials::has_credentials;
 
 #[utoipa::path(get, path = "/api/user/profile", tag = "user",
     responses((status = 200, description = "`{id, username, role, createdAt, hasCredentials}`"),
@@ -85,61 +76,11 @@ pub async fn profile(
     }
 }
 
-async fn load(state: &AppState, id: u64) -> Result<Option<NodeCredentials>, ApiError> {
-    let (store, vault) = (state.store.clone(), state.vault.clone());
-    blocking(move || {
-        store
-            .get_credentials(&vault, &user_owner(id))
-            .map_err(credentials_error)
-    })
-    .await
-}
-
-async fn save(state: &AppState, id: u64, creds: NodeCredentials) -> Result<(), ApiError> {
-    let (store, vault) = (state.store.clone(), state.vault.clone());
-    blocking(move || {
-        store
-            .put_credentials(&vault, &user_owner(id), &creds)
-            .map_err(credentials_error)
-    })
-    .await
-}
-
-/// After a change to user `id`'s record: make it the node's when complete, restart or stop
-/// the node when it was (or becomes) this user's. Only an admin may take the node over from
-/// another owner; a plain user's complete pair runs the node only when nobody else's does.
-/// Returns whether this user's credentials are the node's.
-async fn after_change(
+async fn load(
     state: &AppState,
     id: u64,
-    complete: bool,
-    admin: bool,
-) -> Result<bool, ApiError> {
-    let store = state.store.clone();
-    let me = user_owner(id);
-    let (was_mine, is_mine) = {
-        let me = me.clone();
-        blocking(move || {
-            let owner = store.node_owner().map_err(store_error)?;
-            let was_mine = owner.as_deref() == Some(me.as_str());
-            let free = owner.is_none() || was_mine;
-            if complete && (free || admin) {
-                if !was_mine {
-                    store.set_node_owner(Some(&me)).map_err(store_error)?;
-                }
-                return Ok((was_mine, true));
-            }
-            if !complete && was_mine {
-                store.set_node_owner(None).map_err(store_error)?;
-            }
-            Ok((was_mine, false))
-        })
-        .await?
-    };
-    if is_mine || was_mine {
-        node_control::reload(state).await;
-    }
-    Ok(is_mine)
+) -> Result<Option<crate::store::credentials::NodeCredentials>, ApiError> {
+    Ok(state.control.user_credentials(id).await?)
 }
 
 #[utoipa::path(get, path = "/api/user/credentials", tag = "user",
@@ -240,32 +181,20 @@ async fn set_credentials_inner(
     let relays = opt_relays(&map, "relays")?;
     let name = opt_string(&map, "group_name")?;
     drop(map);
-    let mut creds = load(state, id).await?.unwrap_or_default();
-    let before = (creds.group_cred.clone(), creds.share_cred.clone());
-    if let Some(g) = group {
-        creds.group_cred = g;
-    }
-    if let Some(s) = share {
-        creds.share_cred = s;
-    }
-    if let Some(r) = relays {
-        creds.relays = r;
-    }
-    if let Some(n) = name {
-        creds.group_name = n;
-    }
-    if let (Some(g), Some(s)) = (&creds.group_cred, &creds.share_cred) {
-        decode_pair(g, s)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "INVALID_CREDENTIALS", e))?;
-    }
-    let changed = before != (creds.group_cred.clone(), creds.share_cred.clone());
-    if changed {
-        creds.saved_at = Some(now_ms());
-    }
-    let complete = creds.has_credentials();
-    save(state, id, creds).await?;
-    let node_owner = after_change(state, id, complete, admin).await?;
-    tracing::info!(user = id, complete, node_owner, "user credentials saved");
+    let saved = state
+        .control
+        .update_user_credentials(
+            id,
+            admin,
+            CredentialsEdit {
+                group_cred: group,
+                share_cred: share,
+                relays,
+                group_name: name,
+            },
+        )
+        .await?;
+    let (complete, node_owner) = (saved.complete, saved.node_owner);
     let message = if complete && !node_owner {
         "Credentials saved; the node keeps running another user's credentials (an admin can switch it)"
     } else {
@@ -284,20 +213,9 @@ pub async fn delete_credentials(
     Extension(p): Extension<Principal>,
 ) -> Response {
     let id = user_id(&p);
-    let store = state.store.clone();
-    let res = blocking(move || {
-        store
-            .delete_credentials(&user_owner(id))
-            .map_err(store_error)
-    })
-    .await;
-    if let Err(e) = res {
-        return e.into_response();
+    if let Err(e) = state.control.delete_user_credentials(id).await {
+        return ApiError::from(e).into_response();
     }
-    if let Err(e) = after_change(&state, id, false, false).await {
-        return e.into_response();
-    }
-    tracing::info!(user = id, "user credentials deleted");
     no_store(
         StatusCode::OK,
         json!({"success": true, "message": "Credentials deleted"}),
@@ -337,20 +255,7 @@ pub async fn set_relays(
         let Some(relays) = opt_relays(&map, "relays")? else {
             return Err(type_error("relays", "given"));
         };
-        let mut creds = load(&state, id).await?.unwrap_or_default();
-        creds.relays = relays;
-        let complete = creds.has_credentials();
-        let shown = creds
-            .relays
-            .clone()
-            .unwrap_or_else(|| state.config.relays.clone());
-        save(&state, id, creds).await?;
-        // Restart only a node that is this user's.
-        let store = state.store.clone();
-        let owner = blocking(move || store.node_owner().map_err(store_error)).await?;
-        if complete && owner.as_deref() == Some(user_owner(id).as_str()) {
-            node_control::reload(&state).await;
-        }
+        let shown = state.control.set_user_relays(id, relays).await?;
         Ok(no_store(
             StatusCode::OK,
             json!({"success": true, "relays": shown}),

@@ -1,5 +1,5 @@
 //! What the node should run when it is switched to V2: read (blocking, store) for the boot
-//! path and [`crate::http::keyset::switch_node_to_v2`]. The V2 runtime itself is V2N's.
+//! path and [`crate::control::Control::switch_node_to_v2`]. The V2 runtime itself is V2N's.
 
 use crate::frostr_v2::{GroupPackage, ShareSecret};
 use crate::secrets::{SecretsError, Vault};

@@ -3,10 +3,11 @@
 //! and every node reload (settings saved, unlock, …) asks for the credentials again, so the
 //! result is kept in memory beside the sealed values it came from.
 //!
-//! The cache belongs to one parsed [`crate::config::V2EnvCredentials`] and is shared by its
-//! clones (the live configuration clones the start-up one). Those values are fixed for the
-//! life of the configuration, so there is nothing to key the cache by: new values come with
-//! a new configuration and a new, empty cache. The opened share secret zeroizes on drop and
+//! The control layer holds one cache per daemon, beside the start-up configuration whose
+//! [`crate::config::V2EnvCredentials`] it opens (the configuration itself is plain data).
+//! Those values are fixed for the life of the daemon (settings saved live never change
+//! them), so there is nothing to key the cache by: new values come with a new daemon and a
+//! new, empty cache. The opened share secret zeroizes on drop and
 //! is redacted in `Debug`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,6 +51,11 @@ impl OpenedEnv {
             .clone()
     }
 
+    /// The environment's V2 credentials `c`, opened (Argon2id) the first time only.
+    pub fn open(&self, c: &crate::config::V2EnvCredentials) -> Result<V2Credentials, ImportError> {
+        self.get_or_open(|| super::import::from_env(c))
+    }
+
     /// How many times a package was opened (an Argon2id derivation each) through this cache.
     pub fn openings(&self) -> u64 {
         self.0.openings.load(Ordering::Relaxed)
@@ -89,6 +95,32 @@ mod tests {
         let other = OpenedEnv::default();
         assert_ne!(other.get_or_open(|| Ok(creds(2))).expect("opens"), a);
         assert_eq!(other.openings(), 1);
+    }
+
+    #[test]
+    fn env_credentials_open_once_per_cache() {
+        use clap::Parser;
+        let cli = crate::config::Cli::try_parse_from([
+            "igloo",
+            "--share-cred",
+            "bfprofile1xyz",
+            "--share-password",
+            "pw",
+        ])
+        .unwrap();
+        let c = crate::config::Config::from_settings(cli.settings).unwrap();
+        let v2 = c.v2_credentials.as_ref().expect("V2 selected");
+        let cache = OpenedEnv::default();
+        assert_eq!(cache.openings(), 0);
+        // Not a real package: opening fails, once; the live configuration's clone of the
+        // credentials answers from the same cache.
+        assert!(cache.open(v2).is_err());
+        assert!(
+            cache
+                .open(c.clone().v2_credentials.as_ref().unwrap())
+                .is_err()
+        );
+        assert_eq!(cache.openings(), 1);
     }
 
     #[test]

@@ -190,14 +190,12 @@ pub fn import_package(
 }
 
 /// Opens the V2 credentials given at boot (SHARE_CRED + SHARE_PASSWORD [+ GROUP_CRED]).
-/// CPU-heavy (Argon2id) the first time for given values, off the async runtime; later calls
-/// (node reloads) answer from [`super::env_cache::OpenedEnv`].
+/// CPU-heavy (Argon2id), off the async runtime; the daemon opens them once through
+/// [`super::env_cache::OpenedEnv::open`] and node reloads answer from that cache.
 pub fn from_env(c: &crate::config::V2EnvCredentials) -> Result<V2Credentials, ImportError> {
-    let (package, password, group) = (
+    import_package(
         c.package.expose(),
         c.password.expose(),
         c.group_json.as_deref(),
-    );
-    c.opened
-        .get_or_open(|| import_package(package, password, group))
+    )
 }

@@ -1,8 +1,9 @@
 //! Moving a keyset to FROSTR V2 and holding V2 credentials (issue 7, items 3 and 5).
 //!
-//! The core (migrate, import, record) is pure like [`crate::frostr_v2`]. The HTTP endpoints
-//! ([`crate::http::keyset`]), the `igloo keyset migrate` command and the store record
-//! ([`crate::store::credentials::V2NodeCredentials`]) are thin layers over this.
+//! The core (migrate, import, record) is pure like [`crate::frostr_v2`]. The control layer
+//! ([`crate::control::keyset`], behind `/api/keyset*`), the `igloo keyset migrate` command
+//! and the store record ([`crate::store::credentials::V2NodeCredentials`]) are thin layers
+//! over this.
 //!
 //! * [`migrate`]: t v1 shares (or an nsec) → a V2 keyset with the same npub, this node's V2
 //!   share and one password-protected `bfonboard` per other member.

@@ -1,15 +1,13 @@
-//! What the NIP-46 service needs from the rest of igloo: the group key, a threshold signature
-//! and a threshold-ECDH shared x. The only file of `nip46` that knows the node; when the
-//! control layer lands, this is what gets rewired.
+//! What the NIP-46 service needs from the control layer: the store, vault and event bus, the
+//! group key, a threshold signature and NIP-04/44 over threshold ECDH. The only file of
+//! `nip46` that knows how the running system is reached.
 
-use std::sync::Arc;
-
-use zeroize::Zeroizing;
-
-use crate::frostr::ecdh::{parse_ecdh_pk, shared_x};
-use crate::nips::ecdh_cache::{CAPACITY, EcdhCache, TTL};
-use crate::node::v2::AnyNode;
-use crate::node::{NodeError, Supervisor};
+use crate::control::crypto::{Nip, Op};
+use crate::control::{Control, ControlError};
+use crate::events::EventBus;
+use crate::node::NodeError;
+use crate::secrets::Vault;
+use crate::store::Store;
 
 /// Errors shown to the client (no secrets, short).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,8 +16,6 @@ pub enum BackendError {
     Unavailable,
     #[error("the signing peers did not answer in time")]
     Timeout,
-    #[error("invalid public key")]
-    BadPubkey,
     #[error("{0}")]
     Failed(String),
 }
@@ -34,46 +30,64 @@ fn node_error(e: NodeError) -> BackendError {
     }
 }
 
-/// The running node, whichever protocol (v1 or V2), through the supervisor.
+fn control_error(e: ControlError) -> BackendError {
+    match e {
+        ControlError::NodeUnavailable => BackendError::Unavailable,
+        ControlError::Ecdh(e) => node_error(e),
+        e => BackendError::Failed(e.to_string()),
+    }
+}
+
+/// The running system (node of either protocol, store, vault, events) through the control
+/// layer.
 #[derive(Clone)]
 pub struct Backend {
-    node: Supervisor,
-    cache: Arc<EcdhCache>,
+    control: Control,
 }
 
 impl Backend {
-    pub fn new(node: Supervisor) -> Self {
-        Self {
-            node,
-            cache: Arc::new(EcdhCache::new(TTL, CAPACITY)),
-        }
+    pub fn new(control: Control) -> Self {
+        Self { control }
     }
 
-    fn current(&self) -> Result<AnyNode, BackendError> {
-        self.node.current_any().ok_or(BackendError::Unavailable)
+    pub fn store(&self) -> &Store {
+        &self.control.store
+    }
+
+    pub fn vault(&self) -> &Vault {
+        &self.control.vault
+    }
+
+    pub fn events(&self) -> &EventBus {
+        &self.control.events
     }
 
     /// The group public key (x-only), when a node runs.
     pub fn group_pubkey(&self) -> Option<[u8; 32]> {
-        self.node.current_any().map(|n| n.group_xonly())
+        self.control.node.current_any().map(|n| n.group_xonly())
     }
 
     /// A BIP-340 signature of `message` under the group key.
     pub async fn sign(&self, message: [u8; 32]) -> Result<[u8; 64], BackendError> {
-        self.current()?.sign(message).await.map_err(node_error)
+        let node = self
+            .control
+            .node
+            .current_any()
+            .ok_or(BackendError::Unavailable)?;
+        node.sign(message).await.map_err(node_error)
     }
 
-    /// The shared x of the group key with `peer` (x-only), from the cache or an ECDH round.
-    pub async fn shared_x(&self, peer: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>, BackendError> {
-        let node = self.current()?;
-        let group = node.group_xonly();
-        if let Some(x) = self.cache.get(&group, peer) {
-            return Ok(x);
-        }
-        let pk = parse_ecdh_pk(peer).map_err(|_| BackendError::BadPubkey)?;
-        let point = node.ecdh(&pk).await.map_err(node_error)?;
-        let x = shared_x(&point);
-        self.cache.put(&group, peer, &x);
-        Ok(x)
+    /// NIP-04 / NIP-44 v2 with `peer` (x-only) under the group key (threshold ECDH, cached).
+    pub async fn crypto(
+        &self,
+        nip: Nip,
+        op: Op,
+        peer: &[u8; 32],
+        content: &str,
+    ) -> Result<String, BackendError> {
+        self.control
+            .nip_crypto(nip, op, peer, content)
+            .await
+            .map_err(control_error)
     }
 }

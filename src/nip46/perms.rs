@@ -4,11 +4,8 @@
 //!
 //! `connect`, `ping`, `get_public_key`, `get_relays` and `switch_relays` reveal nothing
 //! secret and are always answered. `sign_event` needs the method and the event's kind (or
-//! `*`); the four cipher methods need their method. Anything else waits for the owner.
-
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
+//! `*`); the four cipher methods need their method. Those outside the policy wait for the
+//! owner; methods igloo does not know are refused at once.
 
 /// Most permissions taken from one `perms` list.
 pub const MAX_PERMS: usize = 64;
@@ -81,15 +78,9 @@ pub fn parse_perms(s: &str) -> Result<Vec<Perm>, PermError> {
     Ok(out)
 }
 
-/// What a session may do without asking (igloo-server's JSON shape).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Policy {
-    #[serde(default)]
-    pub methods: BTreeMap<String, bool>,
-    /// Event kinds as decimal strings, or `*` for every kind.
-    #[serde(default)]
-    pub kinds: BTreeMap<String, bool>,
-}
+/// What a session may do without asking (igloo-server's JSON shape); stored with the
+/// session, so the data type lives in the store. The rules are here.
+pub use crate::store::nip46::Policy;
 
 /// What the policy says about one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

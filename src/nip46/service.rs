@@ -26,9 +26,9 @@ use super::message::{self, Method, Request, Response};
 use super::perms::{Decision, Policy, parse_perms};
 use super::transport::{self, Scheme, TransportKey};
 use super::uri::{self, BunkerUri, NostrConnectUri};
+use crate::control::crypto::{Nip, Op};
 use crate::events::{EventBus, EventKind};
 use crate::frostr::transport::event::event_id;
-use crate::nips::{nip04, nip44};
 use crate::node::pool::{self, PoolConfig, PoolHandle, RelayState};
 use crate::secrets::Vault;
 use crate::store::Store;
@@ -214,13 +214,12 @@ impl std::fmt::Debug for Service {
 
 impl Service {
     /// A service over `store`; `default_relays` are used until the owner sets a list.
-    pub fn new(
-        store: Store,
-        vault: Vault,
-        events: EventBus,
-        backend: Backend,
-        default_relays: Vec<String>,
-    ) -> Self {
+    pub fn new(backend: Backend, default_relays: Vec<String>) -> Self {
+        let (store, vault, events) = (
+            backend.store().clone(),
+            backend.vault().clone(),
+            backend.events().clone(),
+        );
         let mut defaults: Vec<String> = Vec::new();
         for r in default_relays {
             if let Ok(c) = uri::canonical_relay(&r) {
@@ -690,27 +689,17 @@ impl Service {
 
     async fn cipher(&self, req: &Request) -> Result<String, String> {
         let (peer, text) = message::parse_cipher_params(&req.params).map_err(|e| e.to_string())?;
-        if matches!(req.method, Method::Nip44Encrypt) {
-            if text.is_empty() {
-                return Err("the plaintext is empty".into());
-            }
-            if text.len() > nip44::MAX_PLAINTEXT {
-                return Err("the plaintext is longer than NIP-44 allows".into());
-            }
-        }
-        let x = self
-            .0
+        let (nip, op) = match req.method {
+            Method::Nip04Encrypt => (Nip::Nip04, Op::Encrypt),
+            Method::Nip04Decrypt => (Nip::Nip04, Op::Decrypt),
+            Method::Nip44Encrypt => (Nip::Nip44, Op::Encrypt),
+            _ => (Nip::Nip44, Op::Decrypt),
+        };
+        self.0
             .backend
-            .shared_x(&peer)
+            .crypto(nip, op, &peer, text)
             .await
-            .map_err(|e| e.to_string())?;
-        match req.method {
-            Method::Nip04Encrypt => nip04::encrypt(&x, text),
-            Method::Nip04Decrypt => nip04::decrypt(&x, text),
-            Method::Nip44Encrypt => nip44::encrypt(&x, text),
-            _ => nip44::decrypt(&x, text),
-        }
-        .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())
     }
 
     // ---------------------------------------------------------------- approvals

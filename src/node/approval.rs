@@ -5,7 +5,6 @@
 //! timeout, so we use our own `FROSTR_SIGN_TIMEOUT` (igloo-server's default 30 s matches
 //! igloo-core's), counted from when the request arrived.
 
-use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -19,35 +18,8 @@ use crate::frostr_v2::envelope::SignSession;
 /// Most requests waiting at once; more are refused so a peer cannot grow memory.
 pub const MAX_PENDING: usize = 64;
 
-/// What the node does with a sign request a peer's policy allows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum SignPolicy {
-    /// Answer at once (igloo-server's behaviour).
-    #[default]
-    Auto,
-    /// Queue until approved through the API.
-    Approve,
-}
-
-impl SignPolicy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SignPolicy::Auto => "auto",
-            SignPolicy::Approve => "approve",
-        }
-    }
-}
-
-impl FromStr for SignPolicy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "auto" => Ok(SignPolicy::Auto),
-            "approve" => Ok(SignPolicy::Approve),
-            other => Err(format!("expected auto or approve, got {other:?}")),
-        }
-    }
-}
+// SIGN_POLICY is a configuration value (config must not depend on the node).
+pub use crate::config::policy::SignPolicy;
 
 /// Why an approval or denial did not go through.
 #[derive(Debug, thiserror::Error)]

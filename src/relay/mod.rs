@@ -17,7 +17,9 @@
 //! Overflow policy: a connection whose live queue (`RELAY_SEND_QUEUE`) is full is
 //! disconnected (close 1008) rather than silently losing events.
 
-mod config;
+// The relay settings are configuration (plain data, in `crate::config`); `config` stays the
+// name the relay's modules use.
+use crate::config::relay as config;
 mod connection;
 mod entry;
 mod filter;

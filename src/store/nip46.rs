@@ -14,7 +14,6 @@ use zeroize::Zeroizing;
 use super::schema::{NIP46_HISTORY, NIP46_SECRETS, NIP46_SESSIONS, NIP46_STATE};
 use super::users::read_table;
 use super::{Store, StoreError};
-use crate::nip46::perms::Policy;
 use crate::secrets::{SecretsError, Vault};
 
 const TRANSPORT_KEY: &str = "transport_key";
@@ -34,6 +33,17 @@ pub enum Nip46StoreError {
     Revoked,
     #[error("too many unused connection secrets; wait for some to expire")]
     TooManySecrets,
+}
+
+/// What a NIP-46 session may do without asking (igloo-server's JSON shape). Its rules are in
+/// `nip46::perms`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Policy {
+    #[serde(default)]
+    pub methods: std::collections::BTreeMap<String, bool>,
+    /// Event kinds as decimal strings, or `*` for every kind.
+    #[serde(default)]
+    pub kinds: std::collections::BTreeMap<String, bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -233,7 +233,7 @@ mod tests {
         ));
         let many = format!(
             r#"{{"id":"1","method":"ping","params":[{}]}}"#,
-            vec!["\"a\""; MAX_PARAMS + 1].join(",")
+            ["\"a\""; MAX_PARAMS + 1].join(",")
         );
         assert_eq!(parse_request(&many), Err(MessageError::TooManyParams));
         assert_eq!(

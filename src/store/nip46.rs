@@ -416,7 +416,9 @@ mod tests {
             detail: None,
         };
         for _ in 0..HISTORY_CAP + 5 {
-            store.append_nip46_history(&pk, &[e.clone()], 7).unwrap();
+            store
+                .append_nip46_history(&pk, std::slice::from_ref(&e), 7)
+                .unwrap();
         }
         assert_eq!(store.nip46_history(&pk).unwrap().len(), HISTORY_CAP);
         assert_eq!(

@@ -37,6 +37,7 @@ fn bench(c: &mut Criterion) {
             last_used_ip: None,
             revoked_at: None,
             revoked_reason: None,
+            scope: Default::default(),
         })
         .expect("key");
 

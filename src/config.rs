@@ -190,7 +190,7 @@ pub struct Settings {
     #[arg(long, env = "NODE_MAX_RETRY_DELAY", default_value_t = 300_000, value_parser = parse_max_retry_delay, help_heading = "Node")]
     pub node_max_retry_delay: u64,
     /// Watchdog restarts of an unhealthy node before giving up (1–100).
-    #[arg(long, env = "NODE_HEALTH_MAX_RESTARTS", default_value_t = 5, value_parser = parse_retries, help_heading = "Node")]
+    #[arg(long, env = "NODE_HEALTH_MAX_RESTARTS", default_value_t = 3, value_parser = parse_retries, help_heading = "Node")]
     pub node_health_max_restarts: u32,
     /// First delay before a watchdog restart, in milliseconds (at most one hour).
     #[arg(long, env = "NODE_HEALTH_RESTART_DELAY", default_value_t = 60_000, value_parser = parse_restart_delay, help_heading = "Node")]
@@ -855,11 +855,20 @@ fn parse_session_secret(s: &str) -> Result<Secret, String> {
     }
 }
 
+/// Whether DB_PATH names the store file itself (else a directory holding `igloo.redb`).
+/// An existing directory is a directory whatever its name (`mktemp -d`'s `tmp.Xy12`, an
+/// `igloo.d`); for any other path igloo-server's rule applies: a path with an extension is
+/// the store file.
+pub fn names_store_file(p: &std::path::Path) -> bool {
+    !p.is_dir() && p.extension().is_some()
+}
+
 impl Config {
     /// The directory holding the store, the device key and the TLS certificate.
-    /// DB_PATH with an extension names the store file itself; its parent is the data directory.
+    /// DB_PATH naming the store file ([`names_store_file`]: an extension, unless it is an
+    /// existing directory): its parent is the data directory.
     pub fn data_dir(&self) -> PathBuf {
-        if self.db_path.extension().is_some() {
+        if names_store_file(&self.db_path) {
             match self.db_path.parent() {
                 Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
                 _ => PathBuf::from("."),

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
@@ -58,6 +59,8 @@ pub struct Daemon {
     node: crate::node::Supervisor,
     /// The running system (what every caller drives).
     control: Control,
+    /// The first-run setup code drawn at start (logged once, then dropped).
+    setup_code: Option<zeroize::Zeroizing<String>>,
 }
 
 /// Everything that can fail at start-up happens here, before the first request.
@@ -123,6 +126,8 @@ pub async fn start_with_notifier(
         ),
     );
     nip46.spawn(stop_tx.subscribe());
+    // First run without ADMIN_SECRET: a one-time setup code, logged once we listen.
+    let setup_code = crate::auth::setup_code::on_start(&config, &store);
     let state = AppState::new(AppInner {
         control: control.clone(),
         tls_enabled: tls.is_some(),
@@ -152,6 +157,7 @@ pub async fn start_with_notifier(
         stop_tx,
         node,
         control,
+        setup_code,
     })
 }
 
@@ -189,6 +195,7 @@ impl Daemon {
             stop_tx,
             node,
             control,
+            setup_code,
         } = self;
         let local = listener.local_addr()?;
         // One shutdown signal fans out to every listener.
@@ -230,6 +237,14 @@ impl Daemon {
             mode = if config.headless { "headless" } else { "database" },
             "igloo is listening"
         );
+        if let Some(code) = setup_code {
+            let url = crate::auth::setup_code::url(local, tls.is_some(), &code);
+            // Printed once on purpose: the owner needs it to create the first admin.
+            tracing::warn!(
+                "no admin yet: open {url} to create the admin account (one-time setup code {}; `igloo setup-code` prints a new one)",
+                code.as_str()
+            );
+        }
         let stop_notifier = notifier.clone();
         tokio::spawn(async move {
             shutdown.await;
@@ -254,10 +269,18 @@ impl Daemon {
             let _ = w.await;
         }
         let _ = notifier.status("Closing the store");
-        // The control layer holds store handles too: release them so the close is clean.
+        // The app (and its store handles) is gone with the server. The control layer holds
+        // store handles too; the nodes were told to stop with everything else, the supervisor
+        // lets go of the store, and the nodes' last tasks (the final count flush, V2 pools
+        // sealed for the next start) finish and drop theirs. Then this is the last handle and
+        // the file closes cleanly.
         drop(control);
+        node.release_store();
         drop(node);
-        // The app (and its store handles) is gone with the server; close the file cleanly.
+        let deadline = tokio::time::Instant::now() + STORE_RELEASE_WAIT;
+        while store.other_handles() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let closed = tokio::task::spawn_blocking(move || store.close()).await;
         match closed {
             Ok(Ok(outcome)) => tracing::info!(?outcome, "store closed"),
@@ -269,6 +292,10 @@ impl Daemon {
         Ok(())
     }
 }
+
+/// How long shutdown waits for the last holders of the store (node tasks finishing) before
+/// closing it anyway (then the file closes when the last one drops; every commit is durable).
+const STORE_RELEASE_WAIT: Duration = Duration::from_secs(5);
 
 /// Resolves on SIGTERM or SIGINT.
 pub async fn shutdown_signal() {

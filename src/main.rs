@@ -29,10 +29,30 @@ fn main() -> ExitCode {
     };
     match (cli.command, config) {
         (Some(Command::Keyset { cmd }), _) => {
+            // `migrate` without --relay uses the configured RELAYS.
+            let settings = &cli.settings;
+            let cmd = match cmd.with_default_relays(|| {
+                config::parse_relays(&settings.relays).map_err(|e| format!("RELAYS: {e}"))
+            }) {
+                Ok(c) => c,
+                Err(msg) => {
+                    eprintln!("error: {msg}");
+                    return ExitCode::from(2);
+                }
+            };
             let stdin = std::io::stdin();
             let code = igloo::cli::keyset::run(
                 cmd,
                 &mut stdin.lock(),
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            );
+            let _ = std::io::stdout().flush();
+            ExitCode::from(code as u8)
+        }
+        (Some(Command::SetupCode), Some(config)) => {
+            let code = igloo::cli::setup_code::run(
+                &config,
                 &mut std::io::stdout().lock(),
                 &mut std::io::stderr().lock(),
             );

@@ -44,7 +44,7 @@ async fn onboarding_creates_the_first_admin_once() {
     assert_eq!(code, 200);
     assert_eq!(
         s,
-        json!({"initialized": false, "hasAdminSecret": true, "headlessMode": false, "skipAdminValidation": false})
+        json!({"initialized": false, "hasAdminSecret": true, "headlessMode": false, "skipAdminValidation": false, "setupCode": false})
     );
     assert!(h["cache-control"].to_str().unwrap().contains("no-store"));
     // Before onboarding, protected routes explain what to do.
@@ -341,18 +341,15 @@ async fn admin_manages_users_and_the_last_admin_stays() {
         (s["userCount"].as_u64(), s["mode"].as_str()),
         (Some(1), Some("database"))
     );
-    // The admin secret also authorizes admin routes.
+    // Once an admin exists, the admin secret is no credential anywhere (onboarding only).
     let bearer = format!("Bearer {ADMIN_SECRET}");
-    let (code, w, _) = call(
-        &srv,
-        Method::GET,
-        "/api/admin/whoami",
-        Some(("authorization", &bearer)),
-        None,
-    )
-    .await;
-    assert_eq!(code, 200);
-    assert_eq!(w["userId"], Value::Null);
+    for (h, v) in [
+        ("authorization", bearer.as_str()),
+        ("x-admin-secret", ADMIN_SECRET),
+    ] {
+        let (code, w, _) = call(&srv, Method::GET, "/api/admin/whoami", Some((h, v)), None).await;
+        assert_eq!(code, 401, "{h}: {w}");
+    }
 
     let bob = add_user(&srv, &admin, "bob", "Kx9!Secret").await;
     // The explicit admin-secret reveal: admin users only, confirmed.
@@ -501,42 +498,42 @@ async fn api_keys_are_shown_once_used_and_revoked() {
     .await;
     assert_eq!(code, 400);
 
-    // Both header forms authenticate; an API key is not an admin.
+    assert_eq!(
+        b["apiKey"]["scope"], "sign",
+        "the narrowest scope by default"
+    );
+    // Both header forms authenticate (the body is refused, so the key was accepted); a
+    // `sign` key is no admin and reads no configuration.
     let (code, _, _) = call(
         &srv,
-        Method::GET,
-        "/api/env",
+        Method::POST,
+        "/api/nip44/encrypt",
         Some(("x-api-key", &token)),
-        None,
+        Some(json!({})),
     )
     .await;
-    assert_eq!(code, 200);
+    assert_eq!(code, 400);
     let bearer = format!("Bearer {token}");
     let (code, _, _) = call(
         &srv,
-        Method::GET,
-        "/api/env",
+        Method::POST,
+        "/api/nip44/encrypt",
         Some(("authorization", &bearer)),
-        None,
+        Some(json!({})),
     )
     .await;
-    assert_eq!(code, 200);
-    let (code, _, _) = call(
-        &srv,
-        Method::GET,
-        "/api/admin/users",
-        Some(("x-api-key", &token)),
-        None,
-    )
-    .await;
-    assert_eq!(code, 403);
+    assert_eq!(code, 400);
+    for path in ["/api/admin/users", "/api/env"] {
+        let (code, _, _) = call(&srv, Method::GET, path, Some(("x-api-key", &token)), None).await;
+        assert_eq!(code, 401, "{path}");
+    }
     let wrong = format!("{}{}", &token[..12], "0".repeat(52));
     let (code, _, _) = call(
         &srv,
-        Method::GET,
-        "/api/env",
+        Method::POST,
+        "/api/nip44/encrypt",
         Some(("x-api-key", &wrong)),
-        None,
+        Some(json!({})),
     )
     .await;
     assert_eq!(code, 401, "right prefix, wrong key");
@@ -571,6 +568,27 @@ async fn api_keys_are_shown_once_used_and_revoked() {
         "the token is never listed"
     );
 
+    assert_eq!(k["scope"], "sign");
+    // The key's session has the key's scope.
+    let (code, _, _) = call(
+        &srv,
+        Method::POST,
+        "/api/nip44/encrypt",
+        Some(("x-session-id", &key_sid)),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(code, 400);
+    let (code, _, _) = call(
+        &srv,
+        Method::GET,
+        "/api/env",
+        Some(("x-session-id", &key_sid)),
+        None,
+    )
+    .await;
+    assert_eq!(code, 401);
+
     let revoke = |body: Value| {
         let (srv, admin) = (&srv, admin.clone());
         async move {
@@ -593,19 +611,19 @@ async fn api_keys_are_shown_once_used_and_revoked() {
     assert_eq!(revoke(json!({"apiKeyId": id})).await.0, 409);
     let (code, _, _) = call(
         &srv,
-        Method::GET,
-        "/api/env",
+        Method::POST,
+        "/api/nip44/encrypt",
         Some(("x-api-key", &token)),
-        None,
+        Some(json!({})),
     )
     .await;
     assert_eq!(code, 401, "revoked key");
     let (code, _, _) = call(
         &srv,
-        Method::GET,
-        "/api/env",
+        Method::POST,
+        "/api/nip44/encrypt",
         Some(("x-session-id", &key_sid)),
-        None,
+        Some(json!({})),
     )
     .await;
     assert_eq!(code, 401, "a revoked key's session ends");
@@ -729,7 +747,8 @@ async fn users_keep_their_own_credentials_and_the_node_follows() {
     )
     .await;
     assert_eq!(r["relays"], json!(["wss://relay.primal.net"]));
-    let (_, e, _) = call(
+    // The configuration is the admin's.
+    let (code, _, _) = call(
         &srv,
         Method::GET,
         "/api/env",
@@ -737,8 +756,7 @@ async fn users_keep_their_own_credentials_and_the_node_follows() {
         None,
     )
     .await;
-    assert_eq!(e["hasCredentials"], false);
-    assert!(e.get("SHARE_CRED").is_none());
+    assert_eq!(code, 403);
     // Bob deleting his (absent) credentials does not stop the admin's node.
     let (code, _, _) = call(
         &srv,

@@ -476,6 +476,7 @@ fn cli_generate_then_recover_and_verify() {
             threshold: 2,
             shares: 4,
             nsec: Some("-".into()),
+            nsec_file: None,
         },
         &format!("{nsec}\n"),
     );
@@ -497,9 +498,10 @@ fn cli_generate_then_recover_and_verify() {
     let (code, out, err) = run_cmd(
         KeysetCommand::Recover {
             group: group.clone(),
-            shares: vec![shares[3].clone(), shares[1].clone()],
+            rest: vec![],
+            share_files: vec![],
         },
-        "",
+        &format!("{}\n{}\n", shares[3], shares[1]),
     );
     assert_eq!(code, 0, "{err}");
     let r: Value = serde_json::from_str(&out).unwrap();
@@ -508,9 +510,10 @@ fn cli_generate_then_recover_and_verify() {
     let (code, out, _) = run_cmd(
         KeysetCommand::Verify {
             group: group.clone(),
-            share: shares[2].clone(),
+            rest: vec!["-".into()],
+            share_file: None,
         },
-        "",
+        &shares[2],
     );
     assert_eq!(code, 0);
     let r: Value = serde_json::from_str(&out).unwrap();
@@ -522,9 +525,10 @@ fn cli_generate_then_recover_and_verify() {
     let (code, out, _) = run_cmd(
         KeysetCommand::Verify {
             group: group.clone(),
-            share: foreign.clone(),
+            rest: vec![],
+            share_file: None,
         },
-        "",
+        &foreign,
     );
     assert_eq!(code, 1);
     let r: Value = serde_json::from_str(&out).unwrap();
@@ -535,9 +539,10 @@ fn cli_generate_then_recover_and_verify() {
     let (code, out, err) = run_cmd(
         KeysetCommand::Recover {
             group,
-            shares: vec![shares[0].clone()],
+            rest: vec![],
+            share_files: vec![],
         },
-        "",
+        &shares[0],
     );
     assert_eq!(code, 2);
     assert!(out.is_empty());
@@ -551,6 +556,7 @@ fn cli_generate_random_keyset() {
             threshold: 3,
             shares: 7,
             nsec: None,
+            nsec_file: None,
         },
         "",
     );
@@ -573,7 +579,8 @@ fn cli_decode_and_errors() {
     let a = keyset_by_name(&v, "A_2of3_upstream");
     let (code, out, _) = run_cmd(
         KeysetCommand::Decode {
-            credential: s(&a["bfgroup"]).into(),
+            credential: Some(s(&a["bfgroup"]).into()),
+            file: None,
         },
         "",
     );
@@ -585,9 +592,10 @@ fn cli_decode_and_errors() {
     let share = &a["shares"][0];
     let (code, out, _) = run_cmd(
         KeysetCommand::Decode {
-            credential: s(&share["bfshare"]).into(),
+            credential: None,
+            file: None,
         },
-        "",
+        s(&share["bfshare"]),
     );
     assert_eq!(code, 0);
     assert!(!out.contains(s(&share["decoded"]["seckey"])));
@@ -597,7 +605,8 @@ fn cli_decode_and_errors() {
 
     let (code, out, err) = run_cmd(
         KeysetCommand::Decode {
-            credential: "bfgroup1qqqqqqqq".into(),
+            credential: Some("bfgroup1qqqqqqqq".into()),
+            file: None,
         },
         "",
     );
@@ -609,6 +618,7 @@ fn cli_decode_and_errors() {
             threshold: 5,
             shares: 3,
             nsec: None,
+            nsec_file: None,
         },
         "",
     );
@@ -620,6 +630,7 @@ fn cli_decode_and_errors() {
             threshold: 2,
             shares: 3,
             nsec: Some("-".into()),
+            nsec_file: None,
         },
         "",
     );
@@ -630,9 +641,10 @@ fn cli_decode_and_errors() {
         KeysetCommand::Generate {
             threshold: 2,
             shares: 3,
-            nsec: Some(s(&a["group_npub"]).into()),
+            nsec: Some("-".into()),
+            nsec_file: None,
         },
-        "",
+        s(&a["group_npub"]),
     );
     assert_eq!(code, 2);
     assert!(err.contains("nsec"), "{err}");
@@ -643,7 +655,8 @@ fn cli_decode_and_errors() {
         KeysetCommand::Generate {
             threshold: 2,
             shares: 3,
-            nsec: Some(s(&a["group_nsec"]).into())
+            nsec: Some(s(&a["group_nsec"]).into()),
+            nsec_file: None,
         }
     );
     assert!(!dbg.contains(s(&a["group_nsec"])), "{dbg}");

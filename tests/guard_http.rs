@@ -133,7 +133,8 @@ async fn recovery_and_env_write_have_their_own_small_buckets() {
 async fn cors_allows_the_own_host_and_listed_origins_only() {
     let srv = TestServer::start(&["--allowed-origins", "https://app.example"]);
     let c = client();
-    let own = "http://127.0.0.1:5173";
+    let own = format!("http://127.0.0.1:{}", srv.addr.port());
+    let own = own.as_str();
     // Preflight from a listed origin: 204 with methods, headers and credentials.
     let pre = c
         .request(reqwest::Method::OPTIONS, srv.url("/api/sign"))
@@ -168,7 +169,7 @@ async fn cors_allows_the_own_host_and_listed_origins_only() {
         .unwrap();
     assert_eq!(evil.status(), 403);
     assert!(evil.headers().get("access-control-allow-origin").is_none());
-    // A simple GET from the box's own host (another port) is reflected; evil gets nothing.
+    // A simple GET from the box's own origin is reflected; evil gets nothing.
     let get = c
         .get(srv.url("/api/status"))
         .header("origin", own)

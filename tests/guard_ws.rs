@@ -69,10 +69,11 @@ async fn relay_accepts_non_browsers_its_own_host_and_listed_origins() {
 async fn forwarded_host_counts_only_behind_a_trusted_proxy() {
     let origin = ("origin", "https://igloo.example.com");
     let fwd = ("x-forwarded-host", "igloo.example.com");
+    let proto = ("x-forwarded-proto", "https");
     let direct = TestServer::start(&[]);
-    assert_eq!(upgrade(&direct, "/", &[origin, fwd]).await, Err(403));
+    assert_eq!(upgrade(&direct, "/", &[origin, fwd, proto]).await, Err(403));
     let proxied = TestServer::start(&["--trust-proxy", "true"]);
-    assert_eq!(upgrade(&proxied, "/", &[origin, fwd]).await, Ok(()));
+    assert_eq!(upgrade(&proxied, "/", &[origin, fwd, proto]).await, Ok(()));
 }
 
 #[tokio::test]

@@ -122,25 +122,64 @@ async fn ui_is_served_with_spa_fallback_and_dev_caching() {
         "SPA fallback serves index.html"
     );
 
+    // Every asset is referenced with a content version: immutable under it, revalidated
+    // without it, gzipped when asked for.
+    let version = html
+        .split("/app.js?v=")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("index.html references /app.js?v=…")
+        .to_string();
+    assert_eq!(version.len(), 12);
+    assert!(html.contains(&format!("/styles.css?v={version}\"")));
     let js = c.get(srv.url("/app.js")).send().await.unwrap();
     assert_eq!(js.status(), 200);
-    assert_eq!(
-        js.headers()["cache-control"],
-        "no-cache, no-store, must-revalidate"
-    );
+    assert_eq!(js.headers()["cache-control"], "no-cache");
     assert!(
         js.headers()["content-type"]
             .to_str()
             .unwrap()
             .contains("javascript")
     );
+    let body = js.text().await.unwrap();
+    assert!(
+        body.contains(&format!("./js/api.js?v={version}\"")),
+        "module imports carry the version"
+    );
+    let js = c
+        .get(srv.url(&format!("/app.js?v={version}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        js.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    let stale = c
+        .get(srv.url("/app.js?v=000000000000"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.headers()["cache-control"], "no-cache");
+
+    // (reqwest is built without gzip support: the body comes as sent.)
+    let raw = c
+        .get(srv.url(&format!("/app.js?v={version}")))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.headers()["content-encoding"], "gzip");
+    assert_eq!(raw.headers()["vary"], "Accept-Encoding");
+    let zipped = raw.bytes().await.unwrap();
+    assert_eq!(&zipped[..2], &[0x1f, 0x8b], "a gzip stream");
+    assert!(zipped.len() < body.len());
 
     let svg = c.get(srv.url("/assets/igloo.svg")).send().await.unwrap();
     assert_eq!(svg.status(), 200);
-    assert_eq!(svg.headers()["cache-control"], "public, max-age=3600");
     assert!(
         svg.headers().get("content-security-policy").is_none(),
-        "dev mode"
+        "not a page"
     );
 
     // A missing file is a 404, not the app (igloo-server's QR worker defect).
@@ -168,8 +207,25 @@ async fn production_adds_security_headers_and_long_asset_caching() {
     assert_eq!(h["referrer-policy"], "no-referrer");
     assert_eq!(h["x-content-type-options"], "nosniff");
     let csp = h["content-security-policy"].to_str().unwrap();
-    assert!(csp.contains("default-src 'self'") && csp.contains("wss://relay.primal.net"));
-    let svg = c.get(srv.url("/assets/igloo.svg")).send().await.unwrap();
+    assert!(csp.contains("default-src 'self'") && csp.contains("script-src 'self';"));
+    // connect-src: the daemon's own origin only (the event stream on the same host).
+    assert!(
+        csp.contains(&format!("connect-src 'self' ws://{};", srv.addr)),
+        "{csp}"
+    );
+    assert!(!csp.contains("wss://relay.primal.net") && !csp.contains(" wss: "));
+    let html = index.text().await.unwrap();
+    let version = html
+        .split("/assets/igloo.svg?v=")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let svg = c
+        .get(srv.url(&format!("/assets/igloo.svg?v={version}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         svg.headers()["cache-control"],
         "public, max-age=31536000, immutable"

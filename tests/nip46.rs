@@ -500,10 +500,7 @@ async fn connect_apps_screen_in_chromium() {
     b.fill("#onboarding-form [name=password]", PASS).await;
     b.fill("#onboarding-form [name=confirm]", PASS).await;
     b.click("#onboarding-form button[type=submit]").await;
-    b.wait_for(&visible("view-login"), "the login form").await;
-    b.fill("#login-form [name=username]", USER).await;
-    b.fill("#login-form [name=password]", PASS).await;
-    b.click("#login-form button[type=submit]").await;
+    // Setting up signs the owner in.
     b.wait_for(&visible("view-app"), "the signed-in app").await;
 
     b.click("#tabs [data-tab=apps]").await;
@@ -524,7 +521,7 @@ async fn connect_apps_screen_in_chromium() {
     // Keep only the built-in relay (the node's relay here is unreachable on purpose).
     b.fill("#nip46-relays", &own_relay).await;
     b.click("#nip46-relays-form button[type=submit]").await;
-    b.wait_for(&visible("notice"), "the relays saved").await;
+    b.wait_for(&visible("nip46-msg"), "the relays saved").await;
     let v = b
         .eval("fetch('/api/nip46/relays').then(r => r.json())")
         .await;

@@ -194,17 +194,18 @@ impl Raw {
         }
     }
 
-    /// Send a one-sighash `/sign/req` to `to` (share index `to_idx`).
-    async fn ask(
+    /// Send a `/sign/req` of `n` sighashes to `to` (share index `to_idx`).
+    async fn ask_n(
         &mut self,
         ks: &Keyset,
         to: &[u8; 32],
         to_idx: u32,
+        n: usize,
     ) -> (SessionPackage, MessageId) {
         let pkg = create_session(
             &ks.group,
             SessionTemplate::new(
-                vec![SigVector::new(rand::random())],
+                (0..n).map(|_| SigVector::new(rand::random())).collect(),
                 vec![self.me.idx, to_idx],
                 u32::try_from(now()).expect("stamp"),
             ),
@@ -218,7 +219,12 @@ impl Raw {
 
     /// Ask and expect a valid partial signature.
     async fn ask_answered(&mut self, ks: &Keyset, to: &[u8; 32], to_idx: u32) {
-        let (pkg, id) = self.ask(ks, to, to_idx).await;
+        self.ask_n_answered(ks, to, to_idx, 1).await;
+    }
+
+    /// Ask for `n` sighashes and expect a valid partial signature for each.
+    async fn ask_n_answered(&mut self, ks: &Keyset, to: &[u8; 32], to_idx: u32, n: usize) {
+        let (pkg, id) = self.ask_n(ks, to, to_idx, n).await;
         let (rid, payload) = self
             .next(Duration::from_secs(10))
             .await
@@ -227,15 +233,28 @@ impl Raw {
         let Payload::SignRes(psig) = payload else {
             panic!("expected /sign/res");
         };
-        SigningSession::new(&ks.group, pkg)
+        let partials = SigningSession::new(&ks.group, pkg)
             .expect("session")
             .verify_response(&psig)
-            .expect("the partial verifies");
+            .expect("the partials verify");
+        assert_eq!(partials.len(), n);
     }
 
     /// Ask and expect no answer within `wait`.
     async fn ask_refused(&mut self, ks: &Keyset, to: &[u8; 32], to_idx: u32, wait: Duration) {
-        self.ask(ks, to, to_idx).await;
+        self.ask_n_refused(ks, to, to_idx, 1, wait).await;
+    }
+
+    /// Ask for `n` sighashes and expect no answer within `wait`.
+    async fn ask_n_refused(
+        &mut self,
+        ks: &Keyset,
+        to: &[u8; 32],
+        to_idx: u32,
+        n: usize,
+        wait: Duration,
+    ) {
+        self.ask_n(ks, to, to_idx, n).await;
         if let Some((_, p)) = self.next(wait).await {
             panic!("the request was answered with {}", p.tag().as_str());
         }
@@ -283,14 +302,23 @@ async fn receive_policy_cap_counts_and_persistence() {
     assert_eq!(p["source"], json!("api"));
     c.ask_refused(&ks, &b_x, 2, Duration::from_secs(2)).await;
 
-    // A cap of 2: one more answer, then refused.
-    put_policy(
-        &b,
-        &c_x,
-        json!({ "allowReceive": true, "partialCap": 2, "label": "phone" }),
-    )
-    .await;
-    c.ask_answered(&ks, &b_x, 2).await;
+    // Every sighash counts toward the cap, and a session is refused whole when count + its
+    // sighashes would pass it: with 1 issued and a cap of 2, a two-sighash session is
+    // refused (nothing counted); with a cap of 3 it is answered and counted twice.
+    put_policy(&b, &c_x, json!({ "allowReceive": true, "partialCap": 2 })).await;
+    c.ask_n_refused(&ks, &b_x, 2, 2, Duration::from_secs(2))
+        .await;
+    assert_eq!(policy_of(&b, &c_x).await["partialsIssued"], json!(1));
+    put_policy(&b, &c_x, json!({ "partialCap": 3, "label": "phone" })).await;
+    c.ask_n_answered(&ks, &b_x, 2, 2).await;
+    assert_eq!(policy_of(&b, &c_x).await["partialsIssued"], json!(3));
+    // Three sighashes in one session are never answered, whatever the cap.
+    put_policy(&b, &c_x, json!({ "partialCap": null })).await;
+    c.ask_n_refused(&ks, &b_x, 2, 3, Duration::from_secs(2))
+        .await;
+    assert_eq!(policy_of(&b, &c_x).await["partialsIssued"], json!(3));
+    // At the cap: refused.
+    put_policy(&b, &c_x, json!({ "partialCap": 3 })).await;
     c.ask_refused(&ks, &b_x, 2, Duration::from_secs(2)).await;
     let (code, peers) = get(&b, "/api/peers").await;
     assert_eq!(code, 200);
@@ -301,8 +329,8 @@ async fn receive_policy_cap_counts_and_persistence() {
         .find(|p| p["policy"]["normalizedPubkey"] == json!(hex::encode(c_x)))
         .expect("C listed")
         .clone();
-    assert_eq!(cv["partialsIssued"], json!(2));
-    assert_eq!(cv["partialCap"], json!(2));
+    assert_eq!(cv["partialsIssued"], json!(3));
+    assert_eq!(cv["partialCap"], json!(3));
     assert_eq!(
         cv["pubkey"],
         json!(hex::encode(compressed(&ks.shares[2].public_key())))
@@ -319,8 +347,8 @@ async fn receive_policy_cap_counts_and_persistence() {
     let b = start(&b_args, &["--peer-policies", &seed], Some(dir.clone()));
     wait_connected(&b).await;
     let p = policy_of(&b, &c_x).await;
-    assert_eq!(p["partialsIssued"], json!(2));
-    assert_eq!(p["partialCap"], json!(2));
+    assert_eq!(p["partialsIssued"], json!(3));
+    assert_eq!(p["partialCap"], json!(3));
     assert_eq!(p["allowReceive"], json!(true));
     assert_eq!(p["source"], json!("api"));
     assert_eq!(p["label"], json!("phone"));
@@ -337,7 +365,7 @@ async fn receive_policy_cap_counts_and_persistence() {
     assert_eq!(body["policy"]["note"], json!("env"));
     assert_eq!(
         body["policy"]["partialsIssued"],
-        json!(2),
+        json!(3),
         "counts are not policies"
     );
     let (code, body) = send(&b, "DELETE", &policy_path(&c_x), None).await;
@@ -368,7 +396,8 @@ async fn receive_policy_cap_counts_and_persistence() {
     assert_eq!(code, 200);
     assert_eq!(
         me["pubkey"],
-        json!(hex::encode(compressed(&ks.shares[1].public_key())))
+        json!(hex::encode(b_x)),
+        "x-only, as igloo-server"
     );
     let (code, g) = get(&b, "/api/peers/group").await;
     assert_eq!(code, 200);
@@ -615,6 +644,34 @@ async fn approve_mode_signs_only_after_approval() {
     let (code, _) = job.await.expect("join");
     assert_eq!(code, 504);
     assert_eq!(policy_of(&b, &a_x).await["partialsIssued"], json!(1));
+
+    // A two-sighash session waits as one request and, approved, counts two partials.
+    let mut c = Raw::connect(&relay_url, &ks, 2).await;
+    c.ping_until_answer(&b_x).await;
+    let (pkg, msg_id) = c.ask_n(&ks, &b_x, 2, 2).await;
+    let p = wait_pending(&b).await;
+    assert_eq!(p["sighashes"].as_array().map(Vec::len), Some(2), "{p}");
+    let id = p["id"].as_str().expect("id").to_owned();
+    let (code, body) = send(&b, "POST", &format!("/api/sign/pending/{id}/approve"), None).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["partialsIssued"], json!(2));
+    let (rid, payload) = c.next(Duration::from_secs(10)).await.expect("/sign/res");
+    assert_eq!(rid, msg_id);
+    let Payload::SignRes(psig) = payload else {
+        panic!("expected /sign/res");
+    };
+    let partials = SigningSession::new(&ks.group, pkg)
+        .expect("session")
+        .verify_response(&psig)
+        .expect("both partials verify");
+    assert_eq!(partials.len(), 2);
+    // With a cap of 3, another two-sighash session would pass it: refused, never queued.
+    put_policy(&b, &c_x, json!({ "partialCap": 3 })).await;
+    c.ask_n_refused(&ks, &b_x, 2, 2, Duration::from_secs(2))
+        .await;
+    let (_, body) = get(&b, "/api/sign/pending").await;
+    assert_eq!(body["pending"], json!([]), "{body}");
+    assert_eq!(policy_of(&b, &c_x).await["partialsIssued"], json!(2));
 }
 
 #[tokio::test]

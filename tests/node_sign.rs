@@ -114,7 +114,7 @@ async fn two_daemons_sign_ping_and_refuse_multi_sighash_sessions() {
     // Ping: B is seen online by A.
     let b_xonly = x_only(&ks.shares[1].public_key());
     let pong = ping_until_online(&a, &hex::encode(b_xonly)).await;
-    assert_eq!(pong["status"], json!("online"));
+    assert_eq!(pong["status"]["online"], json!(true));
     assert!(pong["latency"].is_u64());
     let peers: Value = client()
         .get(a.url("/api/peers"))
@@ -231,8 +231,47 @@ async fn two_daemons_sign_ping_and_refuse_multi_sighash_sessions() {
         .verify_response(&psig)
         .expect("B's partial verifies");
 
-    // Two sighashes in one session: B stays silent.
-    let (_, _, ev) = ask(vec![rand::random(), rand::random()]);
+    // Two sighashes in one session (bifrost 1.0.7's sign queue batches like this): B answers
+    // with a valid partial for each, and counts both.
+    let (pkg, id, ev) = ask(vec![rand::random(), rand::random()]);
+    ws.send(ClientMessage::event(ev)).await;
+    let reply = loop {
+        match ws.recv().await {
+            RelayMessage::Event { event, .. } => break event.into_owned(),
+            RelayMessage::Ok { status, .. } => assert!(status),
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    let wire = WireEvent::from_json(&reply.as_json()).expect("wire event");
+    let env = open(&me.seckey, &wire).expect("open reply");
+    assert_eq!(env.id, id);
+    let Payload::SignRes(psig) = Payload::parse(&env).expect("payload") else {
+        panic!("expected /sign/res, got {}", env.tag);
+    };
+    let session = SigningSession::new(&ks.group, pkg).expect("session");
+    assert_eq!(
+        session
+            .verify_response(&psig)
+            .expect("both partials verify")
+            .len(),
+        2
+    );
+    let (_, peers) = get_peers(&b).await;
+    let c_view = peers["peers"]
+        .as_array()
+        .expect("peers array")
+        .iter()
+        .find(|p| p["policy"]["normalizedPubkey"] == json!(hex::encode(me_x)))
+        .expect("C listed")
+        .clone();
+    assert_eq!(
+        c_view["partialsIssued"],
+        json!(3),
+        "1 + 2 sighashes counted"
+    );
+
+    // Three sighashes in one session would reveal the share: B stays silent.
+    let (_, _, ev) = ask(vec![rand::random(), rand::random(), rand::random()]);
     ws.send(ClientMessage::event(ev)).await;
     let deadline = Instant::now() + Duration::from_secs(3);
     while let Some(m) = ws
@@ -241,9 +280,19 @@ async fn two_daemons_sign_ping_and_refuse_multi_sighash_sessions() {
     {
         match m {
             RelayMessage::Ok { status, .. } => assert!(status),
-            other => panic!("multi-sighash session was answered: {other:?}"),
+            other => panic!("a three-sighash session was answered: {other:?}"),
         }
     }
+}
+
+async fn get_peers(srv: &TestServer) -> (u16, Value) {
+    let r = client()
+        .get(srv.url("/api/peers"))
+        .send()
+        .await
+        .expect("peers");
+    let code = r.status().as_u16();
+    (code, r.json().await.expect("json"))
 }
 
 #[tokio::test]

@@ -602,6 +602,11 @@ async fn a_bfprofile_given_at_boot_applies_its_overrides() {
         assert!(Instant::now() < deadline, "the daemon never ran V2: {st}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // GET /api/keyset reports the running protocol, also for V2 credentials from the
+    // environment (nothing stored).
+    let (code, k, _) = call(&d, Method::GET, "/api/keyset", AUTH, None).await;
+    assert_eq!(code, 200, "{k}");
+    assert_eq!(k["protocol"], "v2", "{k}");
     let pa = policy_of(&d, &a_id).await;
     assert_eq!(pa["allowSend"], false, "{pa}");
     assert_eq!(pa["allowReceive"], true, "{pa}");

@@ -33,7 +33,9 @@ async fn a_full_flow_logs_no_secret() {
     let buf = Buf::default();
     let writer = buf.clone();
     tracing_subscriber::fmt()
-        .with_env_filter("trace")
+        // The test's own WebSocket client logs its request line; the server's logs are
+        // what is checked here.
+        .with_env_filter("trace,tungstenite::handshake::client=off")
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .init();
@@ -97,7 +99,8 @@ async fn a_full_flow_logs_no_secret() {
         Method::POST,
         "/api/admin/api-keys",
         auth,
-        Some(json!({"label": "t"})),
+        // It pings (read) and signs (sign): the admin scope covers both.
+        Some(json!({"label": "t", "scope": "admin"})),
     )
     .await;
     assert_eq!(code, 201);
@@ -175,6 +178,24 @@ async fn a_full_flow_logs_no_secret() {
     )
     .await;
     assert_eq!(code, 200, "{b}");
+    // igloo-server's header-less event-stream credentials: in the URI and the subprotocol.
+    for (query, proto) in [
+        (format!("?apiKey={token}"), None),
+        (format!("?sessionId={sid}"), None),
+        (String::new(), Some(format!("session.{sid}"))),
+        (String::new(), Some(format!("apikey.{token}"))),
+    ] {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = format!("ws://{}/api/events{query}", srv.addr)
+            .into_client_request()
+            .unwrap();
+        if let Some(p) = proto {
+            req.headers_mut()
+                .insert("sec-websocket-protocol", p.parse().unwrap());
+        }
+        let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        let _ = ws.close(None).await;
+    }
     let (code, _, _) = call(&srv, Method::POST, "/api/auth/logout", auth, None).await;
     assert_eq!(code, 200);
     drop(peer);

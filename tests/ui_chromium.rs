@@ -35,15 +35,22 @@ async fn onboarding_login_configure_and_manage_in_the_browser() {
     b.fill("#onboarding-form [name=password]", PASS).await;
     b.fill("#onboarding-form [name=confirm]", PASS).await;
     b.click("#onboarding-form button[type=submit]").await;
-    b.wait_for(&visible("view-login"), "the login form after onboarding")
+    // Setup signs the new owner in; log out to try the login form.
+    b.wait_for(&visible("view-app"), "the app after onboarding")
+        .await;
+    b.click("#logout").await;
+    b.wait_for(&visible("view-login"), "the login form after logout")
         .await;
 
     // A wrong password is refused with a message; the right one signs in.
     b.fill("#login-form [name=username]", USER).await;
     b.fill("#login-form [name=password]", "Wrong#Pass9x").await;
     b.click("#login-form button[type=submit]").await;
-    b.wait_for(&visible("error"), "an error for a wrong password")
-        .await;
+    b.wait_for(
+        "document.querySelector('#login-form .msg.err')",
+        "an error for a wrong password",
+    )
+    .await;
     assert!(b.text("#view-login").await.contains("Log in"));
     b.fill("#login-form [name=username]", USER).await;
     b.fill("#login-form [name=password]", PASS).await;
@@ -57,9 +64,13 @@ async fn onboarding_login_configure_and_manage_in_the_browser() {
 
     // Configure a 2-of-3 keyset on the server's own relay: the node starts.
     let ks = generate(&mut rand::thread_rng(), 2, 3, None).expect("keyset");
-    b.click("#tabs [data-tab=configure]").await;
-    b.wait_for(&visible("tab-configure"), "the configure tab")
-        .await;
+    b.click("#tabs [data-tab=keyset]").await;
+    b.wait_for(
+        "document.getElementById('tab-keyset').getAttribute('aria-busy') === 'false'",
+        "the keyset screen loaded",
+    )
+    .await;
+    b.wait_for(&visible("tab-keyset"), "the keyset tab").await;
     b.fill("#credentials-form [name=group_name]", "ui test")
         .await;
     b.fill(
@@ -78,7 +89,11 @@ async fn onboarding_login_configure_and_manage_in_the_browser() {
     )
     .await;
     b.click("#credentials-form button[type=submit]").await;
-    b.wait_for(&visible("notice"), "the saved notice").await;
+    b.wait_for(
+        "document.querySelector('#credentials-form .msg.ok')",
+        "the saved message",
+    )
+    .await;
     // The form reloads from the server, and the share never comes back to the page.
     b.wait_for(
         "document.querySelector('#credentials-form [name=share_cred]').placeholder.startsWith('saved')",
@@ -111,14 +126,23 @@ async fn onboarding_login_configure_and_manage_in_the_browser() {
     // Admin: a new API key is shown once, then listed by prefix.
     b.click("#tabs [data-tab=admin]").await;
     b.fill("#apikey-create [name=label]", "ui key").await;
+    // The scope is chosen at creation (default `sign`); this key reads peers.
+    b.eval("document.querySelector('#apikey-create [name=scope]').value = 'read'")
+        .await;
     b.click("#apikey-create button[type=submit]").await;
     b.wait_for(&visible("new-apikey"), "the new API key").await;
-    let token = b.text("#new-apikey-token").await;
+    b.click("#new-apikey .show-secret").await;
+    let token = b.text("#new-apikey code.secret").await;
     assert_eq!(token.len(), 64, "token {token:?}");
     assert!(token.bytes().all(|c| c.is_ascii_hexdigit()));
     b.wait_for(
         "[...document.querySelectorAll('#apikeys td')].some(td => td.textContent === 'ui key')",
         "the key listed with its label",
+    )
+    .await;
+    b.wait_for(
+        "[...document.querySelectorAll('#apikeys td')].some(td => td.textContent === 'read')",
+        "the key listed with its scope",
     )
     .await;
     let key_ok = common::client()
@@ -128,7 +152,15 @@ async fn onboarding_login_configure_and_manage_in_the_browser() {
         .await
         .expect("request")
         .status();
-    assert!(key_ok.is_success(), "the API key works: {key_ok}");
+    assert!(key_ok.is_success(), "the read key reads peers: {key_ok}");
+    let env = common::client()
+        .get(srv.url("/api/env"))
+        .header("X-API-Key", &token)
+        .send()
+        .await
+        .expect("request")
+        .status();
+    assert_eq!(env, 401, "but not the configuration");
 
     // Logout returns to the login form, and the session no longer works.
     b.click("#logout").await;
@@ -146,5 +178,50 @@ async fn spa_routes_load_the_same_app() {
     let mut b = Browser::launch().await;
     b.goto(&srv.url("/signer/anything")).await;
     b.wait_for(&visible("view-onboarding"), "the app at a deep link")
+        .await;
+}
+
+/// First run without ADMIN_SECRET: the URL `igloo setup-code` prints opens the setup page with
+/// the code filled in, and the page says where the code comes from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_setup_url_prefills_the_one_time_code() {
+    let srv = TestServer::start_auth(&[]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_igloo"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DB_PATH", &srv.data_dir)
+        .arg("setup-code")
+        .output()
+        .expect("igloo setup-code");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let mut b = Browser::launch().await;
+    b.goto(&srv.url(&format!("/?setup={code}"))).await;
+    b.wait_for(&visible("view-onboarding"), "the onboarding form")
+        .await;
+    b.wait_for(
+        "!document.getElementById('admin-secret-row').hidden",
+        "the setup code field shown",
+    )
+    .await;
+    assert!(
+        b.text("#setup-code-hint")
+            .await
+            .contains("igloo setup-code")
+    );
+    let filled = b
+        .eval("document.querySelector('#onboarding-form [name=secret]').value")
+        .await;
+    assert_eq!(filled, json!(code));
+    b.fill("#onboarding-form [name=username]", USER).await;
+    b.fill("#onboarding-form [name=password]", PASS).await;
+    b.fill("#onboarding-form [name=confirm]", PASS).await;
+    b.click("#onboarding-form button[type=submit]").await;
+    // Setup signs the new admin in and goes straight on to the app.
+    b.wait_for(&visible("view-app"), "the app after onboarding")
         .await;
 }

@@ -72,29 +72,27 @@ async fn onboard_and_log_in(b: &mut Browser, srv: &TestServer) {
     b.fill("#onboarding-form [name=password]", PASS).await;
     b.fill("#onboarding-form [name=confirm]", PASS).await;
     b.click("#onboarding-form button[type=submit]").await;
-    b.wait_for(&visible("view-login"), "the login form").await;
-    b.fill("#login-form [name=username]", USER).await;
-    b.fill("#login-form [name=password]", PASS).await;
-    b.click("#login-form button[type=submit]").await;
+    // Setting up signs the owner in and goes straight on to the keyset.
     b.wait_for(&visible("view-app"), "the signed-in app").await;
+    b.click("#tabs [data-tab=signer]").await;
 }
 
 /// Submits the import form and waits until it has answered (the button is enabled again and
 /// an error or a notice is showing).
 async fn import(b: &mut Browser, package: &str, password: &str, group: &str) {
-    b.eval("document.getElementById('notice').hidden = true")
+    b.eval("document.getElementById('import-error').hidden = true")
         .await;
     b.fill("#import-form [name=package]", package).await;
     b.fill("#import-form [name=password]", password).await;
     b.fill("#import-form [name=group]", group).await;
     b.click("#import-form button[type=submit]").await;
-    b.wait_for(
+    b.wait_for_secs(
         &format!(
-            "!document.querySelector('#import-form button[type=submit]').disabled && ({} || {})",
+            "!document.querySelector('#import-form button[type=submit]').disabled && {}",
             visible("import-error"),
-            visible("notice")
         ),
         "the import's answer",
+        90,
     )
     .await;
 }
@@ -130,13 +128,22 @@ async fn migrate_to_v2_import_error_and_back_to_v1_in_the_browser() {
         .map(|s| encode_share(s).to_string())
         .collect();
     let npub = nip19::encode_npub(&decode_group(&group).expect("group").pubkey_x_only());
-    b.click("#tabs [data-tab=configure]").await;
+    b.click("#tabs [data-tab=keyset]").await;
+    b.wait_for(
+        "document.getElementById('tab-keyset').getAttribute('aria-busy') === 'false'",
+        "the keyset screen loaded",
+    )
+    .await;
     b.fill("#credentials-form [name=group_cred]", &group).await;
     b.fill("#credentials-form [name=share_cred]", &shares[0])
         .await;
     b.fill("#credentials-form [name=relays]", &relay).await;
     b.click("#credentials-form button[type=submit]").await;
-    b.wait_for(&visible("notice"), "the saved notice").await;
+    b.wait_for(
+        "document.querySelector('#credentials-form .msg.ok')",
+        "the saved message",
+    )
+    .await;
     b.click("#tabs [data-tab=signer]").await;
     b.wait_for(
         "document.getElementById('protocol').dataset.protocol === 'v1'",
@@ -151,6 +158,11 @@ async fn migrate_to_v2_import_error_and_back_to_v1_in_the_browser() {
 
     // The Keyset screen: fill the migration, review it; nothing happens before the confirm.
     b.click("#tabs [data-tab=keyset]").await;
+    b.wait_for(
+        "document.getElementById('tab-keyset').getAttribute('aria-busy') === 'false'",
+        "the keyset screen loaded",
+    )
+    .await;
     b.wait_for(&visible("tab-keyset"), "the keyset tab").await;
     b.wait_for(
         "document.getElementById('ks-protocol').dataset.protocol === 'v1'",
@@ -195,7 +207,7 @@ async fn migrate_to_v2_import_error_and_back_to_v1_in_the_browser() {
         "the review step changes nothing"
     );
     b.click("#migrate-go").await;
-    b.wait_for(&visible("migrate-result"), "the migration result")
+    b.wait_for_secs(&visible("migrate-result"), "the migration result", 90)
         .await;
     assert!(
         b.text("#migrate-warning")
@@ -214,10 +226,10 @@ async fn migrate_to_v2_import_error_and_back_to_v1_in_the_browser() {
     let rows = b
         .eval("document.querySelectorAll('#onboard-packages li').length")
         .await;
-    b.eval("document.querySelectorAll('#onboard-packages .show-package').forEach(b => b.click())")
+    b.eval("document.querySelectorAll('#onboard-packages .show-secret').forEach(b => b.click())")
         .await;
     let shown = b
-        .eval("[...document.querySelectorAll('#onboard-packages code')].map(c => c.textContent)")
+        .eval("[...document.querySelectorAll('#onboard-packages code.secret')].map(c => c.textContent)")
         .await;
     let shown: Vec<String> = shown
         .as_array()
@@ -254,9 +266,9 @@ async fn migrate_to_v2_import_error_and_back_to_v1_in_the_browser() {
     assert_eq!(st["protocol"], "v2", "the status says V2: {st}");
 
     // Hiding a package takes it out of the DOM again; leaving the screen forgets everything.
-    b.click("#onboard-packages .show-package").await;
+    b.click("#onboard-packages .show-secret").await;
     assert_eq!(
-        b.eval("document.querySelector('#onboard-packages code').textContent")
+        b.eval("document.querySelector('#onboard-packages code.secret').textContent")
             .await,
         json!("")
     );
@@ -290,6 +302,11 @@ async fn migrate_to_v2_import_error_and_back_to_v1_in_the_browser() {
     // Import with a wrong password: a clear error, and the keyset is unchanged.
     b.click("#tabs [data-tab=keyset]").await;
     b.wait_for(
+        "document.getElementById('tab-keyset').getAttribute('aria-busy') === 'false'",
+        "the keyset screen loaded",
+    )
+    .await;
+    b.wait_for(
         "document.getElementById('ks-protocol').dataset.protocol === 'v2'",
         "the keyset screen showing V2",
     )
@@ -304,7 +321,7 @@ async fn migrate_to_v2_import_error_and_back_to_v1_in_the_browser() {
     b.fill("#import-form [name=password]", "not the password")
         .await;
     b.click("#import-form button[type=submit]").await;
-    b.wait_for(&visible("import-error"), "the import error")
+    b.wait_for_secs(&visible("import-error"), "the import error", 90)
         .await;
     let err = b.text("#import-error").await;
     assert!(err.contains("Wrong password"), "{err}");
@@ -396,6 +413,11 @@ async fn import_every_v2_form_and_migrate_an_nsec_in_the_browser() {
 
     b.click("#tabs [data-tab=keyset]").await;
     b.wait_for(
+        "document.getElementById('tab-keyset').getAttribute('aria-busy') === 'false'",
+        "the keyset screen loaded",
+    )
+    .await;
+    b.wait_for(
         "document.getElementById('ks-protocol').dataset.protocol === 'none'",
         "the keyset screen showing no keyset",
     )
@@ -422,11 +444,11 @@ async fn import_every_v2_form_and_migrate_an_nsec_in_the_browser() {
 
     // A bfonboard alone waits for its group from the provisioning peer.
     import(&mut b, &onboard, PKG_PW, "").await;
-    assert!(
-        !b.eval(&visible("import-error"))
-            .await
-            .as_bool()
-            .unwrap_or(true)
+    assert_eq!(
+        b.eval("document.getElementById('import-error').className")
+            .await,
+        json!("msg ok"),
+        "the server's success message, not an error"
     );
     let k = page_get(&mut b, "/api/keyset").await;
     assert_eq!(
@@ -486,7 +508,7 @@ async fn import_every_v2_form_and_migrate_an_nsec_in_the_browser() {
     b.wait_for(&visible("migrate-confirm"), "the confirm step")
         .await;
     b.click("#migrate-go").await;
-    b.wait_for(&visible("migrate-result"), "the migration result")
+    b.wait_for_secs(&visible("migrate-result"), "the migration result", 90)
         .await;
     let k = page_get(&mut b, "/api/keyset").await;
     assert_eq!(
@@ -514,7 +536,8 @@ async fn import_every_v2_form_and_migrate_an_nsec_in_the_browser() {
     )
     .await;
 
-    // A user who is not an admin sees the protocol but has no Keyset tab.
+    // A user who is not an admin sees the protocol; the Keyset tab has only their own
+    // credentials, none of the owner's V2 tools.
     let created = b
         .eval(&format!(
             "fetch('/api/admin/users', {{method: 'POST', headers: {{'Content-Type': 'application/json'}}, \
@@ -535,9 +558,99 @@ async fn import_every_v2_form_and_migrate_an_nsec_in_the_browser() {
     )
     .await;
     assert_eq!(
-        b.eval("document.querySelector('#tabs [data-tab=keyset]').hidden")
+        b.eval("['create-section', 'import-section', 'migrate-section', 'revert-section'].map(id => document.getElementById(id).hidden)")
             .await,
-        json!(true),
-        "no Keyset tab for a user"
+        json!([true, true, true, true]),
+        "no V2 keyset tools for a user"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_a_new_v2_keyset_with_qr_codes_in_the_browser() {
+    let srv = TestServer::start_auth(&["--admin-secret", ADMIN_SECRET]);
+    let relay = format!("ws://{}", srv.addr);
+    let mut b = Browser::launch().await;
+    onboard_and_log_in(&mut b, &srv).await;
+    b.click("#tabs [data-tab=keyset]").await;
+    b.wait_for(
+        "document.getElementById('tab-keyset').getAttribute('aria-busy') === 'false'",
+        "the keyset screen loaded",
+    )
+    .await;
+    b.wait_for(&visible("create-section"), "the create section")
+        .await;
+    b.fill("#create-form [name=relays]", &relay).await;
+    b.fill("#create-form [name=password]", PKG_PW).await;
+    b.fill("#create-form [name=confirm]", PKG_PW).await;
+    b.click("#create-form button[type=submit]").await;
+    b.wait_for_secs(&visible("create-result"), "the new keyset's packages", 90)
+        .await;
+    let k = page_get(&mut b, "/api/keyset").await;
+    assert_eq!(
+        (&k["protocol"], &k["v2"]["complete"]),
+        (&json!("v2"), &json!(true)),
+        "{k}"
+    );
+    assert_eq!(k["v2"]["members"], json!(3));
+    let npub = k["v2"]["npub"].as_str().unwrap_or_default().to_string();
+    assert!(b.text("#create-summary").await.contains(&npub));
+    // Hidden until asked for; then shown, copyable and as a QR code.
+    let html = page_secrets_text(&mut b).await;
+    assert!(!has_package(&html), "a package in the page before Show");
+    assert!(!html.contains(PKG_PW), "the password left in the page");
+    b.eval("document.querySelectorAll('#create-packages .show-secret').forEach(b => b.click())")
+        .await;
+    let shown = b
+        .eval("[...document.querySelectorAll('#create-packages code.secret')].map(c => c.textContent)")
+        .await;
+    let shown: Vec<String> = shown
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(shown.len(), 2, "one package per other member");
+    for p in &shown {
+        let o = decode_onboard(p, PKG_PW).expect("the package opens with its password");
+        assert_eq!(o.relays, vec![relay.clone()]);
+    }
+    b.click("#create-packages .qr-secret").await;
+    b.wait_for(
+        "document.querySelector('#create-packages .qr img') && document.querySelector('#create-packages .qr img').complete && document.querySelector('#create-packages .qr img').naturalWidth >= 256",
+        "the QR code image",
+    )
+    .await;
+    // The result screen passes axe, fits a phone, and has 44 px targets, light and dark.
+    for (w, h, mobile) in [(390, 844, true), (1280, 800, false)] {
+        for scheme in ["light", "dark"] {
+            b.viewport(w, h, mobile).await;
+            b.color_scheme(scheme).await;
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            let found = b.audit().await;
+            eprintln!("keyset-created: {w}/{scheme}={}", found.len());
+            assert!(found.is_empty(), "{w}px {scheme}: {found:#?}");
+        }
+    }
+    b.screenshot(
+        &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("target/ui-screens/keyset-created-1280-dark.png"),
+    )
+    .await;
+    // The QR endpoint is for signed-in users only.
+    let anon = common::client()
+        .post(srv.url("/api/qr"))
+        .json(&json!({"text": "x"}))
+        .send()
+        .await
+        .expect("request")
+        .status();
+    assert_eq!(anon.as_u16(), 401);
+    // Leaving the tab forgets them.
+    b.click("#tabs [data-tab=signer]").await;
+    let html = page_secrets_text(&mut b).await;
+    assert!(!has_package(&html), "a package left after leaving the tab");
+    assert!(
+        !html.contains("data:image/svg"),
+        "a QR code left after leaving the tab"
     );
 }

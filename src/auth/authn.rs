@@ -1,5 +1,5 @@
-//! Authentication of a request from its headers against the configuration and the store,
-//! and the access levels routes declare. The axum layer that applies them per route is
+//! Authentication of a request from its headers against the configuration and the store
+//! (the access levels routes declare are in [`super::access`]). The axum layer that applies them per route is
 //! [`crate::http::authn`] (auth never depends on the HTTP layer).
 
 use std::net::IpAddr;
@@ -23,38 +23,6 @@ pub struct AuthCtx<'a> {
     pub config: &'a Config,
     pub live: &'a Config,
     pub store: &'a Store,
-}
-
-/// Who may call a route.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
-    /// Anyone (status, onboarding, login, docs outside production).
-    Public,
-    /// Any authenticated caller.
-    User,
-    /// A database user's session (their own profile and credentials).
-    DbUser,
-    /// The device's owner: an admin user or the admin secret; in headless mode the API key or
-    /// basic user.
-    Admin,
-}
-
-/// In which modes a route exists; elsewhere it answers 404 JSON.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Modes {
-    Both,
-    Database,
-    Headless,
-}
-
-impl Modes {
-    pub fn includes(self, headless: bool) -> bool {
-        match self {
-            Modes::Both => true,
-            Modes::Database => !headless,
-            Modes::Headless => headless,
-        }
-    }
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
@@ -98,8 +66,8 @@ pub(crate) fn presented_api_key(headers: &HeaderMap) -> Option<Zeroizing<String>
         .map(Zeroizing::new)
 }
 
-/// Checks an API key: the headless `API_KEY`, the admin secret (database mode) or a stored,
-/// unrevoked key. Records the use of a stored key.
+/// Checks an API key: the headless `API_KEY` or a stored, unrevoked key. Records the use of
+/// a stored key. (`ADMIN_SECRET` is no API key: only onboarding accepts it.)
 pub(crate) fn check_api_key(
     state: &AuthCtx<'_>,
     token: &str,
@@ -113,11 +81,6 @@ pub(crate) fn check_api_key(
     }
     if state.config.headless {
         return Ok(None);
-    }
-    if let Some(s) = &auth.admin_secret {
-        if secret_eq(token, s.expose()) {
-            return Ok(Some(Principal::AdminSecret));
-        }
     }
     if token.len() != 64 || !token.is_ascii() {
         return Ok(None);
@@ -144,6 +107,7 @@ pub(crate) fn check_api_key(
     Ok(Some(Principal::ApiKey {
         id: rec.id,
         prefix: rec.prefix,
+        scope: rec.scope,
     }))
 }
 
@@ -189,6 +153,20 @@ pub(crate) fn check_session(
     Ok(Some(principal))
 }
 
+/// Whether the session with this id hash is still in force, without touching it: stored,
+/// not idle past the timeout, its owner still there. The event stream asks this every
+/// second and ends when it turns false (logout, expiry, password change, deleted user or key).
+pub(crate) fn session_alive(state: &AuthCtx<'_>, hash: &str) -> Result<bool, StoreError> {
+    let Some(rec) = state.store.get_session(hash)? else {
+        return Ok(false);
+    };
+    let timeout = u64::try_from(state.live.auth.session_timeout.as_millis()).unwrap_or(u64::MAX);
+    if now_ms().saturating_sub(rec.last_access) > timeout {
+        return Ok(false);
+    }
+    Ok(owner_principal(state, &rec.owner)?.is_some())
+}
+
 fn owner_principal(
     state: &AuthCtx<'_>,
     owner: &SessionOwner,
@@ -207,6 +185,7 @@ fn owner_principal(
             .map(|k| Principal::ApiKey {
                 id: k.id,
                 prefix: k.prefix,
+                scope: k.scope,
             }),
         SessionOwner::EnvApiKey => auth.api_key.as_ref().map(|_| Principal::EnvApiKey),
         SessionOwner::Basic { username } => auth
@@ -229,15 +208,6 @@ pub fn authenticate(
     if let Some(key) = presented_api_key(headers) {
         if let Some(p) = check_api_key(state, &key, ip)? {
             return Ok(Some(p));
-        }
-    }
-    if !state.config.headless {
-        if let Some(s) = headers.get("x-admin-secret").and_then(|v| v.to_str().ok()) {
-            if let Some(a) = &state.config.auth.admin_secret {
-                if secret_eq(s.trim(), a.expose()) {
-                    return Ok(Some(Principal::AdminSecret));
-                }
-            }
         }
     }
     if let Some((u, p)) = basic(headers) {

@@ -7,11 +7,14 @@
 //! cookie). Every secret comparison is constant-time; only hashes of session ids and API keys
 //! are stored.
 
+pub mod access;
 pub mod authn;
 pub mod password;
 pub mod principal;
 pub mod session;
+pub mod setup_code;
 pub mod tokens;
 
-pub use authn::{Access, AuthCtx, Modes, authenticate};
+pub use access::{Access, Decision, Modes};
+pub use authn::{AuthCtx, authenticate};
 pub use principal::Principal;

@@ -1,5 +1,6 @@
 //! The authenticated caller of a request.
 
+use crate::store::api_keys::ApiKeyScope;
 use crate::store::users::Role;
 
 /// Who made a request. Inserted into the request extensions by [`super::enforce`]; handlers
@@ -14,19 +15,21 @@ pub enum Principal {
         username: String,
         role: Role,
     },
-    /// A database API key.
-    ApiKey { id: u64, prefix: String },
+    /// A database API key and what it may do.
+    ApiKey {
+        id: u64,
+        prefix: String,
+        scope: ApiKeyScope,
+    },
     /// The headless `API_KEY`.
     EnvApiKey,
     /// `BASIC_AUTH_USER`.
     Basic { username: String },
-    /// The `ADMIN_SECRET` presented as a bearer token or `X-Admin-Secret`.
-    AdminSecret,
 }
 
 impl Principal {
     /// igloo-server's `userId`: the numeric DB id, `api-user`, `api-key:<prefix>`, the basic
-    /// user name, `anonymous`, or null for the admin secret.
+    /// user name or `anonymous`.
     pub fn user_id_json(&self) -> serde_json::Value {
         match self {
             Principal::Anonymous => "anonymous".into(),
@@ -34,20 +37,15 @@ impl Principal {
             Principal::ApiKey { prefix, .. } => format!("api-key:{prefix}").into(),
             Principal::EnvApiKey => "api-user".into(),
             Principal::Basic { username } => username.clone().into(),
-            Principal::AdminSecret => serde_json::Value::Null,
         }
     }
 
-    /// May this caller manage the device (users, keys, configuration)? In headless mode the
-    /// API key and basic user are the owner; in database mode admins and the admin secret.
+    /// May this caller manage the device (users, keys, configuration)? The access matrix's
+    /// `Admin` row ([`super::access::decide`]): admin users and `admin` API keys; in headless
+    /// mode the API key and basic user.
     pub fn is_admin(&self, headless: bool) -> bool {
-        match self {
-            Principal::Anonymous => true,
-            Principal::User { role, .. } => *role == Role::Admin,
-            Principal::AdminSecret => !headless,
-            Principal::EnvApiKey | Principal::Basic { .. } => headless,
-            Principal::ApiKey { .. } => false,
-        }
+        super::access::decide(super::access::Access::Admin, Some(self), headless)
+            == super::access::Decision::Allow
     }
 
     pub fn db_user_id(&self) -> Option<u64> {
@@ -71,14 +69,21 @@ mod tests {
         };
         assert!(user(Role::Admin).is_admin(false));
         assert!(!user(Role::User).is_admin(false));
-        assert!(Principal::AdminSecret.is_admin(false));
-        assert!(!Principal::AdminSecret.is_admin(true));
         assert!(Principal::EnvApiKey.is_admin(true));
         assert!(!Principal::EnvApiKey.is_admin(false));
         assert!(
             !Principal::ApiKey {
                 id: 1,
-                prefix: "p".into()
+                prefix: "p".into(),
+                scope: ApiKeyScope::Read,
+            }
+            .is_admin(false)
+        );
+        assert!(
+            Principal::ApiKey {
+                id: 1,
+                prefix: "p".into(),
+                scope: ApiKeyScope::Admin,
             }
             .is_admin(false)
         );

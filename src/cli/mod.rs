@@ -3,6 +3,7 @@
 
 pub mod healthcheck;
 pub mod keyset;
+pub mod setup_code;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +24,9 @@ pub enum Command {
     Serve,
     /// Exit 0 when the local server answers GET /api/status with 200, 1 otherwise.
     Healthcheck,
+    /// Print a fresh one-time setup code for creating the first admin (the daemon may run;
+    /// the earlier code stops working). Reads DB_PATH like the daemon.
+    SetupCode,
     /// Credential tools: generate, decode, recover and verify FROSTR keysets.
     Keyset {
         #[command(subcommand)]
@@ -37,11 +41,18 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let cli = Cli::try_parse_from(args).map_err(|e| config::cli_error(&e))?;
+    // clap quotes offending arguments: never let it repeat a share or an nsec.
+    let cli = Cli::try_parse_from(args).map_err(|e| {
+        let (code, msg) = config::cli_error(&e);
+        (code, keyset::redact_secrets(&msg))
+    })?;
     let config = match cli.command {
-        None | Some(Command::Serve) | Some(Command::Healthcheck) => Some(
-            Config::from_settings(cli.settings.clone()).map_err(|e| (2, format!("error: {e}")))?,
-        ),
+        None | Some(Command::Serve) | Some(Command::Healthcheck) | Some(Command::SetupCode) => {
+            Some(
+                Config::from_settings(cli.settings.clone())
+                    .map_err(|e| (2, format!("error: {e}")))?,
+            )
+        }
         Some(Command::Keyset { .. }) => None,
     };
     Ok((cli, config))

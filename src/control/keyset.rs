@@ -99,7 +99,17 @@ impl Control {
         })
         .await?;
         let v1_configured = v1 || env_creds;
-        let protocol = if runs_v2 && v2.is_some() {
+        // V2 credentials from the environment (SHARE_CRED + SHARE_PASSWORD) run a V2 node
+        // without anything stored; a running node says what it speaks.
+        let env_v2 = self.config.headless && self.config.v2_credentials.is_some();
+        let running = self.node.current_any().map(|n| n.protocol());
+        let protocol = if running == Some(crate::node::v2::Protocol::V2)
+            || (running.is_none() && (env_v2 || (runs_v2 && v2.is_some())))
+        {
+            "v2"
+        } else if running == Some(crate::node::v2::Protocol::V1) {
+            "v1"
+        } else if runs_v2 && v2.is_some() {
             "v2"
         } else if v1_configured {
             "v1"

@@ -150,15 +150,6 @@ pub fn boot(control: &Control) {
         &control.vault,
         &control.node,
     );
-    if !config.headless
-        && config.auth.enabled
-        && config.auth.admin_secret.is_none()
-        && store.user_count().unwrap_or(1) == 0
-    {
-        tracing::warn!(
-            "no user exists and ADMIN_SECRET is not set: set ADMIN_SECRET and restart to complete onboarding"
-        );
-    }
     // Expired sessions from before the restart are removed once here.
     let cutoff = crate::store::users::now_ms()
         .saturating_sub(u64::try_from(config.auth.session_timeout.as_millis()).unwrap_or(0));
@@ -295,6 +286,9 @@ pub fn apply_v2(
                 creds.relays.clone()
             };
             node.stop();
+            // Any later apply or stop bumps the generation: an onboarding answer that arrives
+            // after the owner imported something else must not overwrite or start it.
+            let generation = *node.generation().borrow();
             let (node, store, vault) = (node.clone(), store.clone(), vault.clone());
             // Credentials stored through the API are completed in the store; env ones are not.
             let owner = if store.node_runs_v2().unwrap_or(false) {
@@ -319,6 +313,10 @@ pub fn apply_v2(
                         return;
                     }
                 };
+                if *node.generation().borrow() != generation {
+                    tracing::info!("V2 onboarding answered after the node was changed; discarded");
+                    return;
+                }
                 // Keep the group learnt, so the next start needs no onboarding.
                 if let Some(owner) = owner {
                     let mut full = creds;

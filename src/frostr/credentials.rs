@@ -18,6 +18,10 @@ pub const SHARE_LEN: usize = 100;
 /// Everything that can be wrong with a credential string or its contents.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CredentialError {
+    #[error("the credential is empty")]
+    Empty,
+    #[error("expected a {expected}1… credential; this is not one (no bech32 prefix)")]
+    NotACredential { expected: &'static str },
     #[error("expected a {expected}1… credential, but this one starts with \"{found}1\"")]
     WrongPrefix {
         expected: &'static str,
@@ -73,17 +77,27 @@ pub(crate) fn decode_with_prefix(
 ) -> Result<Zeroizing<Vec<u8>>, CredentialError> {
     let s = s.trim();
     // Check the prefix first: a wrong kind of credential should say so, not "bad checksum".
-    if let Some(pos) = s.rfind('1') {
-        let hrp = s.get(..pos).unwrap_or_default();
-        if !hrp.eq_ignore_ascii_case(expected) {
-            return Err(CredentialError::WrongPrefix {
-                expected,
-                found: hrp.chars().take(16).collect(),
-            });
-        }
+    let hrp = prefix_of(s, expected)?;
+    if !hrp.eq_ignore_ascii_case(expected) {
+        return Err(CredentialError::WrongPrefix {
+            expected,
+            found: hrp.chars().take(16).collect(),
+        });
     }
     let (_, data) = bech32m::decode(s, variant)?;
     Ok(data)
+}
+
+/// The human-readable part of a (trimmed) bech32 string: before its last `1`, non-empty,
+/// printable ASCII without spaces (BIP-173). Anything else is not a credential at all.
+fn prefix_of<'a>(s: &'a str, expected: &'static str) -> Result<&'a str, CredentialError> {
+    if s.is_empty() {
+        return Err(CredentialError::Empty);
+    }
+    match s.rfind('1').and_then(|p| s.get(..p)) {
+        Some(hrp) if !hrp.is_empty() && hrp.bytes().all(|b| (33..=126).contains(&b)) => Ok(hrp),
+        _ => Err(CredentialError::NotACredential { expected }),
+    }
 }
 
 fn be_u32(b: &[u8]) -> u32 {
@@ -405,9 +419,10 @@ pub fn decode_any(s: &str) -> Result<Credential, CredentialError> {
     } else if lower_starts(GROUP_HRP) {
         decode_group(t).map(Credential::Group)
     } else {
-        let found = t.rfind('1').and_then(|p| t.get(..p)).unwrap_or(t);
+        let expected = "bfgroup1… or bfshare";
+        let found = prefix_of(t, expected)?;
         Err(CredentialError::WrongPrefix {
-            expected: "bfgroup or bfshare",
+            expected,
             found: found.chars().take(16).collect(),
         })
     }

@@ -41,11 +41,15 @@ pub fn recover_secret(
     group: &GroupPackage,
     shares: &[SharePackage],
 ) -> Result<SecretScalar, RecoveryError> {
+    // Membership first: a foreign share with the index of one of ours does not belong (it
+    // is not "the same share twice").
+    for s in shares {
+        check_share_in_group(s, group).map_err(RecoveryError::ShareNotInGroup)?;
+    }
     for (n, s) in shares.iter().enumerate() {
         if shares[..n].iter().any(|o| o.idx == s.idx) {
             return Err(RecoveryError::DuplicateShare { idx: s.idx });
         }
-        check_share_in_group(s, group).map_err(RecoveryError::ShareNotInGroup)?;
     }
     if shares.len() < group.threshold as usize {
         return Err(RecoveryError::NotEnoughShares {

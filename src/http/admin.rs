@@ -13,7 +13,7 @@ use super::AppState;
 use super::auth::{blocking, json_body, no_store, store_error};
 use super::error::ApiError;
 use crate::auth::{Principal, password, tokens};
-use crate::store::api_keys::{ApiKeyRecord, RevokeApiKey};
+use crate::store::api_keys::{ApiKeyRecord, ApiKeyScope, RevokeApiKey};
 use crate::store::users::{CreateUser, DeleteUser, Role};
 
 fn iso(ms: u64) -> String {
@@ -188,6 +188,7 @@ fn key_json(k: &ApiKeyRecord) -> Value {
         "revokedReason": k.revoked_reason,
         "createdByUserId": k.created_by_user_id,
         "createdByAdmin": k.created_by_admin,
+        "scope": k.scope.as_str(),
     })
 }
 
@@ -205,8 +206,8 @@ pub async fn list_api_keys(State(state): State<AppState>) -> Response {
 }
 
 #[utoipa::path(post, path = "/api/admin/api-keys", tag = "admin",
-    request_body(content = Object, description = "`{label?: string (≤128), userId?: int, createdByAdmin?: bool}`"),
-    responses((status = 201, description = "`{apiKey: {id, token, prefix, label, createdByUserId, createdByAdmin}}`; the token is shown only now"),
+    request_body(content = Object, description = "`{label?: string (≤128), scope?: \"sign\" (default) | \"read\" | \"admin\", userId?: int, createdByAdmin?: bool}`"),
+    responses((status = 201, description = "`{apiKey: {id, token, prefix, label, scope, createdByUserId, createdByAdmin}}`; the token is shown only now"),
         (status = 400, description = "Invalid input")))]
 pub async fn create_api_key(
     State(state): State<AppState>,
@@ -228,6 +229,24 @@ pub async fn create_api_key(
             return bad(
                 "INVALID_LABEL",
                 "label must be a string of at most 128 characters",
+            );
+        }
+    };
+    let scope = match map.get("scope") {
+        None | Some(Value::Null) => ApiKeyScope::default(),
+        Some(Value::String(s)) => match ApiKeyScope::parse(s.trim()) {
+            Some(k) => k,
+            None => {
+                return bad(
+                    "INVALID_SCOPE",
+                    "scope must be \"sign\", \"read\" or \"admin\"",
+                );
+            }
+        },
+        Some(_) => {
+            return bad(
+                "INVALID_SCOPE",
+                "scope must be \"sign\", \"read\" or \"admin\"",
             );
         }
     };
@@ -270,6 +289,7 @@ pub async fn create_api_key(
                 last_used_ip: None,
                 revoked_at: None,
                 revoked_reason: None,
+                scope,
             };
             if let Some(rec) = store.create_api_key(rec).map_err(store_error)? {
                 return Ok((rec, token));
@@ -285,7 +305,7 @@ pub async fn create_api_key(
     match res {
         Err(e) => e.into_response(),
         Ok((rec, token)) => {
-            tracing::info!(id = rec.id, prefix = %rec.prefix, "API key created");
+            tracing::info!(id = rec.id, prefix = %rec.prefix, scope = rec.scope.as_str(), "API key created");
             no_store(
                 StatusCode::CREATED,
                 json!({"apiKey": {
@@ -293,6 +313,7 @@ pub async fn create_api_key(
                     "token": token.as_str(),
                     "prefix": rec.prefix,
                     "label": rec.label,
+                    "scope": rec.scope.as_str(),
                     "createdByUserId": rec.created_by_user_id,
                     "createdByAdmin": rec.created_by_admin,
                 }}),

@@ -133,7 +133,12 @@ fn invalid_credentials() -> Response {
     responses((status = 200, description = "Logged in; sets the `session` cookie", body = LoginResponse),
         (status = 400, description = "Malformed body", body = super::error::ErrorBody),
         (status = 401, description = "Invalid credentials")))]
-pub async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, body: Bytes) -> Response {
+pub async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let req: LoginRequest = match json_body(&body) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
@@ -153,7 +158,7 @@ pub async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, body: 
         let owner = if let Some(key) = req.api_key.as_deref().filter(|k| !k.is_empty()) {
             match with_auth(&st, |ctx| check_api_key(ctx, key, ip)).map_err(store_error)? {
                 Some(Principal::EnvApiKey) => Some((SessionOwner::EnvApiKey, "api-user".into())),
-                Some(Principal::ApiKey { id, prefix }) => Some((
+                Some(Principal::ApiKey { id, prefix, .. }) => Some((
                     SessionOwner::ApiKey { id },
                     format!("api-key:{prefix}").into(),
                 )),
@@ -218,7 +223,11 @@ pub async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, body: 
                 .record_success(&throttle_name, throttle_ip);
             tracing::info!(user = %user_id, "login succeeded");
             let timeout = state.live.current().auth.session_timeout;
-            let cookie = set_cookie(&sid, timeout.as_secs(), state.tls_enabled);
+            let cookie = set_cookie(
+                &sid,
+                timeout.as_secs(),
+                super::origin::request_is_https(&state, &headers),
+            );
             let body = LoginResponse {
                 success: true,
                 session_id: sid.to_string(),
@@ -249,18 +258,33 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
         }
     }
     (
-        [(header::SET_COOKIE, clear_cookie(state.tls_enabled))],
+        [(
+            header::SET_COOKIE,
+            clear_cookie(super::origin::request_is_https(&state, &headers)),
+        )],
         Json(serde_json::json!({"success": true})),
     )
         .into_response()
 }
 
 #[utoipa::path(get, path = "/api/auth/status", tag = "auth",
-    responses((status = 200, description = "`{enabled, methods, rateLimiting, sessionTimeout}`")))]
-pub async fn status(State(state): State<AppState>) -> Response {
+    responses((status = 200, description = "`{enabled, methods, rateLimiting, sessionTimeout, authenticated, admin, dbUser}`: the last three describe the caller (a session cookie or key sent with this request), so a page can tell whether it is signed in without a refused request")))]
+pub async fn status(
+    State(state): State<AppState>,
+    principal: Option<axum::Extension<Principal>>,
+) -> Response {
     let st = state.clone();
     match blocking(move || Ok(with_auth(&st, crate::auth::authn::auth_methods))).await {
-        Ok(v) => Json(v).into_response(),
+        Ok(mut v) => {
+            let p = principal.map(|axum::Extension(p)| p);
+            v["authenticated"] = serde_json::json!(p.is_some());
+            v["admin"] = serde_json::json!(
+                p.as_ref()
+                    .is_some_and(|p| p.is_admin(state.config.headless))
+            );
+            v["dbUser"] = serde_json::json!(p.as_ref().is_some_and(|p| p.db_user_id().is_some()));
+            no_store(StatusCode::OK, v)
+        }
         Err(e) => e.into_response(),
     }
 }

@@ -12,8 +12,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::ApiError;
+use crate::auth::access::decide;
 use crate::auth::authn::{auth_methods, carries_credentials};
-use crate::auth::{Access, AuthCtx, Principal, authenticate};
+use crate::auth::{Access, AuthCtx, Decision, Principal, authenticate};
 use crate::store::StoreError;
 
 /// Runs `f` with the authentication context of this daemon (start-up configuration, the one
@@ -60,7 +61,7 @@ pub async fn enforce(
         .map(|c| c.0.ip());
     let ip = client_ip(req.headers(), peer, state.config.auth.trust_proxy);
     if !state.config.auth.enabled {
-        if access == Access::DbUser {
+        if decide(access, Some(&Principal::Anonymous), state.config.headless) != Decision::Allow {
             return unauthorized(&state, "Database user authentication required");
         }
         req.extensions_mut().insert(Principal::Anonymous);
@@ -115,17 +116,21 @@ pub async fn enforce(
             "Database not initialized. Please complete onboarding.",
         );
     }
-    let Some(principal) = principal else {
-        return unauthorized(&state, "Authentication required");
-    };
-    match access {
-        Access::DbUser if principal.db_user_id().is_none() => {
-            return unauthorized(
-                &state,
-                "Database user authentication required: log in with a user name and password",
-            );
+    // The access matrix (auth::access) decides; this layer only answers.
+    match decide(access, principal.as_ref(), state.config.headless) {
+        Decision::Allow => {}
+        Decision::Unauthenticated => {
+            let message = match (&principal, access) {
+                (None, _) => "Authentication required",
+                (Some(_), Access::DbUser) => {
+                    "Database user authentication required: log in with a user name and password"
+                }
+                (Some(_), Access::Admin) => "Admin authentication required",
+                (Some(_), _) => "This API key's scope does not cover this route",
+            };
+            return unauthorized(&state, message);
         }
-        Access::Admin if !principal.is_admin(state.config.headless) => {
+        Decision::Forbidden => {
             return ApiError::new(
                 StatusCode::FORBIDDEN,
                 "FORBIDDEN",
@@ -133,8 +138,10 @@ pub async fn enforce(
             )
             .into_response();
         }
-        _ => {}
     }
+    let Some(principal) = principal else {
+        return unauthorized(&state, "Authentication required");
+    };
     req.extensions_mut().insert(principal);
     next.run(req).await
 }

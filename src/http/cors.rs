@@ -4,9 +4,11 @@
 //!   is allowed, 403 JSON `ORIGIN_NOT_ALLOWED` when it is not. It is answered here, before
 //!   authentication, as browsers send preflights without credentials.
 //! - Other requests: an allowed origin is reflected (`*` for a wildcard entry) with
-//!   `Vary: Origin`. Credentials are allowed for listed and same-host origins, never for `*`.
-//! - A state-changing request (not GET/HEAD) from a refused browser origin gets 403: a
-//!   cross-site form or fetch cannot make the box act even if it somehow holds a credential.
+//!   `Vary: Origin`. Credentials are allowed for listed origins and the request's own origin,
+//!   never for `*`.
+//! - A request from a refused browser origin gets 403 when it changes state (not GET/HEAD) or
+//!   carries any credential (the session cookie rides along to other ports of the same host:
+//!   SameSite ignores ports). A cross-site page can neither make the box act nor read it.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -36,8 +38,37 @@ fn refused() -> Response {
     .into_response()
 }
 
+/// Whether a request presents a credential: the session cookie or an auth header.
+fn carries_credentials(headers: &HeaderMap) -> bool {
+    [
+        "x-api-key",
+        "x-session-id",
+        "x-admin-secret",
+        "authorization",
+    ]
+    .iter()
+    .any(|h| headers.contains_key(*h))
+        || crate::auth::session::session_id(headers).is_some()
+}
+
+/// HTTP/2 carries the authority in the URI, not in a `Host` header; the origin checks read
+/// `Host`, so it is filled in from the URI when missing.
+fn fill_host(req: &mut Request) {
+    if req.headers().contains_key(header::HOST) {
+        return;
+    }
+    let host = req
+        .uri()
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
+    if let Some(h) = host {
+        req.headers_mut().insert(header::HOST, h);
+    }
+}
+
 /// The CORS layer (for every path; acts on `/api/*` only).
-pub async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn middleware(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    fill_host(&mut req);
     if !is_api(req.uri().path()) {
         return next.run(req).await;
     }
@@ -66,7 +97,7 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
         return res;
     }
     let safe = req.method() == Method::GET || req.method() == Method::HEAD;
-    if verdict == Verdict::Refused && !safe {
+    if verdict == Verdict::Refused && (!safe || carries_credentials(req.headers())) {
         return refused();
     }
     let mut res = next.run(req).await;
@@ -84,7 +115,7 @@ fn allow_origin(h: &mut HeaderMap, verdict: Verdict, origin: Option<&HeaderValue
                 HeaderValue::from_static("*"),
             );
         }
-        (Verdict::Listed | Verdict::SameHost, Some(o)) => {
+        (Verdict::Listed | Verdict::SameOrigin, Some(o)) => {
             h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o.clone());
             h.insert(
                 header::ACCESS_CONTROL_ALLOW_CREDENTIALS,

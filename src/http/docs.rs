@@ -10,7 +10,8 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::{
-    admin, auth, crypto, env, events, keyset, nip46, node, onboarding, peers, recover, status, user,
+    admin, auth, crypto, env, events, keyset, nip46, node, onboarding, peers, qr, recover, status,
+    user,
 };
 
 #[derive(OpenApi)]
@@ -26,7 +27,7 @@ use super::{
         peers::delete_policy, node::pending_signs, node::approve_sign, node::deny_sign,
         // ---- CRYPTO ----
         crypto::nip44_encrypt, crypto::nip44_decrypt, crypto::nip04_encrypt, crypto::nip04_decrypt,
-        recover::recover, recover::validate,
+        recover::recover, recover::validate, qr::qr,
         // ---- AUTH ----
         auth::login, auth::logout, auth::status, auth::unlock,
         onboarding::status, onboarding::validate_admin, onboarding::setup,
@@ -45,7 +46,7 @@ use super::{
         keyset::get_keyset, keyset::delete_keyset, keyset::migrate_keyset, keyset::import_keyset),
     components(schemas(ErrorBody, status::StatusResponse, status::Health, status::RestartInfo, status::RelayStatus,
         node::SignRequest, node::UnsignedEvent, node::SignResponse, node::PeersResponse, node::PeerView,
-        node::PingRequest, node::PingResultView, node::PingAllResponse,
+        node::PingRequest, node::PingResultView, node::PingAllResponse, node::PingOneView, node::PingStatusView,
         // ---- POLICY ----
         node::SignedEvent, node::PendingSignView, node::PendingSignsResponse, node::ApprovedResponse,
         node::DeniedResponse, peers::PeerPolicyView, peers::SelfResponse, peers::GroupResponse,
@@ -54,7 +55,7 @@ use super::{
         // ---- CRYPTO ----
         crypto::CryptoRequest, crypto::CryptoResponse, recover::RecoverRequest, recover::RecoverResponse,
         recover::RecoverDetails, recover::InvalidShare, recover::RecoverErrorBody, recover::ValidateRequest,
-        recover::ValidateResponse, recover::Validation, recover::Decoded,
+        recover::ValidateResponse, recover::Validation, recover::Decoded, qr::QrRequest,
         // ---- AUTH ----
         auth::LoginRequest, auth::LoginResponse, auth::UnlockRequest, onboarding::OnboardingStatus,
         onboarding::SetupRequest,
@@ -77,9 +78,63 @@ use super::{
         (name = "auth", description = "Login, logout, unlock"), (name = "onboarding", description = "First admin (database mode)"),
         (name = "user", description = "The logged-in user's profile and node credentials (database mode)"),
         (name = "admin", description = "Users and API keys (database mode)"), (name = "env", description = "Configuration"),
-        (name = "keyset", description = "FROSTR v1 → V2 migration and V2 credentials"))
+        (name = "keyset", description = "FROSTR v1 → V2 migration and V2 credentials")),
+    modifiers(&CommonErrors)
 )]
 pub struct ApiDoc;
+
+/// The error answers any route can give, in the one `{error, code}` shape, added to every
+/// operation that does not document that status itself (found by schemathesis: clients and
+/// fuzzers must know these bodies are JSON errors, not something else).
+struct CommonErrors;
+
+const COMMON_ERRORS: [(&str, &str); 7] = [
+    ("400", "Malformed request"),
+    ("401", "Authentication required"),
+    ("403", "Not allowed for this caller or origin"),
+    ("404", "Not found"),
+    ("413", "Request body too large (`REQUEST_TOO_LARGE`)"),
+    ("429", "Rate limited (`RATE_LIMITED`, with `Retry-After`)"),
+    (
+        "503",
+        "Not available now: no signing node, a locked vault or a busy store",
+    ),
+];
+
+impl utoipa::Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                for (status, what) in COMMON_ERRORS {
+                    if op.responses.responses.contains_key(status) {
+                        continue;
+                    }
+                    let response = ResponseBuilder::new()
+                        .description(what)
+                        .content(
+                            "application/json",
+                            ContentBuilder::new()
+                                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                                .build(),
+                        )
+                        .build();
+                    op.responses
+                        .responses
+                        .insert(status.to_string(), RefOr::T(response));
+                }
+            }
+        }
+    }
+}
 
 /// The spec, built once per call; callers that serve it often should cache it.
 pub fn spec() -> utoipa::openapi::OpenApi {
@@ -184,5 +239,30 @@ async fn inflate_unless_accepted(
             "embedded Swagger UI file is corrupt",
         )
         .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_documents_the_common_json_errors() {
+        let doc = serde_json::to_value(spec()).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        assert!(paths.len() > 40);
+        for (path, item) in paths {
+            for (method, op) in item.as_object().unwrap() {
+                for (status, _) in COMMON_ERRORS {
+                    let r = &op["responses"][status];
+                    assert!(r.is_object(), "{method} {path} lacks {status}");
+                }
+            }
+        }
+        let r = &doc["paths"]["/api/status"]["get"]["responses"]["429"];
+        assert_eq!(
+            r["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/ErrorBody"
+        );
     }
 }

@@ -16,23 +16,20 @@ use super::AppState;
 /// One year, subdomains included.
 const HSTS: &str = "max-age=31536000; includeSubDomains";
 
-/// The Content-Security-Policy of HTML pages. The UI loads only its own scripts; it talks to
-/// the API and event stream on its own origin and may open relay sockets, hence `ws:`/`wss:`
-/// (the configured relays are listed as well for readers of the header).
-pub fn csp(relays: &[String]) -> String {
-    let listed: Vec<&str> = relays
-        .iter()
-        .map(String::as_str)
-        .filter(|r| r.starts_with("wss://") || r.starts_with("ws://"))
-        .filter(|r| {
-            r.bytes()
-                .all(|b| b.is_ascii_graphic() && b != b';' && b != b',')
-        })
-        .collect();
-    let mut connect = String::from("'self' ws: wss:");
-    for r in listed {
-        connect.push(' ');
-        connect.push_str(r);
+/// The Content-Security-Policy of HTML pages. The UI loads only its own scripts and talks
+/// only to its own origin: the API over `'self'` and the event stream over the matching
+/// `ws:`/`wss:` URL of the same host (`host` is the request's Host header; one that is not a
+/// plain host\[:port\] is left out, so `connect-src` is `'self'` alone).
+pub fn csp(host: Option<&str>, tls: bool) -> String {
+    let mut connect = String::from("'self'");
+    if let Some(h) = host.filter(|h| {
+        !h.is_empty()
+            && h.len() <= 255
+            && h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+    }) {
+        connect.push_str(if tls { " wss://" } else { " ws://" });
+        connect.push_str(h);
     }
     format!(
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
@@ -42,7 +39,7 @@ pub fn csp(relays: &[String]) -> String {
 }
 
 /// Adds the headers above to `h` (existing values are kept).
-pub fn apply(h: &mut HeaderMap, tls: bool, relays: &[String]) {
+pub fn apply(h: &mut HeaderMap, tls: bool, host: Option<&str>) {
     let html = h
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -66,7 +63,7 @@ pub fn apply(h: &mut HeaderMap, tls: bool, relays: &[String]) {
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         );
-        if let Ok(v) = HeaderValue::from_str(&csp(relays)) {
+        if let Ok(v) = HeaderValue::from_str(&csp(host, tls)) {
             set_default(h, header::CONTENT_SECURITY_POLICY, v);
         }
     }
@@ -77,8 +74,13 @@ fn set_default(h: &mut HeaderMap, name: header::HeaderName, value: HeaderValue) 
 }
 
 pub async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let mut res = next.run(req).await;
-    apply(res.headers_mut(), state.tls_enabled, &state.config.relays);
+    apply(res.headers_mut(), state.tls_enabled, host.as_deref());
     res
 }
 
@@ -97,25 +99,32 @@ mod tests {
 
     #[test]
     fn html_gets_the_full_set_and_hsts_only_under_tls() {
-        let relays = vec![
-            "wss://relay.example".to_string(),
-            "wss://x;script-src *".to_string(),
-        ];
         let mut h = html();
-        apply(&mut h, false, &relays);
+        apply(&mut h, false, Some("127.0.0.1:8002"));
         assert_eq!(h[header::X_FRAME_OPTIONS], "DENY");
         assert_eq!(h[header::REFERRER_POLICY], "no-referrer");
         assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
         let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
-        assert!(csp.contains("connect-src 'self' ws: wss: wss://relay.example;"));
+        assert!(csp.contains("script-src 'self';"));
         assert!(
-            !csp.contains("script-src *"),
-            "a relay URL cannot inject a directive"
+            csp.contains("connect-src 'self' ws://127.0.0.1:8002;"),
+            "{csp}"
         );
+        assert!(!csp.contains("wss:") && !csp.contains("ws: "));
         assert!(h.get(header::STRICT_TRANSPORT_SECURITY).is_none());
         let mut h = html();
-        apply(&mut h, true, &relays);
+        apply(&mut h, true, Some("igloo.local"));
         assert_eq!(h[header::STRICT_TRANSPORT_SECURITY], HSTS);
+        let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(
+            csp.contains("connect-src 'self' wss://igloo.local;"),
+            "{csp}"
+        );
+        // A forged Host cannot inject a directive.
+        let mut h = html();
+        apply(&mut h, false, Some("x; script-src *"));
+        let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.contains("connect-src 'self';") && !csp.contains("script-src *"));
     }
 
     #[test]
@@ -125,7 +134,7 @@ mod tests {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        apply(&mut h, false, &[]);
+        apply(&mut h, false, None);
         assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
         assert!(h.get(header::CONTENT_SECURITY_POLICY).is_none());
         assert!(h.get(header::X_FRAME_OPTIONS).is_none());

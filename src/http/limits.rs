@@ -6,7 +6,8 @@
 //! moment the count passes the limit the request is answered 413 JSON
 //! `{error, code: "REQUEST_TOO_LARGE"}` with `Connection: close`, and the rest is never read.
 //! At most `limit` bytes are ever held, and every route is covered whether or not its handler
-//! reads a body. WebSocket upgrades carry no body and pass untouched.
+//! reads a body. Real WebSocket handshakes on the WebSocket routes carry no body and pass
+//! untouched; an `Upgrade` header anywhere else changes nothing.
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -45,8 +46,31 @@ pub fn too_large(limit: usize) -> Response {
     res
 }
 
+/// Any 413 that did not come from [`too_large`] (an extractor's own limit, say) is answered
+/// in the project's JSON shape too, never as `text/plain`.
+pub async fn json_413(res: Response) -> Response {
+    let json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if res.status() == StatusCode::PAYLOAD_TOO_LARGE && !json {
+        let mut res = ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "REQUEST_TOO_LARGE",
+            "Request body too large",
+        )
+        .into_response();
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return res;
+    }
+    res
+}
+
 pub async fn middleware(req: Request, next: Next) -> Response {
-    if is_ws_upgrade(req.headers()) {
+    let has_body = req.headers().contains_key(header::CONTENT_LENGTH)
+        || req.headers().contains_key(header::TRANSFER_ENCODING);
+    if !has_body && is_ws_upgrade(req.method(), req.uri().path(), req.headers()) {
         return next.run(req).await;
     }
     let limit = limit_for(req.uri().path());

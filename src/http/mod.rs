@@ -21,6 +21,7 @@ pub mod node;
 pub mod onboarding;
 pub mod origin;
 pub mod peers;
+pub mod qr;
 pub mod ratelimit;
 pub mod recover;
 pub mod request_id;
@@ -77,8 +78,9 @@ impl AppState {
     }
 }
 
-/// One API route: method and path as documented, its handler, who may call it and in which
-/// modes it exists. Routes need an authenticated caller unless marked otherwise.
+/// One API route: method and path as documented, its handler, who may call it (its class in
+/// the access matrix, [`crate::auth::access`]) and in which modes it exists. Routes need any
+/// signed-in user (API keys: scope `admin`) unless marked otherwise.
 pub struct ApiRoute {
     pub method: Method,
     pub path: &'static str,
@@ -123,25 +125,28 @@ impl ApiRoute {
 pub fn api_routes() -> Vec<ApiRoute> {
     let mut routes = vec![
         ApiRoute::get("/api/status", get(status::status)).access(Access::Public),
-        ApiRoute::post("/api/sign", post(node::sign)),
-        ApiRoute::get("/api/peers", get(node::peers)),
-        ApiRoute::post("/api/peers/ping", post(node::ping)),
-        ApiRoute::get("/api/events", get(events::events)),
-        ApiRoute::get("/api/peers/self", get(peers::self_key)),
-        ApiRoute::get("/api/peers/group", get(peers::group)),
-        ApiRoute::get("/api/peers/policies", get(peers::policies)),
-        ApiRoute::get("/api/peers/{pubkey}/policy", get(peers::get_policy)),
-        ApiRoute::put("/api/peers/{pubkey}/policy", put(peers::put_policy)),
-        ApiRoute::delete("/api/peers/{pubkey}/policy", delete(peers::delete_policy)),
-        ApiRoute::get("/api/sign/pending", get(node::pending_signs)),
-        ApiRoute::post("/api/sign/pending/{id}/approve", post(node::approve_sign)),
-        ApiRoute::post("/api/sign/pending/{id}/deny", post(node::deny_sign)),
-        ApiRoute::post("/api/nip44/encrypt", post(crypto::nip44_encrypt)),
-        ApiRoute::post("/api/nip44/decrypt", post(crypto::nip44_decrypt)),
-        ApiRoute::post("/api/nip04/encrypt", post(crypto::nip04_encrypt)),
-        ApiRoute::post("/api/nip04/decrypt", post(crypto::nip04_decrypt)),
+        ApiRoute::post("/api/sign", post(node::sign)).access(Access::Sign),
+        ApiRoute::get("/api/peers", get(node::peers)).access(Access::Read),
+        ApiRoute::post("/api/peers/ping", post(node::ping)).access(Access::Read),
+        ApiRoute::get("/api/events", get(events::events)).access(Access::Read),
+        ApiRoute::get("/api/peers/self", get(peers::self_key)).access(Access::Read),
+        ApiRoute::get("/api/peers/group", get(peers::group)).access(Access::Read),
+        ApiRoute::get("/api/peers/policies", get(peers::policies)).access(Access::Admin),
+        ApiRoute::get("/api/peers/{pubkey}/policy", get(peers::get_policy)).access(Access::Admin),
+        ApiRoute::put("/api/peers/{pubkey}/policy", put(peers::put_policy)).access(Access::Admin),
+        ApiRoute::delete("/api/peers/{pubkey}/policy", delete(peers::delete_policy))
+            .access(Access::Admin),
+        ApiRoute::get("/api/sign/pending", get(node::pending_signs)).access(Access::Admin),
+        ApiRoute::post("/api/sign/pending/{id}/approve", post(node::approve_sign))
+            .access(Access::Admin),
+        ApiRoute::post("/api/sign/pending/{id}/deny", post(node::deny_sign)).access(Access::Admin),
+        ApiRoute::post("/api/nip44/encrypt", post(crypto::nip44_encrypt)).access(Access::Sign),
+        ApiRoute::post("/api/nip44/decrypt", post(crypto::nip44_decrypt)).access(Access::Sign),
+        ApiRoute::post("/api/nip04/encrypt", post(crypto::nip04_encrypt)).access(Access::Sign),
+        ApiRoute::post("/api/nip04/decrypt", post(crypto::nip04_decrypt)).access(Access::Sign),
         ApiRoute::post("/api/recover", post(recover::recover)),
         ApiRoute::post("/api/recover/validate", post(recover::validate)),
+        ApiRoute::post("/api/qr", post(qr::qr)),
         // ---- V2M: keyset migration and V2 credentials (owner only) ----
         ApiRoute::get("/api/keyset", get(keyset::get_keyset)).access(Access::Admin),
         ApiRoute::delete("/api/keyset", delete(keyset::delete_keyset)).access(Access::Admin),
@@ -255,13 +260,15 @@ fn auth_routes() -> Vec<ApiRoute> {
         ApiRoute::post("/api/admin/passphrase", post(admin::set_passphrase))
             .access(Admin)
             .modes(Database),
-        ApiRoute::get("/api/env", get(env::get_env)),
+        ApiRoute::get("/api/env", get(env::get_env)).access(Admin),
         ApiRoute::post("/api/env", post(env::post_env)).access(Admin),
         ApiRoute::post("/api/env/delete", post(env::delete_env)).access(Admin),
         ApiRoute::post("/api/env/admin-secret", post(env::reveal_admin_secret))
             .access(Admin)
             .modes(Database),
-        ApiRoute::get("/api/env/shares", get(env::get_shares)).modes(Headless),
+        ApiRoute::get("/api/env/shares", get(env::get_shares))
+            .access(Admin)
+            .modes(Headless),
         ApiRoute::post("/api/env/shares", post(env::post_shares))
             .access(Admin)
             .modes(Headless),
@@ -315,12 +322,14 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed().into_response() })
         // GUARD layers, innermost first: body limit, WebSocket origin, rate limits, CORS,
         // security headers, client address.
+        .layer(axum::middleware::from_fn(events::handshake_credentials))
         .layer(axum::middleware::from_fn(limits::middleware))
         .layer(from_fn_with_state(state.clone(), origin::ws_middleware))
         .layer(from_fn_with_state(state.clone(), ratelimit::middleware))
         .layer(from_fn_with_state(state.clone(), cors::middleware))
         .layer(from_fn_with_state(state.clone(), headers::middleware))
         .layer(from_fn_with_state(state.clone(), client_ip::middleware))
+        .layer(axum::middleware::map_response(limits::json_413))
         .layer(axum::middleware::from_fn(request_id::middleware))
         .with_state(state)
 }

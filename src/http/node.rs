@@ -188,7 +188,23 @@ async fn sign_inner(state: &AppState, body: &[u8]) -> Result<SignResponse, ApiEr
         }
         (None, None) => return Err(bad_request("Give exactly one of `message` or `event`")),
     };
-    let sig = node.sign(message).await.map_err(sign_error)?;
+    // Our own requests appear in the event stream next to the peers' ones (the UI's log).
+    let result = node.sign(message).await;
+    state.events.emit(
+        crate::events::EventKind::Sign,
+        if result.is_ok() {
+            "this node's sign request was signed"
+        } else {
+            "this node's sign request failed"
+        },
+        Some(serde_json::json!({
+            "id": hex::encode(message),
+            "own": true,
+            "kind": event.as_ref().map(|(_, ev)| ev.kind),
+            "error": result.as_ref().err().map(ToString::to_string),
+        })),
+    );
+    let sig = result.map_err(sign_error)?;
     let (id, signature) = (hex::encode(message), hex::encode(sig));
     Ok(SignResponse {
         event: event.map(|(pubkey, ev)| SignedEvent {
@@ -243,7 +259,7 @@ fn peer_view(p: &crate::node::Peer, now: Instant) -> PeerView {
         latency: p.latency_ms,
         partials_issued: p.partials_issued,
         partial_cap: p.meta.partial_cap,
-        policy: super::peers::policy_view(p, now),
+        policy: super::peers::policy_view(p, now, hex::encode(p.compressed)),
     }
 }
 
@@ -291,6 +307,35 @@ pub struct PingResultView {
     pub status: String,
 }
 
+/// The peer's status after a single-target ping, as igloo-server returns it.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PingStatusView {
+    /// The target as the request gave it.
+    pub pubkey: String,
+    pub online: bool,
+    /// ISO-8601, when it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency: Option<u64>,
+    /// ISO-8601, when it did not answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_ping_attempt: Option<String>,
+}
+
+/// `POST /api/peers/ping` for one target: igloo-server's shape, `pubkey` echoing the target.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PingOneView {
+    pub pubkey: String,
+    pub success: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub status: PingStatusView,
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct PingAllResponse {
     pub results: Vec<PingResultView>,
@@ -322,7 +367,7 @@ async fn ping_one(node: &AnyNode, peer: &crate::node::Peer) -> PingResultView {
     tag = "node",
     request_body = PingRequest,
     responses(
-        (status = 200, description = "One result, or `{results}` for target all", body = PingResultView),
+        (status = 200, description = "One result (`pubkey` echoes the target; `status` is `{pubkey, online, lastSeen, latency}` or `{pubkey, online: false, lastPingAttempt}`), or `{results}` for target all", body = PingOneView),
         (status = 400, description = "Bad request or unknown peer", body = super::error::ErrorBody),
         (status = 503, description = "No running node", body = super::error::ErrorBody)
     )
@@ -343,7 +388,23 @@ pub async fn ping(State(state): State<AppState>, body: Bytes) -> Result<Response
         .iter()
         .find(|p| p.xonly == key)
         .ok_or_else(|| bad_request("target is not a peer of this group"))?;
-    Ok(Json(ping_one(&node, peer).await).into_response())
+    let r = ping_one(&node, peer).await;
+    let now = crate::timefmt::iso8601(std::time::SystemTime::now());
+    let status = PingStatusView {
+        pubkey: req.target.clone(),
+        online: r.success,
+        last_seen: r.success.then(|| now.clone()),
+        latency: r.latency,
+        last_ping_attempt: (!r.success).then_some(now),
+    };
+    Ok(Json(PingOneView {
+        pubkey: req.target,
+        success: r.success,
+        latency: r.latency,
+        error: r.error,
+        status,
+    })
+    .into_response())
 }
 
 /// A sign request waiting for approval.

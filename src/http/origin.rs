@@ -5,15 +5,16 @@
 //! 1. No `Origin` header: not a browser (curl, a Nostr client, a FROSTR peer). WebSockets are
 //!    allowed, as in igloo-server; CORS adds nothing.
 //! 2. An `Origin` that does not parse (including `null`): refused.
-//! 3. The same host as the request (port ignored, as igloo-server's `@self`): allowed. The
-//!    host is the `Host` header, or the first `X-Forwarded-Host` behind a trusted proxy.
-//!    igloo-server allowed *every* origin in development when the list was empty and needed
-//!    `@self` spelled out once a list was set, which refused its own UI; here the box's own
-//!    pages are always allowed and nothing else is unless listed. `@self` is still accepted.
+//! 3. Exactly the origin the browser used for this request: allowed. That is the scheme (https
+//!    when igloo terminates TLS), the `Host` header's host and port; behind a trusted proxy
+//!    (`TRUST_PROXY`) the first `X-Forwarded-Proto` and `X-Forwarded-Host` instead. Default
+//!    ports (80, 443) compare equal to no port. Another port or scheme of the same host is
+//!    another site: on an Umbrel or StartOS box every other app is one, and the session cookie
+//!    (SameSite ignores ports) would ride along. `@self` means exactly this origin.
 //! 4. An exact entry of the list: allowed.
 //! 5. `*`: any origin for CORS (without credentials); for WebSockets outside production only,
 //!    as in igloo-server.
-//! 6. Anything else: refused (403 on WebSocket upgrades and preflights).
+//! 6. Anything else: refused (403 on WebSocket upgrades, preflights and credentialed calls).
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -22,16 +23,16 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::ApiError;
-use super::ratelimit::is_ws_upgrade;
-use crate::config::Config;
+use super::ratelimit::{asks_for_websocket, is_real_upgrade, is_ws_route};
+use crate::config::{Config, TlsMode};
 
 /// How an origin is allowed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// No `Origin` header: a non-browser client.
     NoOrigin,
-    /// The server's own host.
-    SameHost,
+    /// Exactly the origin the browser used for this request (scheme, host and port).
+    SameOrigin,
     /// Listed exactly in `ALLOWED_ORIGINS`.
     Listed,
     /// Allowed by a `*` entry.
@@ -53,6 +54,8 @@ pub struct OriginPolicy {
     wildcard: bool,
     production: bool,
     trust_proxy: bool,
+    /// igloo terminates TLS itself: requests arrive over https.
+    tls: bool,
 }
 
 impl OriginPolicy {
@@ -62,6 +65,7 @@ impl OriginPolicy {
             cfg.is_production(),
             cfg.auth.trust_proxy,
         )
+        .with_tls(cfg.tls != TlsMode::Off)
     }
 
     pub fn new(list: &[String], production: bool, trust_proxy: bool) -> Self {
@@ -79,7 +83,14 @@ impl OriginPolicy {
             wildcard,
             production,
             trust_proxy,
+            tls: false,
         }
+    }
+
+    /// The same policy for a server that terminates TLS itself.
+    pub fn with_tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// The verdict on a request for CORS purposes.
@@ -99,10 +110,11 @@ impl OriginPolicy {
         let Some(origin) = origin.to_str().ok().and_then(parse_origin) else {
             return Verdict::Refused;
         };
-        if let Some(host) = self.request_host(headers) {
-            if origin.host.eq_ignore_ascii_case(&host) {
-                return Verdict::SameHost;
-            }
+        if self
+            .own_origin(headers)
+            .is_some_and(|own| own == origin.normalized)
+        {
+            return Verdict::SameOrigin;
         }
         if self.exact.contains(&origin.normalized) {
             return Verdict::Listed;
@@ -113,19 +125,61 @@ impl OriginPolicy {
         Verdict::Refused
     }
 
-    /// The host name the client addressed, without port.
-    fn request_host(&self, headers: &HeaderMap) -> Option<String> {
+    /// Whether the browser reached us over https: igloo's own TLS, or a trusted proxy's
+    /// `X-Forwarded-Proto: https`.
+    pub fn is_https(&self, headers: &HeaderMap) -> bool {
+        self.scheme(headers) == "https"
+    }
+
+    fn scheme(&self, headers: &HeaderMap) -> &'static str {
         let forwarded = self
             .trust_proxy
-            .then(|| headers.get("x-forwarded-host"))
-            .flatten()
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .filter(|v| !v.is_empty());
-        let raw = forwarded.or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()))?;
-        host_of_authority(raw)
+            .then(|| first_value(headers, "x-forwarded-proto"))
+            .flatten();
+        match forwarded {
+            Some(p) if p.eq_ignore_ascii_case("https") => "https",
+            Some(p) if p.eq_ignore_ascii_case("http") => "http",
+            _ if self.tls => "https",
+            _ => "http",
+        }
     }
+
+    /// `scheme://host[:port]` as the browser addressed this request, normalized like an
+    /// `Origin` (lower case, default port dropped); `None` without a usable host.
+    pub fn own_origin(&self, headers: &HeaderMap) -> Option<String> {
+        let forwarded = self
+            .trust_proxy
+            .then(|| first_value(headers, "x-forwarded-host"))
+            .flatten();
+        let raw = forwarded.or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()))?;
+        let scheme = self.scheme(headers);
+        let authority = raw.trim().to_ascii_lowercase();
+        host_of_authority(&authority)?;
+        Some(without_default_port(scheme, &authority))
+    }
+}
+
+/// The first entry of a comma separated header (what the client-facing proxy wrote).
+fn first_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// `scheme://authority` with `:80` (http) or `:443` (https) removed, as browsers write origins.
+fn without_default_port(scheme: &str, authority: &str) -> String {
+    let default = if scheme == "https" { ":443" } else { ":80" };
+    let a = authority.strip_suffix(default).unwrap_or(authority);
+    format!("{scheme}://{a}")
+}
+
+/// Whether the browser is on https for this request: igloo's own TLS, or `TRUST_PROXY` with
+/// `X-Forwarded-Proto: https` from a TLS-terminating proxy. Cookies get `Secure` then.
+pub fn request_is_https(state: &AppState, headers: &HeaderMap) -> bool {
+    state.tls_enabled || state.guard.origins.get().is_https(headers)
 }
 
 /// The origin policy in force, replaced whole when `ALLOWED_ORIGINS` changes through
@@ -158,14 +212,16 @@ impl LiveOrigins {
 }
 
 struct Origin {
-    /// `scheme://host[:port]`, lower case.
+    /// `scheme://host[:port]`, lower case, default port dropped.
     normalized: String,
-    /// The host name alone (IPv6 without brackets).
-    host: String,
 }
 
 fn normalize(o: &str) -> String {
-    o.trim().trim_end_matches('/').to_ascii_lowercase()
+    let o = o.trim().trim_end_matches('/').to_ascii_lowercase();
+    match o.split_once("://") {
+        Some((scheme, authority)) => without_default_port(scheme, authority),
+        None => o,
+    }
 }
 
 /// Parses `scheme://host[:port]`; `None` for `null`, paths, user info or other schemes.
@@ -175,8 +231,8 @@ fn parse_origin(raw: &str) -> Option<Origin> {
     if !matches!(scheme, "http" | "https") || authority.contains(['/', '@', '?', '#']) {
         return None;
     }
-    let host = host_of_authority(authority)?;
-    Some(Origin { normalized, host })
+    host_of_authority(authority)?;
+    Some(Origin { normalized })
 }
 
 /// `host`, `host:port`, `[v6]` or `[v6]:port` → the host; `None` if malformed.
@@ -206,17 +262,29 @@ fn is_port(p: &str) -> bool {
     !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Refuses WebSocket upgrades (relay at `/` and `/api/events`) from origins the policy does
-/// not allow: 403 before any upgrade happens.
+/// On the WebSocket routes (relay at `/` and `/api/events`): a request asking for a
+/// WebSocket without a complete handshake gets 400, and a real upgrade from an origin the
+/// policy does not allow gets 403, before any upgrade happens. Both sockets follow the same
+/// rule as the API.
 pub async fn ws_middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if is_ws_upgrade(req.headers()) && !state.guard.origins.websocket(req.headers()).allowed() {
-        tracing::debug!(path = req.uri().path(), "WebSocket origin refused");
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "ORIGIN_NOT_ALLOWED",
-            "This origin may not open a WebSocket here",
-        )
-        .into_response();
+    if is_ws_route(req.uri().path()) && asks_for_websocket(req.headers()) {
+        if !is_real_upgrade(req.method(), req.headers()) {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "BAD_UPGRADE",
+                "Incomplete WebSocket handshake",
+            )
+            .into_response();
+        }
+        if !state.guard.origins.websocket(req.headers()).allowed() {
+            tracing::debug!(path = req.uri().path(), "WebSocket origin refused");
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "ORIGIN_NOT_ALLOWED",
+                "This origin may not open a WebSocket here",
+            )
+            .into_response();
+        }
     }
     next.run(req).await
 }
@@ -241,12 +309,12 @@ mod tests {
     }
 
     #[test]
-    fn own_host_and_non_browsers_pass_evil_origins_do_not() {
+    fn own_origin_and_non_browsers_pass_evil_origins_do_not() {
         let p = policy(&[], false, false);
         let h = headers(None, "igloo.lan:8002");
         assert_eq!(p.websocket(&h), Verdict::NoOrigin);
-        let h = headers(Some("http://igloo.lan:5173"), "igloo.lan:8002");
-        assert_eq!(p.websocket(&h), Verdict::SameHost);
+        let h = headers(Some("http://igloo.lan:8002"), "igloo.lan:8002");
+        assert_eq!(p.websocket(&h), Verdict::SameOrigin);
         let h = headers(Some("https://evil.example"), "igloo.lan:8002");
         assert_eq!(p.websocket(&h), Verdict::Refused);
         assert_eq!(p.cors(&h), Verdict::Refused);
@@ -264,12 +332,39 @@ mod tests {
     }
 
     #[test]
+    fn another_port_or_scheme_of_the_same_host_is_another_origin() {
+        let p = policy(&[], false, false);
+        for other in [
+            "http://igloo.lan:5173",
+            "http://igloo.lan",
+            "https://igloo.lan:8002",
+        ] {
+            let h = headers(Some(other), "igloo.lan:8002");
+            assert_eq!(p.cors(&h), Verdict::Refused, "{other}");
+            assert_eq!(p.websocket(&h), Verdict::Refused, "{other}");
+        }
+        // Under igloo's own TLS the page is https and only https matches.
+        let tls = policy(&[], false, false).with_tls(true);
+        let h = headers(Some("https://igloo.lan:8002"), "igloo.lan:8002");
+        assert_eq!(tls.cors(&h), Verdict::SameOrigin);
+        let h = headers(Some("http://igloo.lan:8002"), "igloo.lan:8002");
+        assert_eq!(tls.cors(&h), Verdict::Refused);
+        // Default ports are the same as none.
+        let h = headers(Some("http://igloo.lan"), "igloo.lan:80");
+        assert_eq!(p.cors(&h), Verdict::SameOrigin);
+        let h = headers(Some("https://igloo.lan:443"), "igloo.lan");
+        assert_eq!(tls.cors(&h), Verdict::SameOrigin);
+    }
+
+    #[test]
     fn listed_and_wildcard_origins() {
         let p = policy(&["https://app.example/", "@self"], true, false);
         let h = headers(Some("HTTPS://app.example"), "igloo.lan");
         assert_eq!(p.cors(&h), Verdict::Listed);
         let h = headers(Some("https://app.example:444"), "igloo.lan");
         assert_eq!(p.cors(&h), Verdict::Refused);
+        let h = headers(Some("https://app.example:443"), "igloo.lan");
+        assert_eq!(p.cors(&h), Verdict::Listed);
         let star = policy(&["*"], true, false);
         let h = headers(Some("https://x.example"), "igloo.lan");
         assert_eq!(star.cors(&h), Verdict::Wildcard);
@@ -283,21 +378,30 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_host_only_behind_a_trusted_proxy() {
+    fn forwarded_host_and_proto_only_behind_a_trusted_proxy() {
         let mut h = headers(Some("https://igloo.example.com"), "127.0.0.1:8002");
         h.insert(
             "x-forwarded-host",
             HeaderValue::from_static("igloo.example.com, inner"),
         );
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
         assert_eq!(policy(&[], true, false).websocket(&h), Verdict::Refused);
-        assert_eq!(policy(&[], true, true).websocket(&h), Verdict::SameHost);
+        assert!(!policy(&[], true, false).is_https(&h));
+        let trusted = policy(&[], true, true);
+        assert_eq!(trusted.websocket(&h), Verdict::SameOrigin);
+        assert!(trusted.is_https(&h));
+        // The proxy says http: the https page of the same host is another origin.
+        h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        assert_eq!(trusted.websocket(&h), Verdict::Refused);
     }
 
     #[test]
-    fn ipv6_hosts_compare_without_brackets_or_port() {
+    fn ipv6_hosts_compare_with_their_port() {
         let p = policy(&[], true, false);
+        let h = headers(Some("http://[::1]:8002"), "[::1]:8002");
+        assert_eq!(p.websocket(&h), Verdict::SameOrigin);
         let h = headers(Some("http://[::1]:3000"), "[::1]:8002");
-        assert_eq!(p.websocket(&h), Verdict::SameHost);
+        assert_eq!(p.websocket(&h), Verdict::Refused);
         assert_eq!(host_of_authority("[::1"), None);
         assert_eq!(host_of_authority("a:b"), None);
     }

@@ -55,14 +55,17 @@ pub struct PeerPolicyView {
     pub partial_cap: Option<u64>,
 }
 
-pub(super) fn policy_view(p: &Peer, now: Instant) -> PeerPolicyView {
+/// Our policy towards `p`. `pubkey` is the form igloo-server shows: the peer list passes the
+/// group commit's compressed key, `/api/peers/policies` the x-only key, the single-policy
+/// routes the key as the caller wrote it; `normalizedPubkey` is always x-only.
+pub(super) fn policy_view(p: &Peer, now: Instant, pubkey: String) -> PeerPolicyView {
     let status = match p.last_seen {
         None => "unknown",
         Some(_) if online(p, now) => "online",
         Some(_) => "offline",
     };
     PeerPolicyView {
-        pubkey: hex::encode(p.compressed),
+        pubkey,
         normalized_pubkey: hex::encode(p.xonly),
         allow_send: p.policy.send,
         allow_receive: p.policy.recv,
@@ -108,9 +111,11 @@ pub struct SelfResponse {
     )
 )]
 pub async fn self_key(State(state): State<AppState>) -> Result<Json<SelfResponse>, ApiError> {
+    // x-only, as igloo-server returns it (igloo-core `extractSelfPubkeyFromCredentials`).
     if let Some(n) = state.node.current_any().filter(|n| n.as_v2().is_some()) {
         let pubkey = n
             .self_compressed()
+            .and_then(|c| <[u8; 32]>::try_from(&c[1..]).ok())
             .ok_or_else(|| bad_request("Cannot extract our public key"))?;
         return Ok(Json(SelfResponse {
             pubkey: hex::encode(pubkey),
@@ -118,15 +123,8 @@ pub async fn self_key(State(state): State<AppState>) -> Result<Json<SelfResponse
         }));
     }
     let pubkey = match (state.node.current(), credentials(&state)?) {
-        (Some(n), _) => {
-            let x = n.self_xonly();
-            n.group()
-                .commits
-                .iter()
-                .find(|c| crate::frostr::types::x_only(&c.pubkey) == x)
-                .map(|c| crate::frostr::types::compressed(&c.pubkey))
-        }
-        (None, (_, Some(share))) => Some(crate::frostr::types::compressed(&share.public_key())),
+        (Some(n), _) => Some(n.self_xonly()),
+        (None, (_, Some(share))) => Some(crate::frostr::types::x_only(&share.public_key())),
         (None, (_, None)) => None,
     };
     let pubkey = pubkey.ok_or_else(|| bad_request("Cannot extract our public key"))?;
@@ -189,7 +187,11 @@ pub async fn policies(State(state): State<AppState>) -> Result<Json<PoliciesResp
     let node = any_node(&state)?;
     let now = Instant::now();
     Ok(Json(PoliciesResponse {
-        policies: node.peers().iter().map(|p| policy_view(p, now)).collect(),
+        policies: node
+            .peers()
+            .iter()
+            .map(|p| policy_view(p, now, hex::encode(p.xonly)))
+            .collect(),
     }))
 }
 
@@ -307,7 +309,7 @@ pub async fn get_policy(
         .peer(&key)
         .ok_or_else(|| ApiError::not_found("Not a peer of this group"))?;
     Ok(Json(PolicyResponse {
-        policy: policy_view(&peer, Instant::now()),
+        policy: policy_view(&peer, Instant::now(), pubkey.clone()),
     }))
 }
 
@@ -337,7 +339,7 @@ pub async fn put_policy(
         .await
         .map_err(policy_error)?;
     Ok(Json(PolicyResponse {
-        policy: policy_view(&peer, Instant::now()),
+        policy: policy_view(&peer, Instant::now(), pubkey.clone()),
     }))
 }
 
@@ -362,7 +364,7 @@ pub async fn delete_policy(
     let peer = node.delete_policy(&key).await.map_err(policy_error)?;
     Ok(Json(PolicyRemovedResponse {
         removed: true,
-        policy: policy_view(&peer, Instant::now()),
+        policy: policy_view(&peer, Instant::now(), pubkey.clone()),
     }))
 }
 

@@ -84,12 +84,53 @@ impl Bucket {
     }
 }
 
-/// True for a WebSocket upgrade request.
-pub fn is_ws_upgrade(headers: &HeaderMap) -> bool {
+/// The paths that serve WebSockets: the relay at `/` and the event stream.
+pub fn is_ws_route(path: &str) -> bool {
+    path == "/" || path == "/api/events"
+}
+
+/// Whether a comma-separated header holds `token` (case-insensitive), in any of its values.
+fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
     headers
-        .get(header::UPGRADE)
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// Whether the request says it wants a WebSocket (`Upgrade: websocket`), real or not.
+pub fn asks_for_websocket(headers: &HeaderMap) -> bool {
+    header_has_token(headers, header::UPGRADE, "websocket")
+}
+
+/// A complete RFC 6455 handshake request: GET, `Connection: upgrade`, `Upgrade: websocket`,
+/// a `Sec-WebSocket-Key` that is base64 of 16 bytes and `Sec-WebSocket-Version: 13`.
+pub fn is_real_upgrade(method: &Method, headers: &HeaderMap) -> bool {
+    use base64::Engine;
+    let key_ok = headers
+        .get(header::SEC_WEBSOCKET_KEY)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+        .and_then(|v| {
+            base64::engine::general_purpose::STANDARD
+                .decode(v.trim())
+                .ok()
+        })
+        .is_some_and(|k| k.len() == 16);
+    let version_ok = headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| v.as_bytes() == b"13");
+    method == Method::GET
+        && header_has_token(headers, header::CONNECTION, "upgrade")
+        && asks_for_websocket(headers)
+        && key_ok
+        && version_ok
+}
+
+/// True only for a real WebSocket handshake on a WebSocket route. The header alone proves
+/// nothing: any other request keeps its own body limit and rate-limit bucket.
+pub fn is_ws_upgrade(method: &Method, path: &str, headers: &HeaderMap) -> bool {
+    is_ws_route(path) && is_real_upgrade(method, headers)
 }
 
 /// The bucket a request counts against, by method and path; `None` for the UI's files.
@@ -523,7 +564,7 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
             super::client_ip::resolve(std::net::Ipv4Addr::LOCALHOST.into(), req.headers(), false)
         }
     };
-    let upgrade = is_ws_upgrade(req.headers());
+    let upgrade = is_ws_upgrade(req.method(), req.uri().path(), req.headers());
     // The node's own sockets to the built-in relay come from loopback and reconnect whenever
     // a relay drops; counting them could lock the signer out of its own relay (reference
     // §17.22). Loopback clients are local processes; the relay's per-address connection cap
@@ -594,6 +635,56 @@ mod tests {
         assert_eq!(b(Method::GET, "/app.js"), None);
         assert_eq!(b(Method::GET, "/apiary"), None);
         assert_eq!(bucket_for(&Method::GET, "/", true), Some(Bucket::WsUpgrade));
+    }
+
+    #[test]
+    fn only_a_complete_handshake_on_a_websocket_route_is_an_upgrade() {
+        let full = || {
+            let mut h = HeaderMap::new();
+            h.insert(
+                header::CONNECTION,
+                HeaderValue::from_static("keep-alive, Upgrade"),
+            );
+            h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            h.insert(
+                header::SEC_WEBSOCKET_KEY,
+                HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ=="),
+            );
+            h.insert(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            );
+            h
+        };
+        assert!(is_ws_upgrade(&Method::GET, "/", &full()));
+        assert!(is_ws_upgrade(&Method::GET, "/api/events", &full()));
+        assert!(!is_ws_upgrade(&Method::GET, "/api/status", &full()));
+        assert!(!is_ws_upgrade(&Method::POST, "/api/events", &full()));
+        let without = |name: header::HeaderName| {
+            let mut h = full();
+            h.remove(name);
+            h
+        };
+        for name in [
+            header::CONNECTION,
+            header::UPGRADE,
+            header::SEC_WEBSOCKET_KEY,
+            header::SEC_WEBSOCKET_VERSION,
+        ] {
+            assert!(
+                !is_ws_upgrade(&Method::GET, "/", &without(name.clone())),
+                "{name}"
+            );
+        }
+        let mut h = full();
+        h.insert(
+            header::SEC_WEBSOCKET_KEY,
+            HeaderValue::from_static("c2hvcnQ="),
+        );
+        assert!(!is_ws_upgrade(&Method::GET, "/", &h), "a key of 5 bytes");
+        let mut h = full();
+        h.insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("8"));
+        assert!(!is_ws_upgrade(&Method::GET, "/", &h));
     }
 
     #[test]

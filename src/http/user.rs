@@ -275,6 +275,7 @@ pub async fn set_relays(
 pub async fn change_password(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
     let id = user_id(&p);
@@ -335,7 +336,9 @@ pub async fn change_password(
             (
                 [(
                     header::SET_COOKIE,
-                    crate::auth::session::clear_cookie(state.tls_enabled),
+                    crate::auth::session::clear_cookie(super::origin::request_is_https(
+                        &state, &headers,
+                    )),
                 )],
                 no_store(
                     StatusCode::OK,

@@ -64,6 +64,18 @@ impl SignRequest {
         }
     }
 
+    /// The partial signatures answering it would count toward the peer's cap: one per
+    /// sighash for v1 (each is one more equation on the share, spec §11.1); one per session
+    /// for V2, as its responder counts (one-time nonces, nothing leaks).
+    pub fn partials(&self) -> u64 {
+        match self {
+            SignRequest::V1 { session, .. } => {
+                u64::try_from(session.hashes.len()).unwrap_or(u64::MAX)
+            }
+            SignRequest::V2 { .. } => 1,
+        }
+    }
+
     /// Free text the requester attached (untrusted); V2 content bytes shown as UTF-8 when
     /// they are, else as hex.
     pub fn content(&self) -> Option<String> {

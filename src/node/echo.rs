@@ -1,7 +1,9 @@
 //! Echo (spec §5, reference §8.4): a `/echo/req` published to our own pubkey.
 //!
-//! * At start the node publishes one, which is what Igloo Desktop's share-export flow
-//!   (igloo-core `awaitShareEcho`) waits for on the device it exported the share from.
+//! * At start the node publishes one on every relay, as soon as that relay first connects
+//!   (once per relay and node run): this is what Igloo Desktop's share-export flow (igloo-core
+//!   `awaitShareEcho`) waits for on the device it exported the share from, and it may listen
+//!   on any one of the relays, including one that connects later than the others.
 //! * [`NodeHandle::echo`] measures a relay round trip: our own subscription sees the echo
 //!   come back.
 //! * An echo from our own pubkey that we did not send means another device holds this share:
@@ -60,26 +62,43 @@ impl NodeHandle {
         self.send(&me, id, &Payload::EchoReq(challenge))
     }
 
-    /// Wait for the first relay connection, then publish the start-up echo.
+    /// Publish the start-up echo on each relay as soon as it first connects (once per relay
+    /// in this node run); ends when every relay got one, or at shutdown.
     pub(super) async fn startup_echo(self, mut shutdown: watch::Receiver<bool>) {
         let mut activity = self.activity();
-        while !self.is_connected() {
+        let mut echoed = vec![false; self.relay_states().len()];
+        loop {
+            for (i, state) in self.relay_states().iter().enumerate() {
+                if !state.connected || echoed.get(i).copied().unwrap_or(true) {
+                    continue;
+                }
+                let (id, challenge) = fresh();
+                self.0.sent_echoes.remember(id);
+                let me = self.0.self_xonly;
+                let sent = self.send_to_relay(i, &me, id, &Payload::EchoReq(challenge));
+                // Gone again before we could send: try at its next connection.
+                echoed[i] = !matches!(sent, Err(NodeError::NotPublished));
+                match sent {
+                    Ok(()) => {
+                        tracing::info!(relay = %state.url, "published the start-up echo");
+                        self.emit(
+                            EventKind::Info,
+                            "Echo published (share-export confirmation)",
+                            Some(serde_json::json!({ "relay": state.url })),
+                        );
+                    }
+                    Err(e) => {
+                        tracing::warn!(relay = %state.url, error = %e, "start-up echo not published")
+                    }
+                }
+            }
+            if echoed.iter().all(|e| *e) {
+                return;
+            }
             tokio::select! {
                 r = activity.changed() => if r.is_err() { return },
                 _ = shutdown.wait_for(|s| *s) => return,
             }
-        }
-        let (id, challenge) = fresh();
-        match self.publish_echo(id, challenge) {
-            Ok(()) => {
-                tracing::info!("published the start-up echo");
-                self.emit(
-                    EventKind::Info,
-                    "Echo published (share-export confirmation)",
-                    None,
-                );
-            }
-            Err(e) => tracing::warn!(error = %e, "start-up echo not published"),
         }
     }
 

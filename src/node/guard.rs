@@ -183,7 +183,10 @@ impl Guard {
         request: SignRequest,
         ttl: Duration,
     ) -> Result<(String, Duration), String> {
-        if let Some(c) = peers.get(&from).and_then(|p| p.cap_reached()) {
+        if let Some(c) = peers
+            .get(&from)
+            .and_then(|p| p.cap_refuses(request.partials()))
+        {
             return Err(c.to_string());
         }
         let pending = PendingSign::new(from, request, ttl);
@@ -320,7 +323,7 @@ impl NodeHandle {
         Ok(p)
     }
 
-    /// A single-sighash `/sign/req` from a peer whose policy lets us answer: answer it now
+    /// A `/sign/req` of at most two sighashes from a peer whose policy lets us answer: answer it now
     /// (auto) or queue it (approve). The work that may block runs in a task.
     pub(super) fn on_sign_request(
         &self,
@@ -371,14 +374,17 @@ impl NodeHandle {
         }
     }
 
-    /// Count (and, under a cap, durably record) one partial for `from`, then sign and send.
+    /// Count (and, under a cap, durably record) one partial per sighash for `from`, all or
+    /// none, then sign and send.
     async fn issue_partial(
         &self,
         from: [u8; 32],
         id: MessageId,
         session: SessionPackage,
     ) -> Result<u64, ApprovalError> {
-        let (count, cap) = match self.0.peers.reserve_partial(&from) {
+        let sighashes = session.hashes.len();
+        let asked = u64::try_from(sighashes).unwrap_or(u64::MAX);
+        let (count, cap) = match self.0.peers.reserve_partials(&from, asked) {
             None => return Err(ApprovalError::PolicyDenied),
             Some(r) => r?,
         };
@@ -394,11 +400,12 @@ impl NodeHandle {
         self.send(&from, id, &Payload::SignRes(pkg))
             .map_err(|e| ApprovalError::Failed(e.to_string()))?;
         let peer = hex::encode(from);
-        tracing::info!(%peer, count, cap = ?cap, "partial signature issued");
+        tracing::info!(%peer, sighashes, count, cap = ?cap, "partial signature issued");
         self.emit(
             EventKind::Sign,
             "partial signature issued",
-            Some(serde_json::json!({ "peer": peer, "partialsIssued": count, "partialCap": cap })),
+            Some(serde_json::json!({ "peer": peer, "sighashes": sighashes,
+                "partialsIssued": count, "partialCap": cap })),
         );
         Ok(count)
     }

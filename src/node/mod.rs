@@ -324,18 +324,43 @@ impl NodeHandle {
         to: &[u8; 32],
         envelope: &crate::frostr::transport::envelope::Envelope,
     ) -> Result<(), NodeError> {
-        let mut iv = [0u8; 24];
-        let mut aux = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut iv);
-        rand::rngs::OsRng.fill_bytes(&mut aux);
-        let ev = event::seal(&self.0.share.seckey, to, envelope, &iv, &aux, now_secs())?;
-        let ev = nostr::prelude::Event::from_json(ev.to_json())
-            .map_err(|e| NodeError::BadReply(format!("cannot convert our own event: {e}")))?;
+        let ev = self.seal_event(to, envelope)?;
         if self.0.pool.publish(&ev) == 0 {
             return Err(NodeError::NotPublished);
         }
         self.0.pool.touch();
         Ok(())
+    }
+
+    /// Encrypt `payload` for `to` and publish it to the relay at `relay` (pool order) only.
+    fn send_to_relay(
+        &self,
+        relay: usize,
+        to: &[u8; 32],
+        id: MessageId,
+        payload: &Payload,
+    ) -> Result<(), NodeError> {
+        let ev = self.seal_event(to, &payload.to_envelope(id))?;
+        if !self.0.pool.publish_to(relay, &ev) {
+            return Err(NodeError::NotPublished);
+        }
+        self.0.pool.touch();
+        Ok(())
+    }
+
+    /// Our kind-20004 event carrying `envelope`, encrypted for `to`.
+    fn seal_event(
+        &self,
+        to: &[u8; 32],
+        envelope: &crate::frostr::transport::envelope::Envelope,
+    ) -> Result<nostr::prelude::Event, NodeError> {
+        let mut iv = [0u8; 24];
+        let mut aux = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut iv);
+        rand::rngs::OsRng.fill_bytes(&mut aux);
+        let ev = event::seal(&self.0.share.seckey, to, envelope, &iv, &aux, now_secs())?;
+        nostr::prelude::Event::from_json(ev.to_json())
+            .map_err(|e| NodeError::BadReply(format!("cannot convert our own event: {e}")))
     }
 }
 

@@ -81,10 +81,14 @@ pub use crate::config::policy::{PolicySeed, parse_peer_key, parse_policy_seeds};
 
 /// A cap refused a partial signature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("the cap of {cap} partial signatures for this peer is reached ({issued} issued)")]
+#[error(
+    "the cap of {cap} partial signatures for this peer does not allow {asked} more ({issued} issued)"
+)]
 pub struct CapReached {
     pub issued: u64,
     pub cap: u64,
+    /// Partial signatures the refused request asked for (one per sighash).
+    pub asked: u64,
 }
 
 /// One peer's state.
@@ -110,12 +114,18 @@ pub struct Peer {
 impl Peer {
     /// Its cap, when the partial signatures it obtained have reached it.
     pub fn cap_reached(&self) -> Option<CapReached> {
+        self.cap_refuses(1)
+    }
+
+    /// Its cap, when `asked` more partial signatures would pass it (count + asked > cap).
+    pub fn cap_refuses(&self, asked: u64) -> Option<CapReached> {
         self.meta
             .partial_cap
-            .filter(|c| self.partials_issued >= *c)
+            .filter(|c| self.partials_issued.saturating_add(asked) > *c)
             .map(|cap| CapReached {
                 issued: self.partials_issued,
                 cap,
+                asked,
             })
     }
 }
@@ -286,12 +296,22 @@ impl Peers {
         &self,
         xonly: &[u8; 32],
     ) -> Option<Result<(u64, Option<u64>), CapReached>> {
+        self.reserve_partials(xonly, 1)
+    }
+
+    /// Count `n` partial signatures (one per sighash of a session) for `xonly`, all or none:
+    /// refused whole when count + n would pass its cap.
+    pub fn reserve_partials(
+        &self,
+        xonly: &[u8; 32],
+        n: u64,
+    ) -> Option<Result<(u64, Option<u64>), CapReached>> {
         self.with(|v| {
             let p = v.iter_mut().find(|p| &p.xonly == xonly)?;
-            if let Some(c) = p.cap_reached() {
+            if let Some(c) = p.cap_refuses(n) {
                 return Some(Err(c));
             }
-            p.partials_issued = p.partials_issued.saturating_add(1);
+            p.partials_issued = p.partials_issued.saturating_add(n);
             Some(Ok((p.partials_issued, p.meta.partial_cap)))
         })
     }
@@ -364,11 +384,30 @@ mod tests {
         assert_eq!(p.reserve_partial(&k), Some(Ok((2, Some(2)))));
         assert_eq!(
             p.reserve_partial(&k),
-            Some(Err(CapReached { issued: 2, cap: 2 }))
+            Some(Err(CapReached {
+                issued: 2,
+                cap: 2,
+                asked: 1
+            }))
         );
         assert_eq!(p.get(&k).map(|x| x.partials_issued), Some(2));
         assert_eq!(p.reserve_partial(&[0u8; 32]), None);
         assert_eq!(p.partial_counts(), vec![(k, 2)]);
+        // A session of two sighashes is counted twice and refused whole past the cap.
+        let (policy, mut meta) = Peers::fallback_policy(None);
+        meta.partial_cap = Some(5);
+        assert!(p.set_full_policy(&k, policy, meta));
+        assert_eq!(p.reserve_partials(&k, 2), Some(Ok((4, Some(5)))));
+        assert_eq!(
+            p.reserve_partials(&k, 2),
+            Some(Err(CapReached {
+                issued: 4,
+                cap: 5,
+                asked: 2
+            }))
+        );
+        assert_eq!(p.get(&k).map(|x| x.partials_issued), Some(4));
+        assert_eq!(p.reserve_partials(&k, 1), Some(Ok((5, Some(5)))));
     }
 
     #[test]

@@ -55,10 +55,17 @@ pub struct RelayState {
     pub reconnects: u32,
 }
 
+/// One frame to send: to every connected relay, or to the relay at one index only.
+#[derive(Clone)]
+struct Outbound {
+    to: Option<usize>,
+    frame: Arc<String>,
+}
+
 /// A running pool. Dropping every handle does not stop it; `shutdown` does.
 #[derive(Clone)]
 pub struct PoolHandle {
-    outbound: broadcast::Sender<Arc<String>>,
+    outbound: broadcast::Sender<Outbound>,
     states: Arc<Vec<Mutex<RelayState>>>,
     activity: watch::Sender<Instant>,
 }
@@ -67,7 +74,28 @@ impl PoolHandle {
     /// Sends `event` to every relay that is connected now; returns how many that is.
     pub fn publish(&self, event: &Event) -> usize {
         let frame = Arc::new(ClientMessage::event(event.clone()).as_json());
-        self.outbound.send(frame).unwrap_or(0)
+        self.outbound
+            .send(Outbound { to: None, frame })
+            .unwrap_or(0)
+    }
+
+    /// Sends `event` to the relay at `index` (in the configured order) only; false when that
+    /// relay is not connected now.
+    pub fn publish_to(&self, index: usize, event: &Event) -> bool {
+        let connected = self
+            .states
+            .get(index)
+            .is_some_and(|m| m.lock().map(|g| g.connected).unwrap_or(false));
+        if !connected {
+            return false;
+        }
+        let frame = Arc::new(ClientMessage::event(event.clone()).as_json());
+        self.outbound
+            .send(Outbound {
+                to: Some(index),
+                frame,
+            })
+            .is_ok()
     }
 
     pub fn states(&self) -> Vec<RelayState> {
@@ -363,7 +391,10 @@ impl RelayTask {
                     }
                 }
                 out = outbound.recv() => match out {
-                    Ok(frame) => sink.send(Message::text(frame.as_str())).await?,
+                    Ok(Outbound { to, frame }) if to.is_none_or(|i| i == self.index) => {
+                        sink.send(Message::text(frame.as_str())).await?
+                    }
+                    Ok(_) => {}
                     // A burst larger than the queue: the oldest frames are gone; carry on.
                     Err(broadcast::error::RecvError::Lagged(n)) => {
                         tracing::warn!(relay = %self.url, dropped = n, "publish queue overflowed");

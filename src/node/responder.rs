@@ -9,6 +9,13 @@ use crate::frostr::transport::envelope::MessageId;
 use crate::frostr::transport::event::{self, Event};
 use crate::frostr::transport::payload::{EcdhPackage, Payload, PingResponse};
 
+/// The most sighashes one v1 `/sign/req` may carry. Three partial signatures from one share
+/// (in one session or across sessions) reveal it (spec §11.1), so one request must never be
+/// able to take three; two are what two separate requests would get anyway, and bifrost
+/// 1.0.7's sign queue batches the sighashes of its 100 ms `sign_ival` into one request.
+/// Every sighash is counted toward the peer's `partialCap` (see guard.rs).
+pub const MAX_SIGHASHES_PER_SESSION: usize = 2;
+
 /// Why a request is not answered; only for logging.
 #[derive(Debug, thiserror::Error)]
 pub(super) enum Refusal {
@@ -17,9 +24,9 @@ pub(super) enum Refusal {
     #[error("our policy does not answer this peer")]
     PolicyDenied,
     #[error(
-        "the session asks for {0} signatures; more than one sighash per session leaks the share in v1 (spec §11.1)"
+        "the session asks for {0} signatures in one request; {MAX_SIGHASHES_PER_SESSION} at most, since three partials from one share reveal it in v1 (spec §11.1)"
     )]
-    MultiSighash(usize),
+    TooManySighashes(usize),
     #[error("{0}")]
     Failed(String),
 }
@@ -94,10 +101,10 @@ impl NodeHandle {
             }),
             _ if !peer.policy.recv => return Err(Refusal::PolicyDenied),
             Payload::SignReq(session) => {
-                if session.hashes.len() > 1 {
-                    return Err(Refusal::MultiSighash(session.hashes.len()));
+                if session.hashes.len() > MAX_SIGHASHES_PER_SESSION {
+                    return Err(Refusal::TooManySighashes(session.hashes.len()));
                 }
-                // Counting, caps and approval: see guard.rs.
+                // Counting (one per sighash), caps and approval: see guard.rs.
                 return self.on_sign_request(from, id, session);
             }
             Payload::EcdhReq(req) => {

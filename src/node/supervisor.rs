@@ -313,6 +313,13 @@ impl Supervisor {
         Ok(handle)
     }
 
+    /// At process shutdown (the nodes were already told to stop): let go of the store, so
+    /// that the daemon can close it cleanly once the nodes' last tasks have finished.
+    pub fn release_store(&self) {
+        *lock(&self.0.guard) = super::GuardConfig::default();
+        drop(lock(&self.0.current).take());
+    }
+
     /// Stop the running node and forget its credentials (no restart); true when one was
     /// running.
     pub fn stop(&self) -> bool {

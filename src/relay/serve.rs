@@ -65,6 +65,18 @@ pub async fn serve_root(relay: Arc<Relay>, peer: SocketAddr, req: Request) -> Re
         Ok(u) => u,
         Err(rejection) => return rejection.into_response(),
     };
+    // Echo the first offered subprotocol, as igloo-server: a browser refuses a socket whose
+    // answer names none of the protocols it offered.
+    let first = parts
+        .headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').map(str::trim).find(|p| !p.is_empty()))
+        .map(str::to_string);
+    let upgrade = match first {
+        Some(p) => upgrade.protocols([p]),
+        None => upgrade,
+    };
     let max = relay.config().max_message_bytes;
     let hard = max.saturating_mul(HARD_LIMIT_FACTOR).max(64 * 1024);
     upgrade

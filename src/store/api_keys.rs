@@ -8,6 +8,37 @@ use super::schema::{API_KEY_PREFIXES, API_KEYS};
 use super::users::{decode, encode, next_id, now_ms, read_table};
 use super::{Store, StoreError};
 
+/// What an API key may do, chosen when it is created (see the access matrix in
+/// [`crate::auth::access`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiKeyScope {
+    /// Signing and encryption only: `/api/sign`, `/api/nip04/*`, `/api/nip44/*`. The default,
+    /// and what keys created before scopes existed (stored without one) get.
+    #[default]
+    Sign,
+    /// Read-only node state: peers, our key and group, ping, the event stream.
+    Read,
+    /// Everything an admin user may do except a user's own account routes.
+    Admin,
+}
+
+impl ApiKeyScope {
+    pub const ALL: [ApiKeyScope; 3] = [ApiKeyScope::Sign, ApiKeyScope::Read, ApiKeyScope::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiKeyScope::Sign => "sign",
+            ApiKeyScope::Read => "read",
+            ApiKeyScope::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ApiKeyScope> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ApiKeyRecord {
     pub id: u64,
@@ -23,6 +54,10 @@ pub struct ApiKeyRecord {
     pub last_used_ip: Option<String>,
     pub revoked_at: Option<u64>,
     pub revoked_reason: Option<String>,
+    /// Absent in keys stored before scopes existed: they read as [`ApiKeyScope::Sign`], the
+    /// narrowest scope that keeps what such keys were made for (signing).
+    #[serde(default)]
+    pub scope: ApiKeyScope,
 }
 
 /// What [`Store::revoke_api_key`] did.
@@ -172,7 +207,22 @@ mod tests {
             last_used_ip: None,
             revoked_at: None,
             revoked_reason: None,
+            scope: ApiKeyScope::Read,
         }
+    }
+
+    #[test]
+    fn keys_stored_without_a_scope_read_as_sign() {
+        let old = br#"{"id":3,"prefix":"aaaaaaaaaaaa","key_hash":"00","label":null,
+            "created_by_user_id":1,"created_by_admin":true,"created_at":1,"updated_at":1,
+            "last_used_at":null,"last_used_ip":null,"revoked_at":null,"revoked_reason":null}"#;
+        let rec: ApiKeyRecord = decode("api_keys", old).unwrap();
+        assert_eq!(rec.scope, ApiKeyScope::Sign);
+        let new = encode("api_keys", &key("bbbbbbbbbbbb")).unwrap();
+        let rec: ApiKeyRecord = decode("api_keys", &new).unwrap();
+        assert_eq!(rec.scope, ApiKeyScope::Read);
+        assert_eq!(ApiKeyScope::parse("admin"), Some(ApiKeyScope::Admin));
+        assert_eq!(ApiKeyScope::parse("Admin"), None);
     }
 
     #[test]

@@ -32,7 +32,7 @@ use redb::{Database, DatabaseError, ReadOnlyDatabase};
 
 pub use error::StoreError;
 pub use migrations::{CURRENT_VERSION, Migration};
-pub use path::{DB_FILE_NAME, resolve_db_path};
+pub use path::{DB_FILE_NAME, names_store_file, resolve_db_path};
 
 /// Page cache bound; the store is small and idle RSS matters on a Pi.
 const CACHE_BYTES: usize = 4 * 1024 * 1024;
@@ -157,6 +157,11 @@ impl Store {
         tokio::task::spawn_blocking(move || f(&store))
             .await
             .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// How many other handles (clones) of this store are alive.
+    pub fn other_handles(&self) -> usize {
+        Arc::strong_count(&self.inner).saturating_sub(1)
     }
 
     /// Closes the file cleanly (so the next open needs no recovery) if this is the last handle.

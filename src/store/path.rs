@@ -16,10 +16,12 @@ pub const DB_FILE_NAME: &str = "igloo.redb";
 const DIR_MODE: u32 = 0o700;
 const FILE_MODE: u32 = 0o600;
 
-/// Applies igloo-server's DB_PATH rule: a path with an extension is the store file itself,
-/// anything else is a directory that holds [`DB_FILE_NAME`].
+/// Whether DB_PATH names the store file itself (the rule lives with the settings).
+pub use crate::config::names_store_file;
+
+/// Applies the DB_PATH rule ([`names_store_file`]): the store file's path.
 pub fn resolve_db_path(p: &Path) -> PathBuf {
-    if p.extension().is_some() {
+    if names_store_file(p) {
         p.to_path_buf()
     } else {
         p.join(DB_FILE_NAME)
@@ -30,7 +32,7 @@ pub fn resolve_db_path(p: &Path) -> PathBuf {
 /// existing ones. Returns the store file path.
 pub(crate) fn prepare(db_path: &Path) -> Result<PathBuf, StoreError> {
     let file = resolve_db_path(db_path);
-    if db_path.extension().is_some() {
+    if names_store_file(db_path) {
         // DB_PATH names the file: its parent may be a shared directory (even the working
         // directory), so only a directory we create ourselves gets 0700.
         if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -134,6 +136,22 @@ mod tests {
             resolve_db_path(Path::new(".igloo")),
             PathBuf::from(".igloo/igloo.redb")
         );
+    }
+
+    #[test]
+    fn an_existing_directory_is_a_directory_whatever_its_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        for name in ["tmp.Xy12", "igloo.d", "data.v2"] {
+            let dir = tmp.path().join(name);
+            fs::create_dir(&dir).unwrap();
+            assert_eq!(resolve_db_path(&dir), dir.join(DB_FILE_NAME));
+            let file = prepare(&dir).unwrap();
+            assert_eq!(file, dir.join(DB_FILE_NAME));
+            assert_eq!(mode(&dir), 0o700);
+        }
+        // A path that does not exist yet: the extension rule.
+        let new = tmp.path().join("fresh.d");
+        assert_eq!(resolve_db_path(&new), new);
     }
 
     #[test]

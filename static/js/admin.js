@@ -1,6 +1,10 @@
-// The Admin tab: API keys (shown once) and users.
+// The Admin tab: API keys (the new token shown once, on a click), users, the owner passphrase.
 
-import { $, el, get, post, del, showError, notice, formData, when } from "./api.js";
+import { $, el, get, post, say, formData, when, secretBox, wipeSecrets } from "./api.js";
+
+function emptyRow(cols, text) {
+  return el("tr", {}, el("td", { colspan: cols, class: "hint" }, text));
+}
 
 export async function refreshApiKeys() {
   const body = $("apikeys");
@@ -8,37 +12,42 @@ export async function refreshApiKeys() {
   try {
     data = await get("/api/admin/api-keys");
   } catch (e) {
-    body.replaceChildren(el("tr", {}, el("td", { colspan: 6, class: "hint" }, e.message)));
+    body.replaceChildren(emptyRow(7, e.message));
     return;
   }
+  const keys = data.apiKeys || [];
+  if (!keys.length) return body.replaceChildren(emptyRow(7, "No API keys."));
   body.replaceChildren(
-    ...(data.apiKeys || []).map((k) =>
-      el(
+    ...keys.map((k) => {
+      const name = `API key ${k.label || k.prefix}`;
+      return el(
         "tr",
         { dataset: { id: k.id } },
-        el("td", {}, el("code", {}, k.prefix)),
-        el("td", {}, k.label || ""),
-        el("td", {}, when(k.createdAt)),
-        el("td", {}, k.lastUsedAt ? `${when(k.lastUsedAt)} from ${k.lastUsedIp || "?"}` : "never"),
-        el("td", {}, k.revokedAt ? `revoked${k.revokedReason ? `: ${k.revokedReason}` : ""}` : "active"),
+        el("td", { "data-label": "Prefix" }, el("code", {}, k.prefix)),
+        el("td", { "data-label": "Label" }, k.label || "–"),
+        el("td", { "data-label": "Scope" }, k.scope || "sign"),
+        el("td", { "data-label": "Created" }, when(k.createdAt)),
+        el("td", { "data-label": "Last used" }, k.lastUsedAt ? `${when(k.lastUsedAt)} from ${k.lastUsedIp || "?"}` : "never"),
+        el("td", { "data-label": "State" }, k.revokedAt ? `revoked${k.revokedReason ? `: ${k.revokedReason}` : ""}` : "active"),
         el(
           "td",
-          {},
-          k.revokedAt
-            ? ""
-            : el("button", { type: "button", class: "danger", onclick: () => revokeKey(k.id) }, "Revoke"),
+          { "data-label": "Actions" },
+          k.revokedAt ? "–" : el("button", { type: "button", class: "danger", "aria-label": `Revoke ${name}`, onclick: () => revokeKey(k, name) }, "Revoke"),
         ),
-      ),
-    ),
+      );
+    }),
   );
 }
 
-async function revokeKey(id) {
-  const reason = prompt("Why is this key revoked? (optional)") ?? "";
+async function revokeKey(k, name) {
+  const reason = prompt(`Why is ${name} revoked? (optional)`);
+  if (reason === null) return;
+  const form = $("apikey-create");
   try {
-    await post("/api/admin/api-keys/revoke", { apiKeyId: id, reason });
+    const r = await post("/api/admin/api-keys/revoke", { apiKeyId: k.id, reason });
+    say(form, r && r.message ? r.message : `${name} revoked.`, true);
   } catch (e) {
-    showError(e);
+    say(form, e);
   }
   await refreshApiKeys();
 }
@@ -49,7 +58,7 @@ export async function refreshUsers() {
   try {
     data = await get("/api/admin/users");
   } catch (e) {
-    body.replaceChildren(el("tr", {}, el("td", { colspan: 4, class: "hint" }, e.message)));
+    body.replaceChildren(emptyRow(4, e.message));
     return;
   }
   body.replaceChildren(
@@ -57,10 +66,10 @@ export async function refreshUsers() {
       el(
         "tr",
         { dataset: { id: u.id } },
-        el("td", {}, u.username),
-        el("td", {}, u.role || ""),
-        el("td", {}, when(u.createdAt)),
-        el("td", {}, el("button", { type: "button", class: "danger", onclick: () => deleteUser(u) }, "Delete")),
+        el("td", { "data-label": "User" }, u.username),
+        el("td", { "data-label": "Role" }, u.role || ""),
+        el("td", { "data-label": "Created" }, when(u.createdAt)),
+        el("td", { "data-label": "Actions" }, el("button", { type: "button", class: "danger", "aria-label": `Delete user ${u.username}`, onclick: () => deleteUser(u) }, "Delete")),
       ),
     ),
   );
@@ -68,10 +77,12 @@ export async function refreshUsers() {
 
 async function deleteUser(u) {
   if (!confirm(`Delete ${u.username}? Their sessions end at once.`)) return;
+  const form = $("user-create");
   try {
-    await post("/api/admin/users/delete", { userId: u.id });
+    const r = await post("/api/admin/users/delete", { userId: u.id });
+    say(form, r && r.message ? r.message : `${u.username} deleted.`, true);
   } catch (e) {
-    showError(e);
+    say(form, e);
   }
   await refreshUsers();
 }
@@ -79,32 +90,47 @@ async function deleteUser(u) {
 export function initAdmin() {
   $("apikey-create").addEventListener("submit", async (ev) => {
     ev.preventDefault();
+    const form = ev.target;
+    wipeSecrets();
     try {
-      const res = await post("/api/admin/api-keys", { label: formData(ev.target).label || undefined });
-      $("new-apikey-token").textContent = res.apiKey.token;
+      const f = formData(form);
+      const res = await post("/api/admin/api-keys", { label: f.label || undefined, scope: f.scope || "sign" });
+      $("new-apikey-box").replaceChildren(secretBox("the new API key", res.apiKey.token));
       $("new-apikey").hidden = false;
-      ev.target.reset();
+      form.reset();
+      say(form, null);
     } catch (e) {
-      showError(e);
+      say(form, e);
     }
     await refreshApiKeys();
   });
   $("user-create").addEventListener("submit", async (ev) => {
     ev.preventDefault();
+    const form = ev.target;
     try {
-      await post("/api/admin/users", formData(ev.target));
-      notice("User added.");
-      ev.target.reset();
+      const r = await post("/api/admin/users", formData(form));
+      form.reset();
+      say(form, r && r.message ? r.message : `User ${r && r.user ? r.user.username : ""} added.`, true);
     } catch (e) {
-      showError(e);
+      say(form, e);
     }
     await refreshUsers();
+  });
+  $("passphrase-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const form = ev.target;
+    const pass = form.passphrase.value;
+    try {
+      const r = await post("/api/admin/passphrase", { passphrase: pass || null });
+      form.reset();
+      say(form, r.hasPassphrase ? "Passphrase set: after each restart the keys stay locked until unlocked." : "No passphrase: the keys unlock by themselves at start.", true);
+    } catch (e) {
+      form.reset();
+      say(form, e);
+    }
   });
 }
 
 export async function refreshAdmin() {
   await Promise.allSettled([refreshApiKeys(), refreshUsers()]);
 }
-
-// Used by the Configure tab's "remove" button as well.
-export { del };

@@ -3,7 +3,8 @@
 // live only in the form fields and in `packages` while the tab is open; clearKeyset() wipes
 // them when the user leaves it. Nothing is ever written to localStorage or sessionStorage.
 
-import { $, el, get, post, del, notice, formData, short } from "./api.js";
+import { $, el, get, post, del, say, formData, short, secretBox, wipeSecrets, bech32, me } from "./api.js";
+import { loadCredentials } from "./settings.js";
 
 let isAdmin = false;
 // The last migration's packages, kept out of the DOM until the user asks to see one.
@@ -24,7 +25,7 @@ export function protocolLabel(p) {
 }
 
 const SOURCES = {
-  migrate: "made by migration",
+  migrate: "made on this node",
   bfshare: "imported bfshare",
   bfonboard: "imported bfonboard",
   bfprofile: "imported bfprofile",
@@ -80,9 +81,7 @@ async function refreshCurrent() {
 }
 
 function formError(id, e) {
-  const p = $(id);
-  p.textContent = e ? e.message || String(e) : "";
-  p.hidden = !e;
+  say(id, e);
 }
 
 // Plain words for the API's error codes; the server's own message otherwise.
@@ -148,53 +147,25 @@ function migrationBody(form) {
   return body;
 }
 
-async function copy(text, button) {
-  try {
-    await navigator.clipboard.writeText(text);
-  } catch {
-    // No clipboard API outside a secure context (plain http on a LAN address): copy through a
-    // throw-away field that is removed at once.
-    const t = el("textarea", { readonly: true });
-    t.value = text;
-    document.body.append(t);
-    t.select();
-    document.execCommand("copy");
-    t.remove();
-  }
-  button.textContent = "Copied";
-  setTimeout(() => (button.textContent = "Copy"), 2000);
-}
-
-function renderPackages() {
-  $("onboard-packages").replaceChildren(
-    ...packages.map((p, i) => {
-      const code = el("code", { class: "package", hidden: true });
-      const show = el("button", {
-        type: "button",
-        class: "show-package",
-        onclick: () => {
-          // The package enters the DOM only on this click, and leaves it on the next.
-          if (code.hidden) {
-            code.textContent = packages[i] ? packages[i].bfonboard : "";
-            code.hidden = false;
-            show.textContent = "Hide";
-          } else {
-            code.textContent = "";
-            code.hidden = true;
-            show.textContent = "Show";
-          }
-        },
-      }, "Show");
-      const copyButton = el("button", { type: "button", class: "copy-package" }, "Copy");
-      copyButton.addEventListener("click", () => packages[i] && copy(packages[i].bfonboard, copyButton));
-      return el("li", { dataset: { idx: p.idx } }, el("span", {}, `Member ${p.idx}: bfonboard package `, show, " ", copyButton), code);
-    }),
+function renderPackages(list, into) {
+  $(into).replaceChildren(
+    ...list.map((p) =>
+      el("li", { dataset: { idx: p.idx }, class: "card" },
+        el("p", {}, `Package for member ${p.idx}`),
+        secretBox(`the package for member ${p.idx}`, p.bfonboard, { qr: true })),
+    ),
   );
 }
 
 // Forgets every secret of this tab: form fields, confirm steps, the migration's packages.
 export function clearKeyset() {
   packages = [];
+  wipeSecrets();
+  $("create-form").reset();
+  $("create-form").hidden = false;
+  $("create-result").hidden = true;
+  $("create-packages").replaceChildren();
+  formError("create-form", null);
   pendingMigration = null;
   for (const id of ["migrate-form", "import-form"]) $(id).reset();
   const list = $("migrate-shares");
@@ -215,9 +186,9 @@ export function clearKeyset() {
 async function prefillRelays() {
   let relays = [];
   try {
-    relays = (await get("/api/user/credentials")).relays || [];
+    if (me.dbUser) relays = (await get("/api/user/relays")).relays || [];
   } catch {
-    // No stored credentials (or headless): fall back to what the node reports.
+    // Headless: fall back to what the node reports.
   }
   if (!relays.length) {
     try {
@@ -226,15 +197,34 @@ async function prefillRelays() {
       relays = [];
     }
   }
-  const field = $("migrate-form").relays;
-  field.defaultValue = relays.join("\n");
-  field.value = field.defaultValue;
+  for (const field of [$("migrate-form").relays, $("create-form").relays]) {
+    field.defaultValue = relays.join("\n");
+    field.value = field.defaultValue;
+  }
 }
 
 export async function enterKeyset() {
-  notice(null);
+  const panel = $("tab-keyset");
+  panel.setAttribute("aria-busy", "true");
   clearKeyset();
-  await Promise.all([refreshCurrent(), prefillRelays()]);
+  const jobs = [loadCredentials()];
+  if (isAdmin) jobs.push(refreshCurrent(), prefillRelays());
+  await Promise.allSettled(jobs);
+  panel.setAttribute("aria-busy", "false");
+}
+
+// A fresh secret key below the curve order, as nsec (crypto.getRandomValues).
+const ORDER = "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141";
+function freshNsec() {
+  for (;;) {
+    const b = crypto.getRandomValues(new Uint8Array(32));
+    const hex = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+    if (hex !== "0".repeat(64) && hex < ORDER) {
+      const n = bech32("nsec", b);
+      b.fill(0);
+      return n;
+    }
+  }
 }
 
 export function initKeyset(onChange) {
@@ -268,24 +258,24 @@ export function initKeyset(onChange) {
     const body = pendingMigration;
     pendingMigration = null;
     $("migrate-go").disabled = true;
-    notice("Migrating… sealing the onboarding packages takes a few seconds.");
+    say("migrate-error", "Moving… sealing the packages takes a few seconds.", true);
     try {
       const r = await post("/api/keyset/migrate", body);
       migrateForm.reset();
       setSource("shares");
       packages = (r.onboard || []).map((o) => ({ idx: o.idx, bfonboard: o.bfonboard }));
+      formError("migrate-error", null);
       $("migrate-confirm").hidden = true;
       migrateForm.hidden = true;
       $("migrate-summary").textContent =
         `Done: this node is member ${r.idx} of a ${r.threshold}-of-${r.members} V2 keyset for ${r.npub}` +
         `${r.nodeActive ? ", and its V2 node runs." : "; its V2 node is not running yet."}`;
       $("migrate-warning").textContent = r.warning;
-      renderPackages();
+      renderPackages(packages, "onboard-packages");
+      packages = [];
       $("migrate-result").hidden = false;
-      notice("Migrated to V2.");
     } catch (e) {
       $("migrate-confirm").hidden = true;
-      notice(null);
       formError("migrate-error", explain(e, "keyset"));
     } finally {
       body.password = "";
@@ -319,7 +309,7 @@ export function initKeyset(onChange) {
     try {
       const r = await post("/api/keyset/import", body);
       form.reset();
-      notice(r.message || "Imported.");
+      say(form, r.message || "Imported.", true);
     } catch (e) {
       // Keep the package so a mistyped password can be retyped; the password itself goes.
       form.password.value = "";
@@ -333,6 +323,43 @@ export function initKeyset(onChange) {
     onChange();
   });
 
+  $("create-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const form = ev.target;
+    const f = formData(form);
+    const t = Number(f.threshold), n = Number(f.members);
+    if (!(t >= 1 && n >= 2 && t <= n)) return formError("create-form", new Error("The signatures needed must be between 1 and the number of devices (at least 2)."));
+    if ((f.password || "").length < 8) return formError("create-form", new Error("The package password needs at least 8 characters."));
+    if (f.password !== f.confirm) return formError("create-form", new Error("The passwords do not match."));
+    const body = { nsec: freshNsec(), threshold: t, members: n, password: f.password };
+    if (f.name.trim()) body.name = f.name.trim();
+    const relays = f.relays.split(/[\s,]+/).filter(Boolean);
+    if (relays.length) body.relays = relays;
+    const submit = form.querySelector("button[type=submit]");
+    submit.disabled = true;
+    say(form, "Creating… sealing the packages takes a few seconds.", true);
+    try {
+      const r = await post("/api/keyset/migrate", body);
+      form.reset();
+      formError("create-form", null);
+      form.hidden = true;
+      $("create-summary").textContent =
+        `Done: a new ${r.threshold}-of-${r.members} V2 keyset for ${r.npub}. This node is member ${r.idx}` +
+        `${r.nodeActive ? " and signs now." : "; its node is not running yet."}`;
+      renderPackages((r.onboard || []).map((o) => ({ idx: o.idx, bfonboard: o.bfonboard })), "create-packages");
+      $("create-result").hidden = false;
+    } catch (e) {
+      formError("create-form", explain(e, "keyset"));
+    } finally {
+      body.nsec = "";
+      body.password = "";
+      submit.disabled = false;
+    }
+    await refreshCurrent();
+    onChange();
+  });
+  $("create-done").addEventListener("click", () => clearKeyset());
+
   $("revert-start").addEventListener("click", async () => {
     const k = await refreshCurrent();
     $("revert-confirm-text").textContent = k && k.v1Configured
@@ -345,11 +372,9 @@ export function initKeyset(onChange) {
     $("revert-go").disabled = true;
     try {
       const r = await del("/api/keyset");
-      notice(r.removed ? `V2 keyset deleted; ${r.nodeActive ? "the v1 node runs again." : "no node runs."}` : "There was no V2 keyset.");
+      say("revert-msg", r.removed ? `V2 keyset deleted; ${r.nodeActive ? "the v1 node runs again." : "no node runs."}` : "There was no V2 keyset.", true);
     } catch (e) {
-      formError("import-error", null);
-      notice(null);
-      $("revert-confirm-text").textContent = e.message;
+      say("revert-msg", e);
       $("revert-go").disabled = false;
       return;
     }
@@ -359,6 +384,4 @@ export function initKeyset(onChange) {
     onChange();
   });
 
-  // Leaving the page also forgets the secrets (the tab switch and logout call clearKeyset).
-  window.addEventListener("pagehide", clearKeyset);
 }

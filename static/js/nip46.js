@@ -2,7 +2,10 @@
 // scan its QR code) or by pasting the app's nostrconnect:// URI, see and edit what each app
 // may do, approve or deny its requests, revoke it. Owner only. Renders into #tab-apps.
 
-import { $, el, get, post, put, del, showError, notice, when, short } from "./api.js";
+import { $, el, get, post, put, del, say, when, short } from "./api.js";
+
+const showError = (e) => say("nip46-msg", e);
+const notice = (text) => say("nip46-msg", text, true);
 
 let socket = null;
 let active = false;
@@ -14,6 +17,7 @@ function skeleton() {
   const root = $("tab-apps");
   if (root.childElementCount) return;
   root.append(
+    el("p", { id: "nip46-msg", class: "msg", role: "alert", hidden: true }),
     el("section", {},
       el("h2", {}, "Connect a Nostr app"),
       el("p", { class: "hint" },
@@ -258,9 +262,17 @@ export function enterApps() {
   timer = setInterval(() => refresh().catch(() => {}), 10000);
 }
 
-export function leaveApps() {
+// Leaving the screen (or signing out, `wipe`) forgets the bunker link: its secret works once.
+export function leaveApps(wipe = false) {
   active = false;
   clearInterval(timer);
   timer = null;
   if (socket) socket.close();
+  const uri = $("nip46-bunker-uri");
+  if (uri) {
+    uri.textContent = "";
+    $("nip46-bunker-qr").replaceChildren();
+    $("nip46-bunker").hidden = true;
+  }
+  if (wipe && $("tab-apps")) $("tab-apps").replaceChildren();
 }

@@ -33,6 +33,9 @@ pub struct Browser {
     ws: Ws,
     session: String,
     next_id: u64,
+    /// Console errors, uncaught exceptions and failed loads seen while waiting for answers
+    /// (collected once [`Browser::watch_console`] enabled them).
+    pub console_errors: Vec<String>,
     _profile: tempfile::TempDir,
 }
 
@@ -85,6 +88,7 @@ impl Browser {
             ws,
             session: String::new(),
             next_id: 1,
+            console_errors: Vec::new(),
             _profile: profile,
         };
         let target = b
@@ -122,6 +126,20 @@ impl Browser {
                 .expect("frame");
             let Message::Text(text) = frame else { continue };
             let v: Value = serde_json::from_str(text.as_str()).expect("json");
+            match v["method"].as_str() {
+                Some("Runtime.exceptionThrown") => self
+                    .console_errors
+                    .push(v["params"]["exceptionDetails"].to_string()),
+                Some("Runtime.consoleAPICalled") if v["params"]["type"] == "error" => {
+                    self.console_errors.push(v["params"]["args"].to_string())
+                }
+                Some("Log.entryAdded") if v["params"]["entry"]["level"] == "error" => {
+                    let e = &v["params"]["entry"];
+                    self.console_errors
+                        .push(format!("{} {}", e["text"], e["url"]))
+                }
+                _ => {}
+            }
             if v["id"] == json!(id) {
                 if let Some(err) = v.get("error") {
                     panic!("{method} failed: {err}");
@@ -156,7 +174,14 @@ impl Browser {
     /// Poll `condition` (a JS boolean expression) until it holds; panics with `what` after 15 s,
     /// showing the page's visible text.
     pub async fn wait_for(&mut self, condition: &str, what: &str) {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        self.wait_for_secs(condition, what, 15).await
+    }
+
+    /// [`Browser::wait_for`] with a longer deadline, for work the server does slowly on
+    /// purpose (Argon2id sealing of packages), which a loaded test machine stretches further.
+    #[allow(dead_code)] // not every UI test waits long
+    pub async fn wait_for_secs(&mut self, condition: &str, what: &str, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             if self.eval(&format!("!!({condition})")).await == json!(true) {
                 return;
@@ -200,4 +225,126 @@ impl Browser {
             .unwrap_or_default()
             .to_string()
     }
+
+    /// Collect console errors, exceptions and failed loads into `console_errors`.
+    #[allow(dead_code)] // used by some of the UI tests only
+    pub async fn watch_console(&mut self) {
+        let s = self.session.clone();
+        self.call(Some(&s), "Runtime.enable", json!({})).await;
+        self.call(Some(&s), "Log.enable", json!({})).await;
+    }
+
+    /// Emulate a screen of `width`×`height` CSS pixels (a phone when `mobile`).
+    #[allow(dead_code)] // used by some of the UI tests only
+    pub async fn viewport(&mut self, width: u32, height: u32, mobile: bool) {
+        let s = self.session.clone();
+        self.call(
+            Some(&s),
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}),
+        )
+        .await;
+    }
+
+    /// Emulate `prefers-color-scheme: light|dark`.
+    #[allow(dead_code)] // used by some of the UI tests only
+    pub async fn color_scheme(&mut self, scheme: &str) {
+        let s = self.session.clone();
+        self.call(
+            Some(&s),
+            "Emulation.setEmulatedMedia",
+            json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
+        )
+        .await;
+    }
+
+    /// A PNG of the whole page, saved to `path`.
+    #[allow(dead_code)] // used by some of the UI tests only
+    pub async fn screenshot(&mut self, path: &std::path::Path) {
+        use base64::Engine;
+        let s = self.session.clone();
+        let r = self
+            .call(
+                Some(&s),
+                "Page.captureScreenshot",
+                json!({"format": "png", "captureBeyondViewport": true}),
+            )
+            .await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(r["data"].as_str().unwrap_or_default())
+            .expect("screenshot is base64");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("screenshot dir");
+        }
+        std::fs::write(path, png).expect("screenshot written");
+    }
+
+    /// Run `js` in every page before its own scripts (from the next navigation on).
+    #[allow(dead_code)] // used by some of the UI tests only
+    pub async fn on_new_document(&mut self, js: &str) {
+        let s = self.session.clone();
+        self.call(Some(&s), "Page.enable", json!({})).await;
+        self.call(
+            Some(&s),
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": js}),
+        )
+        .await;
+    }
+
+    /// Problems on the current screen at the current size and scheme: serious or critical
+    /// axe-core violations, elements wider than the viewport, touch targets under 44 px.
+    #[allow(dead_code)] // used by some of the UI tests only
+    pub async fn audit(&mut self) -> Vec<String> {
+        if self.eval("typeof axe").await != json!("object") {
+            let src = axe_source();
+            self.eval(&format!("{src};true")).await;
+        }
+        let found = self.eval(CHECK_JS).await;
+        found
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
+
+/// axe-core from tests/interop (pinned in its package.json; `npm ci` there installs it).
+#[allow(dead_code)]
+pub fn axe_source() -> String {
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/interop/node_modules/axe-core/axe.min.js");
+    std::fs::read_to_string(&p).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing: run `npm ci` in tests/interop (scripts/test does)",
+            p.display()
+        )
+    })
+}
+
+/// Problems found on one screen in one size and scheme.
+#[allow(dead_code)]
+pub const CHECK_JS: &str = r#"(async () => {
+  const out = [];
+  const r = await axe.run(document, { resultTypes: ["violations"] });
+  for (const v of r.violations) {
+    if (v.impact === "serious" || v.impact === "critical")
+      out.push(`axe ${v.impact} ${v.id}: ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(" | ")}`);
+  }
+  const W = document.documentElement.clientWidth;
+  if (document.documentElement.scrollWidth > W) out.push(`page scrolls sideways: ${document.documentElement.scrollWidth} > ${W}`);
+  for (const e of document.querySelectorAll("body *")) {
+    const b = e.getBoundingClientRect();
+    if (!b.width || !b.height || e.closest(".sr-only")) continue;
+    if (b.right > W + 0.5 || b.left < -0.5) out.push(`wider than the viewport: ${e.tagName.toLowerCase()}#${e.id}.${e.className} ${Math.round(b.left)}..${Math.round(b.right)} of ${W}`);
+  }
+  for (const e of document.querySelectorAll("button, select, summary, input:not([type=checkbox]):not([type=radio]), header a")) {
+    const b = e.getBoundingClientRect();
+    if (!b.width || !b.height) continue;
+    if (b.height < 43.5 || b.width < 43.5) out.push(`touch target under 44 px: ${e.tagName.toLowerCase()} "${(e.textContent || e.name || "").trim().slice(0, 30)}" ${Math.round(b.width)}x${Math.round(b.height)}`);
+  }
+  return out.slice(0, 20);
+})()"#;

@@ -7,6 +7,10 @@
 // `id`: {id, ok: true, ...} or {id, ok: false, err}. Exits when stdin closes.
 //   {cmd:"start", group, share, relays[]}       start a bifrost node, wait until ready
 //   {cmd:"sign", message, peers?}               -> {sig}        (peers: x-only keys)
+//   {cmd:"sign_queued", messages[]}            -> {sigs, signRequests: [sighashes per /sign/req sent]}
+//                                                  every message through bifrost's sign queue
+//                                                  (node.req.queue) at once, so the queue batches
+//                                                  those of one sign_ival (100 ms) in one request
 //   {cmd:"ecdh", pubkey, peers?}                -> {secret}     (33-byte compressed hex)
 //   {cmd:"ping", peer}                          -> {policy}
 //   {cmd:"bench_sign", n, peers?}               -> {ms: [..], phases: [{pub, ack, res, end}],
@@ -70,6 +74,25 @@ const handlers = {
   },
   async sign(c) {
     return { sig: await sign(c.message, c.peers) };
+  },
+  async sign_queued(c) {
+    const n = need_node();
+    const sent = [];
+    const onPub = (m) => {
+      if (m?.tag !== '/sign/req') return;
+      try {
+        sent.push(JSON.parse(m.data).hashes.length);
+      } catch {
+        sent.push(-1);
+      }
+    };
+    n.client.inbox.event.on('published', onPub);
+    try {
+      const entries = await Promise.all(c.messages.map((m) => n.req.queue(m)));
+      return { sigs: entries.map((e) => e[2]), signRequests: sent };
+    } finally {
+      n.client.inbox.event.off('published', onPub);
+    }
   },
   async ecdh(c) {
     const res = await need_node().req.ecdh(c.pubkey, c.peers);

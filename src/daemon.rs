@@ -112,12 +112,27 @@ pub async fn start_with_notifier(
         stop: stop_rx,
     })?;
     let node = control.node.clone();
+    // The NIP-46 remote signer: always on, served with nobody logged in.
+    let nip46 = crate::nip46::Service::new(
+        crate::nip46::backend::Backend::new(control.clone()),
+        nip46_default_relays(
+            &config,
+            listener.local_addr()?,
+            relay_listener
+                .as_ref()
+                .map(|l| l.local_addr())
+                .transpose()?,
+            tls.is_some(),
+        ),
+    );
+    nip46.spawn(stop_tx.subscribe());
     // First run without ADMIN_SECRET: a one-time setup code, logged once we listen.
     let setup_code = crate::auth::setup_code::on_start(&config, &store);
     let state = AppState::new(AppInner {
         control: control.clone(),
         tls_enabled: tls.is_some(),
         guard: Arc::new(http::ratelimit::Guard::new(&config)),
+        nip46,
     });
     let app = http::router(state);
     let redirect = match (config.http_redirect_port, tls.is_some()) {
@@ -298,4 +313,36 @@ pub async fn shutdown_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+/// The NIP-46 relays until the owner sets some: the node's relays and the built-in relay
+/// (`ws://` on its own port, or on the HTTP port when that is plain HTTP).
+fn nip46_default_relays(
+    config: &Config,
+    http: std::net::SocketAddr,
+    relay: Option<std::net::SocketAddr>,
+    tls: bool,
+) -> Vec<String> {
+    let mut relays = Vec::new();
+    if config.relay.enabled {
+        let at = match (relay, tls) {
+            (Some(r), _) => Some(r),
+            (None, false) => Some(http),
+            (None, true) => None,
+        };
+        if let Some(a) = at {
+            let ip = if a.ip().is_unspecified() {
+                std::net::IpAddr::from([127, 0, 0, 1])
+            } else {
+                a.ip()
+            };
+            relays.push(format!("ws://{}", std::net::SocketAddr::new(ip, a.port())));
+        }
+    }
+    for r in &config.relays {
+        if !relays.contains(r) {
+            relays.push(r.clone());
+        }
+    }
+    relays
 }

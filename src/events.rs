@@ -27,6 +27,8 @@ pub enum EventKind {
     Ecdh,
     PeerStatus,
     PeerPing,
+    /// NIP-46 remote signer: requests, approvals, sessions.
+    Nip46,
 }
 
 impl EventKind {
@@ -42,6 +44,7 @@ impl EventKind {
             EventKind::Ecdh => "ecdh",
             EventKind::PeerStatus => "peer-status-internal",
             EventKind::PeerPing => "peer-ping-internal",
+            EventKind::Nip46 => "nip46",
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod frostr_v2;
 pub mod http;
 pub mod keyset;
 pub mod logging;
+pub mod nip46;
 pub mod nips;
 pub mod node;
 pub mod relay;

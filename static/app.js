@@ -7,10 +7,11 @@ import { initSigner, refreshSigner, refreshStatus, startLive, stopLive, wipeSign
 import { initAdmin, refreshAdmin } from "./js/admin.js";
 import { initKeyset, enterKeyset, clearKeyset, setKeysetAccess } from "./js/keyset.js";
 import { initSettings, enterSettings, loadCredentials } from "./js/settings.js";
+import { enterApps, leaveApps } from "./js/nip46.js";
 
 const views = ["onboarding", "login", "unlock", "app"];
 const TITLES = { onboarding: "Set up", login: "Log in", unlock: "Unlock" };
-const TAB_TITLES = { signer: "Signer", keyset: "Keyset", settings: "Settings", admin: "Admin", recover: "Recover" };
+const TAB_TITLES = { signer: "Signer", keyset: "Keyset", settings: "Settings", apps: "Connect apps", admin: "Admin", recover: "Recover" };
 let profile = null;
 let currentTab = null;
 // A setup code from the address bar (?setup=…), kept only until the account exists.
@@ -64,10 +65,12 @@ function tab(name, focus = false) {
   if (name === "settings") enterSettings();
   if (name === "keyset") enterKeyset();
   if (name === "signer") refreshSigner();
+  if (name === "apps") enterApps();
 }
 
 function leaveTab(name) {
   if (name === "keyset") clearKeyset();
+  if (name === "apps") leaveApps();
   if (name === "recover" || name === "admin" || name === "settings") {
     wipeSecrets();
     wipeFields($(`tab-${name}`));
@@ -80,6 +83,7 @@ function leaveTab(name) {
 // stream, the event log and every timer.
 function wipe() {
   stopLive();
+  leaveApps(true);
   wipeSecrets();
   clearKeyset();
   wipeFields(document);
@@ -173,12 +177,18 @@ async function showLogin() {
 let idleLimit = 0;
 let lastActive = Date.now();
 for (const e of ["pointerdown", "keydown"]) document.addEventListener(e, () => (lastActive = Date.now()), { passive: true, capture: true });
+function idleMessage() {
+  const minutes = Math.round(idleLimit / 60000);
+  return `You were logged out after ${minutes} minute${minutes === 1 ? "" : "s"} without activity.`;
+}
+// The server ends an idle session on its own too (and closes the event stream): whichever
+// notices first, an idle owner is told why.
+const idleOver = () => idleLimit > 0 && Date.now() - lastActive >= idleLimit - 5000;
 setInterval(async () => {
   if (document.body.dataset.view !== "app" || !idleLimit || Date.now() - lastActive < idleLimit) return;
-  const minutes = Math.round(idleLimit / 60000);
-  await endSession(`You were logged out after ${minutes} minute${minutes === 1 ? "" : "s"} without activity.`);
+  await endSession(idleMessage());
   post("/api/auth/logout", {}, {}, { auth: false }).catch(() => {});
-}, 5000);
+}, 1000);
 
 function enterApp(first = false) {
   show("app");
@@ -201,7 +211,7 @@ function enterApp(first = false) {
 
 function bind() {
   tabSemantics();
-  onSessionEnd(() => endSession("Your session ended. Log in again."));
+  onSessionEnd(() => endSession(idleOver() ? idleMessage() : "Your session ended. Log in again."));
 
   // Real tabs: arrow keys, Home and End move between them.
   $("tabs").addEventListener("keydown", (ev) => {

@@ -72,6 +72,19 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("POST", "/api/admin/api-keys", "admin"),
     ("POST", "/api/admin/api-keys/revoke", "admin"),
     ("POST", "/api/admin/passphrase", "admin"),
+    ("GET", "/api/nip46/sessions", "admin"),
+    ("POST", "/api/nip46/sessions", "admin"),
+    ("DELETE", "/api/nip46/sessions/{pubkey}", "admin"),
+    ("PUT", "/api/nip46/sessions/{pubkey}/policy", "admin"),
+    ("PUT", "/api/nip46/sessions/{pubkey}/status", "admin"),
+    ("GET", "/api/nip46/history", "admin"),
+    ("GET", "/api/nip46/requests", "admin"),
+    ("POST", "/api/nip46/requests", "admin"),
+    ("GET", "/api/nip46/relays", "admin"),
+    ("PUT", "/api/nip46/relays", "admin"),
+    ("GET", "/api/nip46/transport", "admin"),
+    ("POST", "/api/nip46/connect", "admin"),
+    ("POST", "/api/nip46/bunker", "admin"),
 ];
 
 /// Callers, in the order of the matrix's columns.

@@ -76,7 +76,9 @@ const RULES: &[Rule] = &[
     },
     Rule {
         from: "store",
-        kind: Kind::Forbid(&["http", "node", "control", "auth", "daemon", "server", "cli"]),
+        kind: Kind::Forbid(&[
+            "http", "node", "control", "auth", "daemon", "server", "cli", "nip46",
+        ]),
         why: "storage sits below the services and the control layer",
     },
     Rule {
@@ -95,6 +97,11 @@ const RULES: &[Rule] = &[
         from: "node",
         kind: Kind::Forbid(&["http", "control", "auth", "daemon", "server", "cli"]),
         why: "the node is a service below the control layer",
+    },
+    Rule {
+        from: "nip46",
+        kind: Kind::Forbid(&["http", "daemon", "server", "cli"]),
+        why: "the NIP-46 signer is an adapter on the control layer, beside HTTP, never through it",
     },
     Rule {
         from: "keyset",

@@ -549,6 +549,9 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
     .await;
     w.b.click("#tabbtn-admin").await;
     w.b.fill("#apikey-create [name=label]", "walk key").await;
+    // The owner's own key for the UI: admin scope (the default, `sign`, only signs).
+    w.b.eval("document.querySelector('#apikey-create [name=scope]').value = 'admin'")
+        .await;
     w.b.click("#apikey-create button[type=submit]").await;
     w.b.wait_for(&visible("new-apikey"), "the new API key box")
         .await;

@@ -10,7 +10,8 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::{
-    admin, auth, crypto, env, events, keyset, node, onboarding, peers, qr, recover, status, user,
+    admin, auth, crypto, env, events, keyset, nip46, node, onboarding, peers, qr, recover, status,
+    user,
 };
 
 #[derive(OpenApi)]
@@ -37,6 +38,10 @@ use super::{
         admin::list_api_keys, admin::create_api_key, admin::revoke_api_key, admin::set_passphrase,
         env::get_env, env::post_env, env::delete_env, env::get_shares, env::post_shares,
         env::reveal_admin_secret,
+        // ---- NIP-46 ----
+        nip46::list_sessions, nip46::create_session, nip46::delete_session, nip46::put_policy,
+        nip46::put_status, nip46::history, nip46::list_requests, nip46::decide_request,
+        nip46::get_relays, nip46::put_relays, nip46::transport, nip46::connect, nip46::bunker,
         // ---- V2M ----
         keyset::get_keyset, keyset::delete_keyset, keyset::migrate_keyset, keyset::import_keyset),
     components(schemas(ErrorBody, status::StatusResponse, status::Health, status::RestartInfo, status::RelayStatus,
@@ -54,10 +59,20 @@ use super::{
         // ---- AUTH ----
         auth::LoginRequest, auth::LoginResponse, auth::UnlockRequest, onboarding::OnboardingStatus,
         onboarding::SetupRequest,
+        // ---- NIP-46 ----
+        nip46::SessionView, nip46::SessionsResponse, nip46::CreateSessionRequest,
+        nip46::SessionResponse, nip46::OkResponse, nip46::StatusRequest, nip46::SessionHistory,
+        nip46::HistoryResponse, nip46::RequestsResponse, nip46::DecideRequest,
+        nip46::DecideResponse, nip46::RelaysBody, nip46::ConnectRequest, nip46::BunkerResponse,
+        crate::store::nip46::Policy, crate::nip46::service::RequestRecord,
+        crate::nip46::service::RequestStatus, crate::nip46::service::TransportInfo,
+        crate::nip46::service::RelayStateView, crate::store::nip46::Profile,
+        crate::store::nip46::SessionStatus, crate::store::nip46::HistoryEntry,
         // ---- V2M ----
         keyset::MigrateRequest, keyset::MigrateResponse, keyset::OnboardPackageView, keyset::ImportRequest,
         keyset::V2View, keyset::KeysetResponse)),
     tags((name = "status", description = "Server and node status"), (name = "docs", description = "This document"), (name = "events", description = "Live event stream (WebSocket)"), (name = "node", description = "Signing node: sign, peers, ping"),
+        (name = "nip46", description = "NIP-46 remote signer: paired apps, approvals, relays, pairing (owner only)"),
         (name = "crypto", description = "NIP-44 v2 and NIP-04 with the group key (threshold ECDH)"),
         (name = "recovery", description = "Rebuild the group nsec from shares"),
         (name = "auth", description = "Login, logout, unlock"), (name = "onboarding", description = "First admin (database mode)"),

@@ -16,6 +16,7 @@ pub mod events;
 pub mod headers;
 pub mod keyset;
 pub mod limits;
+pub mod nip46;
 pub mod node;
 pub mod onboarding;
 pub mod origin;
@@ -53,6 +54,8 @@ pub struct AppInner {
     pub tls_enabled: bool,
     /// Rate limits, login throttle, event-socket cap and origin policy (task GUARD).
     pub guard: Arc<ratelimit::Guard>,
+    /// The NIP-46 remote signer (sessions, approvals, relays).
+    pub nip46: crate::nip46::Service,
 }
 
 impl Deref for AppState {
@@ -149,6 +152,32 @@ pub fn api_routes() -> Vec<ApiRoute> {
         ApiRoute::delete("/api/keyset", delete(keyset::delete_keyset)).access(Access::Admin),
         ApiRoute::post("/api/keyset/migrate", post(keyset::migrate_keyset)).access(Access::Admin),
         ApiRoute::post("/api/keyset/import", post(keyset::import_keyset)).access(Access::Admin),
+        // ---- NIP-46 remote signer (owner only) ----
+        ApiRoute::get("/api/nip46/sessions", get(nip46::list_sessions)).access(Access::Admin),
+        ApiRoute::post("/api/nip46/sessions", post(nip46::create_session)).access(Access::Admin),
+        ApiRoute::delete(
+            "/api/nip46/sessions/{pubkey}",
+            delete(nip46::delete_session),
+        )
+        .access(Access::Admin),
+        ApiRoute::put(
+            "/api/nip46/sessions/{pubkey}/policy",
+            put(nip46::put_policy),
+        )
+        .access(Access::Admin),
+        ApiRoute::put(
+            "/api/nip46/sessions/{pubkey}/status",
+            put(nip46::put_status),
+        )
+        .access(Access::Admin),
+        ApiRoute::get("/api/nip46/history", get(nip46::history)).access(Access::Admin),
+        ApiRoute::get("/api/nip46/requests", get(nip46::list_requests)).access(Access::Admin),
+        ApiRoute::post("/api/nip46/requests", post(nip46::decide_request)).access(Access::Admin),
+        ApiRoute::get("/api/nip46/relays", get(nip46::get_relays)).access(Access::Admin),
+        ApiRoute::put("/api/nip46/relays", put(nip46::put_relays)).access(Access::Admin),
+        ApiRoute::get("/api/nip46/transport", get(nip46::transport)).access(Access::Admin),
+        ApiRoute::post("/api/nip46/connect", post(nip46::connect)).access(Access::Admin),
+        ApiRoute::post("/api/nip46/bunker", post(nip46::bunker)).access(Access::Admin),
         ApiRoute::get("/api/docs/openapi.json", get(docs::openapi_json)).access(Access::Public),
         ApiRoute::get("/api/docs/openapi.yaml", get(docs::openapi_yaml)).access(Access::Public),
     ];

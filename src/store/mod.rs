@@ -16,6 +16,7 @@ pub mod api_keys;
 pub mod credentials;
 mod error;
 pub mod migrations;
+pub mod nip46;
 mod path;
 pub mod policies;
 pub mod schema;

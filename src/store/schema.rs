@@ -54,3 +54,15 @@ pub const V2_NODE_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("v2
 /// V2 credentials per owner (same owner keys as [`CREDENTIALS`]): sealed JSON
 /// [`crate::store::credentials::V2NodeCredentials`].
 pub const V2_CREDENTIALS: TableDefinition<&str, &[u8]> = TableDefinition::new("v2_credentials");
+
+// --- NIP-46 remote signer (src/nip46). Created lazily on first write; no migration. ---
+
+/// Service state: `transport_key` (sealed with the device key), `relays` (JSON list).
+pub const NIP46_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("nip46_state");
+/// Sessions: lower-case hex client pubkey → JSON [`crate::store::nip46::SessionRecord`].
+pub const NIP46_SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("nip46_sessions");
+/// Unused `bunker://` secrets: hex SHA-256 of the secret → unix expiry (seconds). Single use.
+pub const NIP46_SECRETS: TableDefinition<&str, u64> = TableDefinition::new("nip46_secrets");
+/// Per-session history: client pubkey → JSON list of [`crate::store::nip46::HistoryEntry`]
+/// (the newest [`crate::store::nip46::HISTORY_CAP`]).
+pub const NIP46_HISTORY: TableDefinition<&str, &[u8]> = TableDefinition::new("nip46_history");

@@ -49,10 +49,25 @@ export async function api(method, path, body, headers = {}, opts = {}) {
   }
   if (!res.ok) {
     const err = new ApiError(res.status, data, res.headers.get("Retry-After"));
-    if (res.status === 401 && opts.auth !== false && sessionEnd) sessionEnd(err);
+    if (res.status === 401 && opts.auth !== false && sessionEnd) {
+      // An API key outside its scope also gets 401; the session itself is still alive then.
+      if (await stillSignedIn()) {
+        throw new ApiError(401, { error: "This API key's scope does not allow this. Sign in with an admin key or as a user." });
+      }
+      sessionEnd(err);
+    }
     throw err;
   }
   return data;
+}
+
+async function stillSignedIn() {
+  try {
+    const res = await fetch("/api/auth/status", { credentials: "same-origin", headers: { Accept: "application/json" } });
+    return res.ok && (await res.json()).authenticated === true;
+  } catch {
+    return false;
+  }
 }
 
 export const get = (path, opts) => api("GET", path, undefined, {}, opts);

@@ -111,7 +111,7 @@ impl Store {
         &self,
         vault: &Vault,
     ) -> Result<Option<Zeroizing<Vec<u8>>>, Nip46StoreError> {
-        let txn = self.db().begin_read().map_err(StoreError::from)?;
+        let txn = self.db()?.begin_read().map_err(StoreError::from)?;
         let Some(t) = read_table(&txn, NIP46_STATE)? else {
             return Ok(None);
         };
@@ -132,7 +132,7 @@ impl Store {
         key: &[u8],
     ) -> Result<bool, Nip46StoreError> {
         let sealed = vault.seal("nip46_state", TRANSPORT_KEY, key)?;
-        let txn = self.db().begin_write().map_err(StoreError::from)?;
+        let txn = self.db()?.begin_write().map_err(StoreError::from)?;
         {
             let mut t = txn.open_table(NIP46_STATE).map_err(StoreError::from)?;
             if t.get(TRANSPORT_KEY).map_err(StoreError::from)?.is_some() {
@@ -147,7 +147,7 @@ impl Store {
 
     /// The stored NIP-46 relay list (None: use the default).
     pub fn nip46_relays(&self) -> Result<Option<Vec<String>>, StoreError> {
-        let txn = self.db().begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let Some(t) = read_table(&txn, NIP46_STATE)? else {
             return Ok(None);
         };
@@ -161,7 +161,7 @@ impl Store {
 
     /// Stores the relay list; `None` goes back to the default.
     pub fn set_nip46_relays(&self, relays: Option<&[String]>) -> Result<(), StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.db()?.begin_write()?;
         {
             let mut t = txn.open_table(NIP46_STATE)?;
             match relays {
@@ -179,7 +179,7 @@ impl Store {
     }
 
     pub fn nip46_sessions(&self) -> Result<Vec<SessionRecord>, StoreError> {
-        let txn = self.db().begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let Some(t) = read_table(&txn, NIP46_SESSIONS)? else {
             return Ok(Vec::new());
         };
@@ -192,7 +192,7 @@ impl Store {
     }
 
     pub fn nip46_session(&self, pubkey: &str) -> Result<Option<SessionRecord>, StoreError> {
-        let txn = self.db().begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let Some(t) = read_table(&txn, NIP46_SESSIONS)? else {
             return Ok(None);
         };
@@ -206,7 +206,7 @@ impl Store {
 
     /// Writes a session. A revoked session stays revoked ([`Nip46StoreError::Revoked`]).
     pub fn put_nip46_session(&self, rec: &SessionRecord) -> Result<(), Nip46StoreError> {
-        let txn = self.db().begin_write().map_err(StoreError::from)?;
+        let txn = self.db()?.begin_write().map_err(StoreError::from)?;
         put_session_in(&txn, rec)?;
         txn.commit().map_err(StoreError::from)?;
         Ok(())
@@ -219,7 +219,7 @@ impl Store {
         expires_at: u64,
         now: u64,
     ) -> Result<(), Nip46StoreError> {
-        let txn = self.db().begin_write().map_err(StoreError::from)?;
+        let txn = self.db()?.begin_write().map_err(StoreError::from)?;
         {
             let mut t = txn.open_table(NIP46_SECRETS).map_err(StoreError::from)?;
             let expired: Vec<String> = t
@@ -252,7 +252,7 @@ impl Store {
         session: &SessionRecord,
     ) -> Result<bool, Nip46StoreError> {
         let want = secret_hash(secret);
-        let txn = self.db().begin_write().map_err(StoreError::from)?;
+        let txn = self.db()?.begin_write().map_err(StoreError::from)?;
         let found = {
             let mut t = txn.open_table(NIP46_SECRETS).map_err(StoreError::from)?;
             let mut found = None;
@@ -282,7 +282,7 @@ impl Store {
 
     /// The newest history entries of a session, oldest first.
     pub fn nip46_history(&self, pubkey: &str) -> Result<Vec<HistoryEntry>, StoreError> {
-        let txn = self.db().begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let Some(t) = read_table(&txn, NIP46_HISTORY)? else {
             return Ok(Vec::new());
         };
@@ -300,7 +300,7 @@ impl Store {
         entries: &[HistoryEntry],
         last_active_at: u64,
     ) -> Result<(), StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.db()?.begin_write()?;
         {
             let mut t = txn.open_table(NIP46_HISTORY)?;
             let mut list: Vec<HistoryEntry> = match t.get(pubkey)? {

@@ -628,19 +628,20 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
         "the signer for the API key",
     )
     .await;
-    // /api/auth/status describes the caller: signed in with a key, no database user.
+    // /api/auth/status describes the caller: signed in with an admin-scoped key, no database user.
     let me =
         w.b.eval("fetch('/api/auth/status').then(r => r.json())")
             .await;
     assert_eq!(
         (&me["authenticated"], &me["dbUser"], &me["admin"]),
-        (&json!(true), &json!(false), &json!(false)),
+        (&json!(true), &json!(false), &json!(true)),
         "{me}"
     );
+    // An admin-scoped key may administer, so the Admin tab is there.
     assert!(
         w.b.eval("document.getElementById('tabbtn-admin').hidden")
             .await
-            == json!(true)
+            == json!(false)
     );
     w.b.click("#logout").await;
     w.b.wait_for(&visible("view-login"), "logged out of the key session")

@@ -58,7 +58,8 @@ async fn relay_answers_on_the_daemon_port_beside_the_ui() {
     let relay = &status["relay"];
     assert!(relay.is_object(), "{status}");
     assert!(
-        relay.to_string().contains("\"connections\":2") || relay["connections"] == 2,
+        // The two clients above, plus the NIP-46 signer's own subscription once it is up.
+        matches!(relay["connections"].as_u64(), Some(2..=3)),
         "{relay}"
     );
 }

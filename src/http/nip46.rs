@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -103,6 +104,12 @@ pub struct SessionsResponse {
     pub sessions: Vec<SessionView>,
 }
 
+/// A malformed query string gets the JSON `{error, code}` 400 like every other bad input
+/// (axum's own rejection is text/plain).
+fn query_error(e: QueryRejection) -> ApiError {
+    bad(e.body_text())
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 pub struct SessionsQuery {
     /// Also list revoked sessions (they stay revoked).
@@ -113,8 +120,9 @@ pub struct SessionsQuery {
     responses((status = 200, description = "Paired apps, newest first", body = SessionsResponse)))]
 pub async fn list_sessions(
     State(state): State<AppState>,
-    Query(q): Query<SessionsQuery>,
+    q: Result<Query<SessionsQuery>, QueryRejection>,
 ) -> Result<Json<SessionsResponse>, ApiError> {
+    let Query(q) = q.map_err(query_error)?;
     let all = q.include_revoked.unwrap_or(false);
     let sessions = blocking(&state, move |s| s.sessions(all)).await?;
     Ok(Json(SessionsResponse {
@@ -332,8 +340,9 @@ pub struct RequestsResponse {
         (status = 400, description = "Unknown status", body = ErrorBody)))]
 pub async fn list_requests(
     State(state): State<AppState>,
-    Query(q): Query<RequestsQuery>,
+    q: Result<Query<RequestsQuery>, QueryRejection>,
 ) -> Result<Json<RequestsResponse>, ApiError> {
+    let Query(q) = q.map_err(query_error)?;
     let statuses = match q.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(

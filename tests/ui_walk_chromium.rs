@@ -479,6 +479,26 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
     w.check("activity").await;
     w.b.eval("(() => { const s = document.getElementById('event-filter'); s.value = ''; s.dispatchEvent(new Event('change')); return true })()").await;
 
+    // Connect apps (NIP-46): a fresh bunker:// link with its QR code, on a phone too.
+    w.b.click("#tabbtn-apps").await;
+    w.b.wait_for(
+        "document.getElementById('nip46-bunker-new')",
+        "the Connect apps screen",
+    )
+    .await;
+    w.b.click("#nip46-bunker-new").await;
+    w.b.wait_for(
+        "document.getElementById('nip46-bunker-uri').textContent.startsWith('bunker://')",
+        "a bunker link",
+    )
+    .await;
+    w.b.wait_for(
+        "(() => { const i = document.querySelector('#nip46-bunker-qr img'); return !!i && i.complete && i.naturalWidth > 0 })()",
+        "the bunker QR code rendered",
+    )
+    .await;
+    w.check("connect-apps").await;
+
     // Settings and Admin: a new API key, shown only on a click, copyable.
     w.b.click("#tabbtn-settings").await;
     w.b.wait_for(

@@ -82,7 +82,8 @@ async function newBunker() {
     });
     if (res.ok && (res.headers.get("content-type") || "").includes("svg")) {
       const img = el("img", { alt: "QR code of the bunker link", width: "240", height: "240" });
-      img.src = URL.createObjectURL(await res.blob());
+      // A data: URL, which the CSP allows (img-src 'self' data:); a blob: URL is refused.
+      img.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(await res.text())}`;
       qr.append(img);
     }
   } catch {

@@ -39,8 +39,8 @@ function skeleton() {
       el("ul", { id: "nip46-pending" })),
     el("section", {},
       el("h2", {}, "Connected apps"),
-      el("table", {},
-        el("thead", {}, el("tr", {}, ...["App", "Key", "Allowed without asking", "Last used", ""].map((h) => el("th", {}, h)))),
+      el("table", { class: "cards" },
+        el("thead", {}, el("tr", {}, ...["App", "Key", "Allowed without asking", "Last used", "Actions"].map((h) => el("th", { scope: "col" }, h)))),
         el("tbody", { id: "nip46-sessions" }))),
     el("section", {},
       el("h2", {}, "History"),
@@ -156,7 +156,7 @@ function sessionRow(s) {
   const perms = permsText(s.policy);
   const edit = el("button", { type: "button", dataset: { pubkey: s.pubkey } }, "Edit");
   const revoke = el("button", { type: "button", class: "danger", dataset: { pubkey: s.pubkey } }, "Revoke");
-  const permsCell = el("td", { class: "perms" }, perms || "nothing (asks every time)");
+  const permsCell = el("td", { class: "perms", "data-label": "Allowed without asking" }, perms || "nothing (asks every time)");
   edit.addEventListener("click", () => {
     const input = el("input", { value: perms, size: "40", "aria-label": `Permissions of ${name}`, placeholder: GATED.join(",") });
     const save = el("button", { type: "button" }, "Save");
@@ -180,11 +180,11 @@ function sessionRow(s) {
     }
   });
   return el("tr", { dataset: { pubkey: s.pubkey } },
-    el("td", {}, name, s.profile?.url ? el("div", { class: "hint" }, s.profile.url) : ""),
-    el("td", {}, el("code", { title: s.pubkey }, short(s.pubkey))),
+    el("td", { "data-label": "App" }, name, s.profile?.url ? el("div", { class: "hint" }, s.profile.url) : ""),
+    el("td", { "data-label": "Key" }, el("code", { title: s.pubkey }, short(s.pubkey))),
     permsCell,
-    el("td", {}, when(s.last_active_at)),
-    el("td", {}, edit, " ", revoke));
+    el("td", { "data-label": "Last used" }, when(s.last_active_at)),
+    el("td", { "data-label": "Actions" }, edit, " ", revoke));
 }
 
 function pendingItem(r, names) {

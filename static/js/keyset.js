@@ -198,8 +198,10 @@ async function prefillRelays() {
     }
   }
   for (const field of [$("migrate-form").relays, $("create-form").relays]) {
+    // Relays typed before this answer arrived are the user's: keep them.
+    const untouched = field.value === field.defaultValue;
     field.defaultValue = relays.join("\n");
-    field.value = field.defaultValue;
+    if (untouched) field.value = field.defaultValue;
   }
 }
 

@@ -2,6 +2,7 @@
 //! runtime (as in production), with its data in a temporary directory. Shut down on drop.
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod proxy;
 
 use std::net::SocketAddr;

@@ -11,6 +11,7 @@
 //! * [`settings`]: saving settings and applying them to the running node.
 //! * [`keyset`]: v1 → V2 migration, V2 import, the switch between protocols.
 //! * [`crypto`]: NIP-04/44 over threshold ECDH; [`recover`]: nsec recovery and checks.
+//! * [`signing`]: the running node and threshold signatures, for every caller.
 
 pub mod credentials;
 pub mod crypto;
@@ -19,6 +20,7 @@ pub mod lifecycle;
 pub mod live;
 pub mod recover;
 pub mod settings;
+pub mod signing;
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -65,6 +67,12 @@ pub enum ControlError {
     Internal,
     #[error("the signing node is not running")]
     NodeUnavailable,
+    /// No credentials of either protocol: there is no node to run.
+    #[error("no group and share credentials are configured")]
+    NoCredentials,
+    /// The threshold signing round failed.
+    #[error(transparent)]
+    Sign(NodeError),
     /// Input the operation refuses (message names the problem).
     #[error("{0}")]
     BadInput(String),

@@ -330,7 +330,7 @@ pub async fn unlock(State(state): State<AppState>, body: Bytes) -> Response {
     Json(serde_json::json!({
         "success": true,
         "locked": false,
-        "nodeActive": state.node.current_any().is_some(),
+        "nodeActive": state.node_active(),
     }))
     .into_response()
 }

@@ -282,7 +282,7 @@ pub async fn post_env(State(state): State<AppState>, body: Bytes) -> Response {
             "configuration updated"
         );
         let mut out = effects_answer(&setting_keys, "Configuration updated");
-        out["nodeActive"] = json!(state.node.current_any().is_some());
+        out["nodeActive"] = json!(state.node_active());
         if !rejected.is_empty() {
             out["rejectedKeys"] = json!(rejected);
         }
@@ -456,7 +456,7 @@ pub async fn post_shares(State(state): State<AppState>, body: Bytes) -> Response
         state.control.save_env_share(&group, &share).await?;
         Ok(no_store(
             StatusCode::OK,
-            json!({"success": true, "message": "Share saved successfully", "nodeActive": state.node.current_any().is_some()}),
+            json!({"success": true, "message": "Share saved successfully", "nodeActive": state.node_active()}),
         ))
     };
     run.await.unwrap_or_else(IntoResponse::into_response)

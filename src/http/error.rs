@@ -107,6 +107,12 @@ impl From<crate::control::ControlError> for ApiError {
                 "NODE_UNAVAILABLE",
                 "The signing node is not running",
             ),
+            E::NoCredentials => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "NODE_UNAVAILABLE",
+                "No signing node: no group and share credentials are configured",
+            ),
+            E::Sign(e) => super::node::sign_error(e),
             E::BadInput(m) => ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", m),
             E::Ecdh(e) => ecdh_error(e),
             E::Crypto(e) => ApiError::new(

@@ -16,35 +16,16 @@ use super::error::ApiError;
 use crate::frostr::transport::event::event_id;
 use crate::node::peers::parse_peer_key;
 use crate::node::v2::{AnyNode, V2Error};
-use crate::node::{ApprovalError, NodeError, NodeHandle};
+use crate::node::{ApprovalError, NodeError};
 
 /// A peer counts as online when a valid message from it arrived this recently.
 const ONLINE_WINDOW: Duration = Duration::from_secs(120);
 /// igloo-core's ping timeout.
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub(super) fn node(state: &AppState) -> Result<NodeHandle, ApiError> {
-    match state.node.current() {
-        Some(n) => Ok(n),
-        _ if !state.config.has_env_credentials() => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "NODE_UNAVAILABLE",
-            "No signing node: no group and share credentials are configured",
-        )),
-        _ => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "NODE_UNAVAILABLE",
-            "The signing node is not running",
-        )),
-    }
-}
-
 /// The running node of either protocol (sign, peers, ping work for v1 and V2).
 pub(super) fn any_node(state: &AppState) -> Result<AnyNode, ApiError> {
-    match state.node.current_any() {
-        Some(n) => Ok(n),
-        None => node(state).map(AnyNode::V1),
-    }
+    Ok(state.running_node()?)
 }
 
 pub(super) fn bad_request(msg: impl Into<String>) -> ApiError {
@@ -100,7 +81,7 @@ fn parse_hex32(s: &str, what: &str) -> Result<[u8; 32], ApiError> {
     Ok(out)
 }
 
-fn sign_error(e: NodeError) -> ApiError {
+pub(super) fn sign_error(e: NodeError) -> ApiError {
     match e {
         NodeError::Timeout(_) => ApiError::new(
             StatusCode::GATEWAY_TIMEOUT,
@@ -189,22 +170,9 @@ async fn sign_inner(state: &AppState, body: &[u8]) -> Result<SignResponse, ApiEr
         (None, None) => return Err(bad_request("Give exactly one of `message` or `event`")),
     };
     // Our own requests appear in the event stream next to the peers' ones (the UI's log).
-    let result = node.sign(message).await;
-    state.events.emit(
-        crate::events::EventKind::Sign,
-        if result.is_ok() {
-            "this node's sign request was signed"
-        } else {
-            "this node's sign request failed"
-        },
-        Some(serde_json::json!({
-            "id": hex::encode(message),
-            "own": true,
-            "kind": event.as_ref().map(|(_, ev)| ev.kind),
-            "error": result.as_ref().err().map(ToString::to_string),
-        })),
-    );
-    let sig = result.map_err(sign_error)?;
+    let sig = state
+        .sign_for_owner(message, event.as_ref().map(|(_, ev)| ev.kind))
+        .await?;
     let (id, signature) = (hex::encode(message), hex::encode(sig));
     Ok(SignResponse {
         event: event.map(|(pubkey, ev)| SignedEvent {

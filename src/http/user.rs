@@ -202,7 +202,7 @@ async fn set_credentials_inner(
     };
     Ok(no_store(
         StatusCode::OK,
-        json!({"success": true, "message": message, "nodeOwner": node_owner, "nodeActive": state.node.current_any().is_some()}),
+        json!({"success": true, "message": message, "nodeOwner": node_owner, "nodeActive": state.node_active()}),
     ))
 }
 

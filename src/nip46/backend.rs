@@ -32,8 +32,8 @@ fn node_error(e: NodeError) -> BackendError {
 
 fn control_error(e: ControlError) -> BackendError {
     match e {
-        ControlError::NodeUnavailable => BackendError::Unavailable,
-        ControlError::Ecdh(e) => node_error(e),
+        ControlError::NodeUnavailable | ControlError::NoCredentials => BackendError::Unavailable,
+        ControlError::Ecdh(e) | ControlError::Sign(e) => node_error(e),
         e => BackendError::Failed(e.to_string()),
     }
 }
@@ -69,12 +69,7 @@ impl Backend {
 
     /// A BIP-340 signature of `message` under the group key.
     pub async fn sign(&self, message: [u8; 32]) -> Result<[u8; 64], BackendError> {
-        let node = self
-            .control
-            .node
-            .current_any()
-            .ok_or(BackendError::Unavailable)?;
-        node.sign(message).await.map_err(node_error)
+        self.control.sign(message).await.map_err(control_error)
     }
 
     /// NIP-04 / NIP-44 v2 with `peer` (x-only) under the group key (threshold ECDH, cached).

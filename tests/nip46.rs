@@ -148,7 +148,6 @@ async fn nostr_tools_bunker_signer_both_flows_approvals_revoke_and_restart() {
     let igloo = start_signer(&s);
     common::wait_node_connected(&igloo.url("/api/status")).await;
     common::wait_node_connected(&s.peer.url("/api/status")).await;
-    wait_transport_connected(&igloo).await;
 
     // The transport key is not the group key; the default relays are the node's.
     let t = api(&igloo, Method::GET, "/api/nip46/transport", None).await;
@@ -159,6 +158,8 @@ async fn nostr_tools_bunker_signer_both_flows_approvals_revoke_and_restart() {
     // ---- signer-initiated: bunker:// with a single-use secret ----
     let b = api(&igloo, Method::POST, "/api/nip46/bunker", None).await;
     let uri = b["uri"].as_str().expect("uri").to_owned();
+    // An unused secret is what makes the idle signer listen.
+    wait_transport_connected(&igloo).await;
     assert!(
         uri.starts_with(&format!("bunker://{transport}?relay=")),
         "{uri}"
@@ -349,6 +350,197 @@ async fn nostr_tools_bunker_signer_both_flows_approvals_revoke_and_restart() {
     drop(s.relay);
 }
 
+/// A request outside the app's permissions that nobody decides expires after
+/// NIP46_APPROVAL_TIMEOUT (short here): nostr-tools gets a NIP-46 error reply saying so, the
+/// request is listed as expired, the history records it, and approving it later is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecided_request_expires_and_the_app_is_told() {
+    let ks = generate(&mut rand::thread_rng(), 2, 2, None).expect("keyset");
+    let relay = TestServer::start(&[]);
+    let relay_url = format!("ws://{}", relay.addr);
+    let (group, share1) = (encode_group(&ks.group), encode_share(&ks.shares[0]));
+    let mut args = signer_args(&group, &share1, &relay_url);
+    args.extend(["--nip46-approval-timeout", "2000"]);
+    let igloo = TestServer::start(&args);
+    let uri = api(&igloo, Method::POST, "/api/nip46/bunker", None).await["uri"]
+        .as_str()
+        .expect("uri")
+        .to_owned();
+    wait_transport_connected(&igloo).await;
+    let mut app = Js::start();
+    let r = app.cmd(json!({"op": "bunker", "uri": uri}));
+    let pk = r["client"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"))
+        .to_owned();
+
+    // Nothing granted: the signature waits for the owner, who never answers. The app's own
+    // timeout is far longer, so the error it gets is igloo's reply.
+    let id =
+        app.send(json!({"op": "sign", "kind": 1, "content": "nobody decides", "timeout": 60000}));
+    let p = pending_for(&igloo, &pk).await;
+    let r = app.recv(id);
+    assert!(
+        r["error"].as_str().is_some_and(|e| e.contains("expired")),
+        "the app is told the request expired: {r}"
+    );
+    assert!(r["event"].is_null(), "{r}");
+
+    let v = api(
+        &igloo,
+        Method::GET,
+        "/api/nip46/requests?status=expired",
+        None,
+    )
+    .await;
+    let e = v["requests"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["id"] == p["id"]))
+        .unwrap_or_else(|| panic!("the request is listed as expired: {v}"));
+    assert_eq!(e["status"], json!("expired"));
+    assert_eq!(e["kind"], json!(1));
+    let v = api(
+        &igloo,
+        Method::GET,
+        "/api/nip46/requests?status=pending",
+        None,
+    )
+    .await;
+    assert_eq!(v["requests"], json!([]), "nothing is left pending: {v}");
+
+    // The history is written off the request path: wait for the entry.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let h = api(&igloo, Method::GET, "/api/nip46/history", None).await;
+        let expired = h["sessions"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["pubkey"] == json!(pk)))
+            .and_then(|x| x["history"].as_array())
+            .is_some_and(|h| {
+                h.iter()
+                    .any(|e| e["method"] == json!("sign_event") && e["outcome"] == json!("expired"))
+            });
+        if expired {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no expired entry in the history: {h}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Approving it now fails cleanly, naming why.
+    let (code, v, _) = call(
+        &igloo,
+        Method::POST,
+        "/api/nip46/requests",
+        None,
+        Some(json!({"id": p["id"], "action": "approve"})),
+    )
+    .await;
+    assert_eq!(code, 404, "{v}");
+    assert!(
+        v["error"].as_str().is_some_and(|e| e.contains("expired")),
+        "{v}"
+    );
+    // The app is still served.
+    assert_eq!(app.cmd(json!({"op": "ping"}))["pong"], json!(true));
+}
+
+/// The relay's view of one igloo: its open connections and subscriptions.
+async fn relay_load(relay: &TestServer) -> (u64, u64) {
+    let v = common::get_json(&relay.url("/api/status")).await;
+    let r = &v["relay"];
+    (
+        r["connections"].as_u64().expect("connections"),
+        r["subscriptions"].as_u64().expect("subscriptions"),
+    )
+}
+
+async fn wait_relay_load(relay: &TestServer, want: (u64, u64), what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = relay_load(relay).await;
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: relay has {got:?}, want {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A fresh install opens no NIP-46 relay connection; a bunker:// URI or a session makes it
+/// subscribe; revoking the last session (its secret used) makes it let go again. The
+/// signer here has no node, so every connection the relay sees is the NIP-46 service's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_signer_subscribes_only_while_an_app_is_paired_or_pairing() {
+    let relay = TestServer::start(&[]);
+    let relay_url = format!("ws://{}", relay.addr);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = ["--relays", relay_url.as_str(), "--relay-enabled", "false"];
+    let igloo = TestServer::start_in(dir.path().join("data"), &args);
+    // The service is up and has made its transport key: it would have connected by now if it
+    // were going to (the old behaviour connected at start).
+    let t = api(&igloo, Method::GET, "/api/nip46/transport", None).await;
+    assert!(t["pubkey"].is_string(), "{t}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        relay_load(&relay).await,
+        (0, 0),
+        "a fresh signer stays off the relays"
+    );
+    let t = api(&igloo, Method::GET, "/api/nip46/transport", None).await;
+    assert_eq!(t["running"], json!(false), "{t}");
+
+    // A bunker:// URI: it listens for the app.
+    let uri = api(&igloo, Method::POST, "/api/nip46/bunker", None).await["uri"]
+        .as_str()
+        .expect("uri")
+        .to_owned();
+    wait_relay_load(&relay, (1, 1), "subscribed for the unused secret").await;
+    wait_transport_connected(&igloo).await;
+    let mut app = Js::start();
+    let r = app.cmd(json!({"op": "bunker", "uri": uri}));
+    let pk = r["client"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"))
+        .to_owned();
+    assert_eq!(app.cmd(json!({"op": "ping"}))["pong"], json!(true));
+    drop(app);
+
+    // The secret is used; revoking the only session leaves nobody to listen for.
+    api(
+        &igloo,
+        Method::DELETE,
+        &format!("/api/nip46/sessions/{pk}"),
+        None,
+    )
+    .await;
+    wait_relay_load(&relay, (0, 0), "let go after the last revoke").await;
+    let t = api(&igloo, Method::GET, "/api/nip46/transport", None).await;
+    assert_eq!(t["running"], json!(false), "{t}");
+
+    // A session made by hand (an app's key pasted): listening again, also after a restart
+    // with nobody logged in.
+    let app_pk = hex::encode(TransportKey::generate().pubkey());
+    api(
+        &igloo,
+        Method::POST,
+        "/api/nip46/sessions",
+        Some(json!({"pubkey": app_pk})),
+    )
+    .await;
+    wait_relay_load(&relay, (1, 1), "subscribed for the new session").await;
+    igloo.stop().expect("clean stop");
+    wait_relay_load(&relay, (0, 0), "stopped").await;
+    let _igloo = TestServer::start_in(dir.path().join("data"), &args);
+    wait_relay_load(&relay, (1, 1), "subscribed at boot for the stored session").await;
+}
+
 /// Events a broken or hostile client might send: undecryptable, oversized, wrong JSON,
 /// mutated requests, unknown methods, another signer's address.
 async fn garbage(relay_url: &str, transport: &str) {
@@ -430,11 +622,11 @@ async fn v2_keyset_signs_and_encrypts_for_a_bunker_app() {
     let (igloo, peer) = (v2_node(&ks, 0, &url), v2_node(&ks, 1, &url));
     common::wait_node_connected(&igloo.url("/api/status")).await;
     common::wait_node_connected(&peer.url("/api/status")).await;
-    wait_transport_connected(&igloo).await;
     let uri = api(&igloo, Method::POST, "/api/nip46/bunker", None).await["uri"]
         .as_str()
         .expect("uri")
         .to_owned();
+    wait_transport_connected(&igloo).await;
     let mut app = Js::start();
     let r = app.cmd(json!({"op": "bunker", "uri": uri}));
     let pk = r["client"]

@@ -17,129 +17,13 @@ use std::time::{Duration, Instant};
 
 use common::{TestServer, call};
 use igloo::frostr::credentials::{encode_group, encode_share};
-use igloo::frostr::keyset::{Keyset, generate};
-use igloo::frostr::transport::event::event_id;
+use igloo::frostr::keyset::generate;
 use igloo::nip46::transport::{Scheme, TransportKey, encrypt};
-use k256::schnorr::{Signature, VerifyingKey};
-use nip46_common::Js;
+use nip46_common::{
+    Js, api, check_signed, pending_for, setup, signer_args, start_signer, wait_transport_connected,
+};
 use reqwest::Method;
-use serde_json::{Value, json};
-
-fn signer_args<'a>(group: &'a str, share: &'a str, relay: &'a str) -> Vec<&'a str> {
-    vec![
-        "--headless",
-        "true",
-        "--group-cred",
-        group,
-        "--share-cred",
-        share,
-        "--relays",
-        relay,
-        "--relay-enabled",
-        "false",
-        "--frostr-sign-timeout",
-        "10000",
-    ]
-}
-
-async fn api(srv: &TestServer, method: Method, path: &str, body: Option<Value>) -> Value {
-    let (code, v, _) = call(srv, method.clone(), path, None, body).await;
-    assert_eq!(code, 200, "{method} {path}: {v}");
-    v
-}
-
-/// Waits until the approval queue holds a pending request from `client`.
-async fn pending_for(srv: &TestServer, client: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let v = api(srv, Method::GET, "/api/nip46/requests?status=pending", None).await;
-        if let Some(r) = v["requests"]
-            .as_array()
-            .and_then(|a| a.iter().find(|r| r["session_pubkey"] == json!(client)))
-        {
-            return r.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no pending request from {client}: {v}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Waits until the NIP-46 service is subscribed on a relay.
-async fn wait_transport_connected(srv: &TestServer) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let t = api(srv, Method::GET, "/api/nip46/transport", None).await;
-        if t["relay_states"]
-            .as_array()
-            .is_some_and(|a| a.iter().any(|r| r["connected"] == json!(true)))
-        {
-            // The REQ follows the connection; give the relay a moment to register it.
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            return;
-        }
-        assert!(Instant::now() < deadline, "NIP-46 never connected: {t}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Checks a signed event from the client against the group key, independently of nostr-tools.
-fn check_signed(r: &Value, group: &str) {
-    let ev = &r["event"];
-    assert_eq!(r["verified"], json!(true), "nostr-tools verifyEvent: {r}");
-    assert_eq!(ev["pubkey"], json!(group), "{r}");
-    let tags: Vec<Vec<String>> = serde_json::from_value(ev["tags"].clone()).expect("tags");
-    let id = event_id(
-        group,
-        ev["created_at"].as_u64().expect("created_at"),
-        u16::try_from(ev["kind"].as_u64().expect("kind")).expect("u16 kind"),
-        &tags,
-        ev["content"].as_str().expect("content"),
-    );
-    assert_eq!(ev["id"], json!(hex::encode(id)));
-    let mut g = [0u8; 32];
-    hex::decode_to_slice(group, &mut g).expect("group hex");
-    let vk = VerifyingKey::from_bytes(&g).expect("group key");
-    let sig = hex::decode(ev["sig"].as_str().expect("sig")).expect("sig hex");
-    let sig = Signature::try_from(sig.as_slice()).expect("sig bytes");
-    vk.verify_raw(&id, &sig)
-        .expect("BIP-340 signature under the group key");
-}
-
-struct Setup {
-    ks: Keyset,
-    relay: TestServer,
-    relay_url: String,
-    peer: TestServer,
-    dir: tempfile::TempDir,
-}
-
-fn setup() -> Setup {
-    let ks = generate(&mut rand::thread_rng(), 2, 2, None).expect("keyset");
-    let relay = TestServer::start(&[]);
-    let relay_url = format!("ws://{}", relay.addr);
-    let group = encode_group(&ks.group);
-    let share2 = encode_share(&ks.shares[1]);
-    let peer = TestServer::start(&signer_args(&group, &share2, &relay_url));
-    Setup {
-        ks,
-        relay,
-        relay_url,
-        peer,
-        dir: tempfile::tempdir().expect("tempdir"),
-    }
-}
-
-fn start_signer(s: &Setup) -> TestServer {
-    let group = encode_group(&s.ks.group);
-    let share1 = encode_share(&s.ks.shares[0]);
-    TestServer::start_in(
-        s.dir.path().join("data"),
-        &signer_args(&group, &share1, &s.relay_url),
-    )
-}
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nostr_tools_bunker_signer_both_flows_approvals_revoke_and_restart() {
@@ -963,7 +847,7 @@ mod decoder {
                 u.push_str(&format!("&name={}", igloo::nip46::uri::percent_encode(n)));
             }
             let c = NostrConnectUri::parse(&u).expect("valid nostrconnect");
-            prop_assert_eq!(c.secret.as_str(), secret.as_str());
+            prop_assert_eq!(c.secret.as_deref().map(String::as_str), Some(secret.as_str()));
             prop_assert_eq!(NostrConnectUri::parse(&c.to_uri()).expect("round trip"), c);
             let b = format!("bunker://{key}?{}&secret={}", q.join("&"), igloo::nip46::uri::percent_encode(&secret));
             let bu = BunkerUri::parse(&b).expect("valid bunker");

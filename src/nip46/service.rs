@@ -1171,7 +1171,12 @@ impl Service {
             .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
         let mut id = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut id);
-        let resp = Response::ok(&hex::encode(id), u.secret.as_str());
+        // The app's secret proves the answer comes from whoever it showed the URI to; an app
+        // of the older revision (no secret) expects "ack".
+        let resp = Response::ok(
+            &hex::encode(id),
+            u.secret.as_ref().map_or("ack", |s| s.as_str()),
+        );
         let reply = Replier {
             key,
             client: u.client_pubkey,

@@ -10,6 +10,7 @@
 #[path = "common/cdp.rs"]
 mod cdp;
 mod common;
+mod interop_common;
 mod nip46_common;
 mod relay_common;
 
@@ -19,8 +20,10 @@ use common::{TestServer, call};
 use igloo::frostr::credentials::{encode_group, encode_share};
 use igloo::frostr::keyset::generate;
 use igloo::nip46::transport::{Scheme, TransportKey, encrypt};
+use interop_common::v2_node;
 use nip46_common::{
-    Js, api, check_signed, pending_for, setup, signer_args, start_signer, wait_transport_connected,
+    Js, api, check_signed, pair_bunker, pending_for, setup, signer_args, start_signer,
+    wait_transport_connected,
 };
 use reqwest::Method;
 use serde_json::json;
@@ -246,17 +249,7 @@ async fn an_undecided_request_expires_and_the_app_is_told() {
     let mut args = signer_args(&group, &share1, &relay_url);
     args.extend(["--nip46-approval-timeout", "2000"]);
     let igloo = TestServer::start(&args);
-    let uri = api(&igloo, Method::POST, "/api/nip46/bunker", None).await["uri"]
-        .as_str()
-        .expect("uri")
-        .to_owned();
-    wait_transport_connected(&igloo).await;
-    let mut app = Js::start();
-    let r = app.cmd(json!({"op": "bunker", "uri": uri}));
-    let pk = r["client"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{r}"))
-        .to_owned();
+    let (mut app, pk, _) = pair_bunker(&igloo).await;
 
     // Nothing granted: the signature waits for the owner, who never answers. The app's own
     // timeout is far longer, so the error it gets is igloo's reply.
@@ -463,37 +456,6 @@ async fn garbage(relay_url: &str, transport: &str) {
     }
 }
 
-/// A headless igloo daemon running member `i` of a V2 keyset (a `bfprofile` in SHARE_CRED).
-fn v2_node(ks: &igloo::frostr_v2::keyset::Keyset, i: usize, relay: &str) -> TestServer {
-    use igloo::frostr_v2::credentials::{KdfParams, Profile, encode_profile};
-    const PW: &str = "nip46 test password";
-    let profile = encode_profile(
-        &Profile {
-            name: format!("nip46-{i}"),
-            share_secret: ks.shares[i].secret.clone(),
-            relays: vec![relay.to_string()],
-            policy_overrides: vec![],
-            group: ks.group.clone(),
-        },
-        PW,
-        KdfParams::FLOOR,
-        &mut rand::thread_rng(),
-    )
-    .expect("bfprofile");
-    TestServer::start(&[
-        "--headless",
-        "true",
-        "--share-cred",
-        &profile,
-        "--share-password",
-        PW,
-        "--relays",
-        relay,
-        "--relay-enabled",
-        "false",
-    ])
-}
-
 /// The same app-facing behaviour on a V2 (bifrost-rs) keyset: the group key, signatures and
 /// NIP-44/NIP-04 (threshold ECDH over FROST-TR shares), the other member an igloo V2 node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -506,17 +468,7 @@ async fn v2_keyset_signs_and_encrypts_for_a_bunker_app() {
     let (igloo, peer) = (v2_node(&ks, 0, &url), v2_node(&ks, 1, &url));
     common::wait_node_connected(&igloo.url("/api/status")).await;
     common::wait_node_connected(&peer.url("/api/status")).await;
-    let uri = api(&igloo, Method::POST, "/api/nip46/bunker", None).await["uri"]
-        .as_str()
-        .expect("uri")
-        .to_owned();
-    wait_transport_connected(&igloo).await;
-    let mut app = Js::start();
-    let r = app.cmd(json!({"op": "bunker", "uri": uri}));
-    let pk = r["client"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{r}"))
-        .to_owned();
+    let (mut app, pk, _) = pair_bunker(&igloo).await;
     assert_eq!(app.cmd(json!({"op": "pubkey"}))["pubkey"], json!(group));
     api(
         &igloo,

@@ -10,6 +10,7 @@
 //! brings its own nostr 0.44 and tokio-tungstenite 0.26, test-only.)
 
 mod common;
+mod interop_common;
 mod nip46_common;
 
 use std::time::{Duration, Instant};

@@ -436,11 +436,8 @@ impl Service {
                 }
             }
             // Listening only for unused bunker secrets: re-check once the last one expires.
-            let idle_at = match demand {
-                Demand::Until(t) => Duration::from_secs(t.saturating_sub(now_secs()) + 1),
-                _ => Duration::MAX,
-            };
-            let idle = tokio::time::sleep(idle_at.min(Duration::from_secs(86_400 * 365)));
+            let mut demand = demand;
+            let idle = tokio::time::sleep(demand.recheck_in());
             tokio::pin!(idle);
             let own = key.pubkey();
             let mut filter = Filter::new()
@@ -467,7 +464,14 @@ impl Service {
                         if r.is_err() { break true; }
                         break false;
                     }
-                    _ = &mut idle, if demand != Demand::Always => break false,
+                    _ = &mut idle, if demand != Demand::Always => {
+                        // A secret used meanwhile made a session: keep the connections.
+                        demand = self.demand();
+                        if demand == Demand::Idle {
+                            break false;
+                        }
+                        idle.as_mut().reset(tokio::time::Instant::now() + demand.recheck_in());
+                    }
                     _ = shutdown.wait_for(|s| *s) => break true,
                 }
             };
@@ -1249,6 +1253,17 @@ enum Demand {
     /// Unused bunker secrets only, the last valid until this Unix time.
     Until(u64),
     Idle,
+}
+
+impl Demand {
+    /// When to look again whether anyone is left to listen for.
+    fn recheck_in(self) -> Duration {
+        match self {
+            Demand::Until(t) => Duration::from_secs(t.saturating_sub(now_secs()) + 1),
+            // Never, in effect (a far deadline that cannot overflow an Instant).
+            _ => Duration::from_secs(86_400 * 365),
+        }
+    }
 }
 
 /// One of a client's [`MAX_INFLIGHT_PER_CLIENT`] slots; freed on drop.

@@ -1,11 +1,11 @@
 //! Shared by the NIP-46 tests and benches/nip46_live.rs: the nostr-tools client process
 //! (tests/interop/nip46-client.mjs), the 2-of-2 signer setup (an igloo signer and an igloo
-//! peer on a third daemon's relay), and API helpers. The including crate has `mod common`.
+//! peer on a third daemon's relay), API helpers and pairing. The including crate has
+//! `mod common` and `mod interop_common`.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::io::Write;
+use std::process::{Child, ChildStdin};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -17,12 +17,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::common::{TestServer, call};
-
-fn interop_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("interop")
-}
+use crate::interop_common::spawn_node_script;
 
 /// The nostr-tools client process; killed on drop.
 pub struct Js {
@@ -35,36 +30,13 @@ pub struct Js {
 
 impl Js {
     pub fn start() -> Js {
-        let dir = interop_dir();
-        assert!(
-            dir.join("node_modules/nostr-tools").is_dir(),
-            "the JavaScript libraries are not installed: run `npm ci --prefix tests/interop` first"
-        );
-        let mut child = Command::new("node")
-            .arg("--experimental-websocket")
-            .arg("--no-warnings")
-            .arg("nip46-client.mjs")
-            .current_dir(&dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run `node` ({e}); install Node.js 20"));
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    if tx.send(v).is_err() {
-                        break;
-                    }
-                }
-            }
+        let (child, stdin) = spawn_node_script("nip46-client.mjs", "nostr-tools", move |v| {
+            tx.send(v).is_ok()
         });
         Js {
             child,
-            stdin,
+            stdin: Some(stdin),
             rx,
             next_id: 0,
             stash: Vec::new(),
@@ -234,4 +206,22 @@ pub fn start_signer(s: &Setup) -> TestServer {
         s.dir.path().join("data"),
         &signer_args(&group, &share1, &s.relay_url),
     )
+}
+
+/// A nostr-tools app paired through a fresh `bunker://` URI of `srv`: the app, its client
+/// key (hex) and the URI.
+pub async fn pair_bunker(srv: &TestServer) -> (Js, String, String) {
+    let uri = api(srv, Method::POST, "/api/nip46/bunker", None).await["uri"]
+        .as_str()
+        .expect("uri")
+        .to_owned();
+    // An unused secret is what makes an idle signer listen.
+    wait_transport_connected(srv).await;
+    let mut app = Js::start();
+    let r = app.cmd(json!({"op": "bunker", "uri": uri, "timeout": 20000}));
+    let client = r["client"]
+        .as_str()
+        .unwrap_or_else(|| panic!("connect: {r}"))
+        .to_owned();
+    (app, client, uri)
 }

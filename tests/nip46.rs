@@ -22,8 +22,8 @@ use igloo::frostr::keyset::generate;
 use igloo::nip46::transport::{Scheme, TransportKey, encrypt};
 use interop_common::v2_node;
 use nip46_common::{
-    Js, api, check_signed, pair_bunker, pending_for, setup, signer_args, start_signer,
-    wait_transport_connected,
+    Js, api, check_signed, decide, decide_ok, pair_bunker, pending_for, setup, signer_args,
+    start_signer, wait_transport_connected,
 };
 use reqwest::Method;
 use serde_json::json;
@@ -76,39 +76,20 @@ async fn nostr_tools_bunker_signer_both_flows_approvals_revoke_and_restart() {
     assert_eq!(p["method"], json!("sign_event"));
     assert_eq!(p["kind"], json!(1));
     assert_eq!(p["preview"], json!("approve me"));
-    let d = api(
-        &igloo,
-        Method::POST,
-        "/api/nip46/requests",
-        Some(json!({"id": p["id"], "action": "approve"})),
-    )
-    .await;
-    assert_eq!(d["request"]["status"], json!("approved"));
+    let d = decide_ok(&igloo, &p["id"], "approve").await;
+    assert_eq!(d["status"], json!("approved"));
     check_signed(&app1.recv(id), &group);
 
     // Deny: the app gets a clear error.
     let id = app1.send(json!({"op": "sign", "kind": 1, "content": "deny me", "timeout": 30000}));
     let p = pending_for(&igloo, &app1_pk).await;
-    api(
-        &igloo,
-        Method::POST,
-        "/api/nip46/requests",
-        Some(json!({"id": p["id"], "action": "deny"})),
-    )
-    .await;
+    decide_ok(&igloo, &p["id"], "deny").await;
     let r = app1.recv(id);
     assert!(
         r["error"].as_str().is_some_and(|e| e.contains("denied")),
         "{r}"
     );
-    let (code, _, _) = call(
-        &igloo,
-        Method::POST,
-        "/api/nip46/requests",
-        None,
-        Some(json!({"id": p["id"], "action": "approve"})),
-    )
-    .await;
+    let (code, _) = decide(&igloo, &p["id"], "approve").await;
     assert_eq!(code, 404, "a decided request cannot be decided again");
 
     // Grant kind 1 and the ciphers: answered at once. NIP-44 / NIP-04 against nostr-tools.
@@ -155,13 +136,7 @@ async fn nostr_tools_bunker_signer_both_flows_approvals_revoke_and_restart() {
     let id = app3.send(json!({"op": "sign", "kind": 4, "content": "dm?", "timeout": 30000}));
     let p = pending_for(&igloo, &app3_pk).await;
     assert_eq!(p["kind"], json!(4));
-    api(
-        &igloo,
-        Method::POST,
-        "/api/nip46/requests",
-        Some(json!({"id": p["id"], "action": "approve"})),
-    )
-    .await;
+    decide_ok(&igloo, &p["id"], "approve").await;
     check_signed(&app3.recv(id), &group);
 
     // ---- garbage on kind 24133 never stops the service ----
@@ -308,14 +283,7 @@ async fn an_undecided_request_expires_and_the_app_is_told() {
     }
 
     // Approving it now fails cleanly, naming why.
-    let (code, v, _) = call(
-        &igloo,
-        Method::POST,
-        "/api/nip46/requests",
-        None,
-        Some(json!({"id": p["id"], "action": "approve"})),
-    )
-    .await;
+    let (code, v) = decide(&igloo, &p["id"], "approve").await;
     assert_eq!(code, 404, "{v}");
     assert!(
         v["error"].as_str().is_some_and(|e| e.contains("expired")),

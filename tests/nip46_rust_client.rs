@@ -15,7 +15,7 @@ mod nip46_common;
 
 use std::time::{Duration, Instant};
 
-use nip46_common::{api, pending_for, setup, start_signer, verify_group_sig};
+use nip46_common::{api, decide_ok, pending_for, setup, start_signer, verify_group_sig};
 use nostr_connect::prelude as nc;
 use nostr_connect::prelude::NostrSigner;
 use reqwest::Method;
@@ -83,13 +83,7 @@ async fn rust_nostr_connect_pairs_both_ways_signs_encrypts_and_is_denied() {
     });
     let p = pending_for(&igloo, &client).await;
     assert_eq!(p["kind"], json!(1));
-    api(
-        &igloo,
-        Method::POST,
-        "/api/nip46/requests",
-        Some(json!({"id": p["id"], "action": "deny"})),
-    )
-    .await;
+    decide_ok(&igloo, &p["id"], "deny").await;
     let e = pending
         .await
         .expect("task")

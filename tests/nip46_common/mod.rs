@@ -225,3 +225,17 @@ pub async fn pair_bunker(srv: &TestServer) -> (Js, String, String) {
         .to_owned();
     (app, client, uri)
 }
+
+/// `POST /api/nip46/requests {id, action}` (`approve` or `deny`): the status and the body.
+pub async fn decide(srv: &TestServer, id: &Value, action: &str) -> (u16, Value) {
+    let body = json!({"id": id, "action": action});
+    let (code, v, _) = call(srv, Method::POST, "/api/nip46/requests", None, Some(body)).await;
+    (code, v)
+}
+
+/// [`decide`], which must succeed: the answer's request record.
+pub async fn decide_ok(srv: &TestServer, id: &Value, action: &str) -> Value {
+    let (code, v) = decide(srv, id, action).await;
+    assert_eq!(code, 200, "{action} {id}: {v}");
+    v["request"].clone()
+}

@@ -163,7 +163,8 @@ pub struct TransportInfo {
     /// Relays the service listens on.
     pub relays: Vec<String>,
     pub relay_states: Vec<RelayStateView>,
-    /// Whether the service can answer (key loaded, relays configured).
+    /// Whether the service is listening and can answer (key loaded, relays configured, and an
+    /// app paired or a bunker:// secret unused: otherwise it opens no connection).
     pub running: bool,
 }
 

@@ -1,94 +1,37 @@
 //! `scripts/bench nip46`: NIP-46 `sign_event` round trips from a real nostr-tools
 //! `BunkerSigner` (tests/interop/nip46-client.mjs) to an igloo daemon, 2-of-2 with another
 //! igloo daemon answering, all on a loopback igloo relay; p50/p99 over 200 signatures, for a
-//! v1 (bifrost) and a V2 (bifrost-rs) keyset. Each round: the app encrypts (NIP-44 v2) and
-//! publishes the request, igloo decrypts, asks its peer, aggregates, answers; the app
-//! decrypts and runs `verifyEvent`. Needs `npm ci --prefix tests/interop`.
+//! v1 (bifrost) and a V2 (bifrost-rs) keyset, and for v1 also with a JavaScript
+//! `@frostr/bifrost` 1.0.7 node (tests/interop/js-peer.mjs) as the other member. Each round:
+//! the app encrypts (NIP-44 v2) and publishes the request, igloo decrypts, asks its peer,
+//! aggregates, answers; the app decrypts and runs `verifyEvent`. Needs
+//! `npm ci --prefix tests/interop`.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 #[path = "../tests/interop_common/mod.rs"]
 mod interop_common;
+#[path = "live_common/mod.rs"]
+mod live_common;
 #[path = "../tests/nip46_common/mod.rs"]
 mod nip46_common;
 
 use std::time::Duration;
 
-use common::{TestServer, call};
+use common::TestServer;
 use igloo::frostr::keyset::generate;
-use igloo::frostr_v2::credentials::{KdfParams, Profile, encode_profile};
-use interop_common::{igloo, sign_until_ok, wait_connected};
-use nip46_common::Js;
+use interop_common::{JsPeer, igloo, sign_until_ok, v2_node, wait_connected};
+use live_common::{header, row};
+use nip46_common::{api, pair_bunker};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 const N: usize = 200;
 const WARMUP: usize = 20;
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn row(name: &str, mut ms: Vec<f64>) {
-    ms.sort_by(|a, b| a.total_cmp(b));
-    let mean = ms.iter().sum::<f64>() / ms.len().max(1) as f64;
-    println!(
-        "{name:<40} {:>5} {:>9.2} {:>9.2} {mean:>9.2} {:>9.2}",
-        ms.len(),
-        percentile(&ms, 50.0),
-        percentile(&ms, 99.0),
-        ms.last().copied().unwrap_or(f64::NAN)
-    );
-}
-
-fn v2_node(ks: &igloo::frostr_v2::keyset::Keyset, i: usize, relay: &str) -> TestServer {
-    const PW: &str = "bench password";
-    let profile = encode_profile(
-        &Profile {
-            name: format!("bench-{i}"),
-            share_secret: ks.shares[i].secret.clone(),
-            relays: vec![relay.to_string()],
-            policy_overrides: vec![],
-            group: ks.group.clone(),
-        },
-        PW,
-        KdfParams::FLOOR,
-        &mut rand::thread_rng(),
-    )
-    .expect("bfprofile");
-    TestServer::start(&[
-        "--headless",
-        "true",
-        "--share-cred",
-        &profile,
-        "--share-password",
-        PW,
-        "--relays",
-        relay,
-    ])
-}
-
-async fn api(srv: &TestServer, method: Method, path: &str, body: Option<Value>) -> Value {
-    let (code, v, _) = call(srv, method.clone(), path, None, body).await;
-    assert_eq!(code, 200, "{method} {path}: {v}");
-    v
-}
-
 /// Pairs a BunkerSigner with `signer`, allows kind 1, and times `WARMUP + N` signatures.
 async fn nip46_times(signer: &TestServer) -> Vec<f64> {
-    let uri = api(signer, Method::POST, "/api/nip46/bunker", None).await["uri"]
-        .as_str()
-        .expect("uri")
-        .to_owned();
-    let mut app = Js::start();
-    let r = app.cmd(json!({"op": "bunker", "uri": uri, "timeout": 20000}));
-    let client = r["client"]
-        .as_str()
-        .unwrap_or_else(|| panic!("connect: {r}"));
+    let (mut app, client, _) = pair_bunker(signer).await;
     api(
         signer,
         Method::PUT,
@@ -136,6 +79,17 @@ async fn main() {
         sign_until_ok(&a, &rand::random(), Duration::from_secs(60)).await;
         nip46_times(&a).await
     };
+    let v1_js = {
+        let ks = generate(&mut rand::thread_rng(), 2, 2, None).expect("keyset");
+        let a = igloo(&ks.group, &ks.shares[0], &url, 10_000);
+        let mut js = JsPeer::spawn();
+        js.start(&ks.group, &ks.shares[1], &url).await;
+        wait_connected(&a).await;
+        sign_until_ok(&a, &rand::random(), Duration::from_secs(60)).await;
+        let ms = nip46_times(&a).await;
+        drop(js);
+        ms
+    };
     let v2 = {
         let ks = igloo::frostr_v2::keyset::generate("bench", 2, 2, &mut rand::thread_rng())
             .expect("V2 keyset");
@@ -145,13 +99,9 @@ async fn main() {
         sign_until_ok(&a, &rand::random(), Duration::from_secs(60)).await;
         nip46_times(&a).await
     };
-    println!(
-        "\nNIP-46 sign_event round trips, nostr-tools BunkerSigner → igloo (2-of-2, igloo peer), ms"
-    );
-    println!(
-        "{:<40} {:>5} {:>9} {:>9} {:>9} {:>9}",
-        "", "n", "p50", "p99", "mean", "max"
-    );
+    println!("\nNIP-46 sign_event round trips, nostr-tools BunkerSigner → igloo (2-of-2), ms");
+    header("");
     row("v1 keyset (bifrost), igloo peer", v1);
+    row("v1 keyset (bifrost), bifrost 1.0.7 JS peer", v1_js);
     row("V2 keyset (bifrost-rs), igloo peer", v2);
 }

@@ -15,26 +15,20 @@
 mod common;
 #[path = "../tests/interop_common/mod.rs"]
 mod interop_common;
+#[path = "live_common/mod.rs"]
+mod live_common;
 
 use std::time::{Duration, Instant};
 
 use common::client;
 use igloo::frostr::keyset::generate;
 use igloo::frostr::types::x_only;
-use igloo::frostr_v2::credentials::{KdfParams, Profile, encode_profile};
-use interop_common::{IglooProcess, JsPeer, igloo, sign_until_ok, verify, wait_connected};
+use interop_common::{IglooProcess, JsPeer, igloo, sign_until_ok, v2_node, verify, wait_connected};
+use live_common::{percentile, row};
 use serde_json::{Value, json};
 
 const N: usize = 200;
 const WARMUP: usize = 10;
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
 
 /// `WARMUP + N` sequential `POST /api/sign` calls; the last `N` timings in ms.
 async fn api_times(server: &common::TestServer) -> Vec<f64> {
@@ -58,46 +52,6 @@ async fn api_times(server: &common::TestServer) -> Vec<f64> {
         }
     }
     times
-}
-
-/// A headless igloo daemon running member `i` of a V2 keyset (a `bfprofile` in SHARE_CRED).
-fn v2_node(ks: &igloo::frostr_v2::keyset::Keyset, i: usize, relay: &str) -> common::TestServer {
-    const PW: &str = "bench password";
-    let profile = encode_profile(
-        &Profile {
-            name: format!("bench-{i}"),
-            share_secret: ks.shares[i].secret.clone(),
-            relays: vec![relay.to_string()],
-            policy_overrides: vec![],
-            group: ks.group.clone(),
-        },
-        PW,
-        KdfParams::FLOOR,
-        &mut rand::thread_rng(),
-    )
-    .expect("bfprofile");
-    common::TestServer::start(&[
-        "--headless",
-        "true",
-        "--share-cred",
-        &profile,
-        "--share-password",
-        PW,
-        "--relays",
-        relay,
-    ])
-}
-
-fn row(name: &str, mut ms: Vec<f64>) -> (f64, f64) {
-    ms.sort_by(|a, b| a.total_cmp(b));
-    let (p50, p99) = (percentile(&ms, 50.0), percentile(&ms, 99.0));
-    let mean = ms.iter().sum::<f64>() / ms.len().max(1) as f64;
-    println!(
-        "{name:<44} {:>5} {p50:>9.2} {p99:>9.2} {mean:>9.2} {:>9.2}",
-        ms.len(),
-        ms.last().copied().unwrap_or(f64::NAN)
-    );
-    (p50, p99)
 }
 
 /// Median of one phase (ms after the signature's start) over a JS `bench_sign` run.
@@ -224,10 +178,7 @@ async fn main() {
     let run_c = js_run(&mut req, &js3_x, 3, wait).await;
 
     println!("\nthreshold signing, 2-of-3, loopback relay (ms per signature)");
-    println!(
-        "{:<44} {:>5} {:>9} {:>9} {:>9} {:>9}",
-        "scenario", "n", "p50", "p99", "mean", "max"
-    );
+    live_common::header("scenario");
     let (a50, _) = row("(a) POST /api/sign, igloo responder", times_a);
     row(
         "(b') JS requester, igloo in the bench process",

@@ -211,6 +211,11 @@ pub struct Settings {
     /// Quiet time before the watchdog restarts the node, in milliseconds (100 ms–1 hour).
     #[arg(long, env = "NODE_HEALTH_RESTART_AFTER", default_value_t = 300_000, value_parser = parse_health_ms, help_heading = "Node")]
     pub node_health_restart_after: u64,
+    // ---- NIP-46 remote signer ----
+    /// How long a NIP-46 request outside an app's permissions waits for the owner's approval
+    /// before the app is told it expired, in milliseconds (1000–3600000).
+    #[arg(long, env = "NIP46_APPROVAL_TIMEOUT", default_value_t = 120_000, value_parser = parse_nip46_approval_timeout, help_heading = "NIP-46")]
+    pub nip46_approval_timeout: u64,
 
     // ---- POLICY: share-leak guard ----
     /// What to do with a sign request a peer's policy allows: `auto` answers at once,
@@ -347,6 +352,8 @@ pub struct Config {
     pub health_restart: Backoff,
     /// V2OPS: timers of the health model (NODE_HEALTH_CHECK_INTERVAL, …).
     pub health_timers: HealthTimers,
+    /// How long a NIP-46 request waits for approval (NIP46_APPROVAL_TIMEOUT).
+    pub nip46_approval_timeout: Duration,
     // ---- POLICY: share-leak guard ----
     pub sign_policy: policy::SignPolicy,
     pub peer_policies: Vec<policy::PolicySeed>,
@@ -544,6 +551,7 @@ impl Config {
                 max_attempts: s.node_health_max_restarts,
             },
             health_timers,
+            nip46_approval_timeout: Duration::from_millis(s.nip46_approval_timeout),
             // ---- POLICY: share-leak guard ----
             sign_policy: s.sign_policy,
             peer_policies: policy::parse_policy_seeds(s.peer_policies.as_deref().unwrap_or(""))
@@ -818,6 +826,11 @@ fn parse_shutdown_secs(s: &str) -> Result<u64, String> {
 pub fn parse_sign_timeout(s: &str) -> Result<u64, String> {
     int_in(s, 1_000u64, 120_000, "milliseconds")
 }
+/// One second to one hour: shorter than a person can answer is useless, longer keeps an
+/// app's request (and its queue slot) hanging.
+pub fn parse_nip46_approval_timeout(s: &str) -> Result<u64, String> {
+    int_in(s, 1_000u64, 3_600_000, "milliseconds")
+}
 pub fn parse_restart_delay(s: &str) -> Result<u64, String> {
     int_in(s, 0u64, 3_600_000, "milliseconds")
 }
@@ -962,6 +975,18 @@ mod tests {
     fn secrets_never_print() {
         let c = config(&["--api-key", "super-secret-key"]).unwrap();
         assert!(!format!("{c:?}").contains("super-secret-key"));
+    }
+
+    #[test]
+    fn nip46_approval_timeout_defaults_to_two_minutes_within_range() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.nip46_approval_timeout, Duration::from_secs(120));
+        let c = config(&["--nip46-approval-timeout", "1500"]).unwrap();
+        assert_eq!(c.nip46_approval_timeout, Duration::from_millis(1500));
+        for bad in ["999", "3600001", "2s"] {
+            let r = Cli::try_parse_from(["igloo", "--nip46-approval-timeout", bad]);
+            assert!(r.is_err(), "{bad} accepted");
+        }
     }
 
     // ---- V2OPS: health-model timers ----

@@ -112,7 +112,8 @@ pub async fn start_with_notifier(
         stop: stop_rx,
     })?;
     let node = control.node.clone();
-    // The NIP-46 remote signer: always on, served with nobody logged in.
+    // The NIP-46 remote signer: always on, served with nobody logged in (it opens relay
+    // connections only while an app is paired or a bunker:// secret is unused).
     let nip46 = crate::nip46::Service::new(
         crate::nip46::backend::Backend::new(control.clone()),
         nip46_default_relays(
@@ -124,6 +125,7 @@ pub async fn start_with_notifier(
                 .transpose()?,
             tls.is_some(),
         ),
+        config.nip46_approval_timeout,
     );
     nip46.spawn(stop_tx.subscribe());
     // First run without ADMIN_SECRET: a one-time setup code, logged once we listen.

@@ -8,10 +8,10 @@
 //! Needs `node` 20+ and `npm ci --prefix tests/interop`.
 
 mod common;
+mod interop_common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::process::Child;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -19,14 +19,9 @@ use common::TestServer;
 use futures_util::StreamExt;
 use igloo::frostr::credentials::{encode_group, encode_share};
 use igloo::frostr::keyset::generate;
+use interop_common::spawn_node_script;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-
-fn interop_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("interop")
-}
 
 /// Kills the JS process if the test fails half-way.
 struct JsProc(Child);
@@ -44,36 +39,13 @@ fn spawn_echo_js(
     share: &str,
     relays: &[String],
 ) -> (JsProc, std::process::ChildStdin, mpsc::Receiver<Value>) {
-    let dir = interop_dir();
-    assert!(
-        dir.join("node_modules/@frostr/igloo-core").is_dir(),
-        "the JavaScript libraries are not installed: run `npm ci --prefix tests/interop` first"
-    );
-    let mut child = Command::new("node")
-        .arg("--experimental-websocket")
-        .arg("--no-warnings")
-        .arg("echo.mjs")
-        .current_dir(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run `node` ({e}); install Node.js 20"));
-    let mut stdin = child.stdin.take().expect("stdin");
-    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel::<Value>();
+    let (child, mut stdin) = spawn_node_script("echo.mjs", "@frostr/igloo-core", move |v| {
+        tx.send(v).is_ok()
+    });
     let js = JsProc(child);
     let input = json!({ "group": group, "share": share, "relays": relays });
     writeln!(stdin, "{input}").expect("write input");
-    let (tx, rx) = mpsc::channel::<Value>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str(&line) {
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        }
-    });
     (js, stdin, rx)
 }
 
@@ -88,11 +60,6 @@ fn next_line(rx: &mpsc::Receiver<Value>, what: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn igloo_core_await_share_echo_and_send_echo() {
-    let dir = interop_dir();
-    assert!(
-        dir.join("node_modules/@frostr/igloo-core").is_dir(),
-        "the JavaScript libraries are not installed: run `npm ci --prefix tests/interop` first"
-    );
     let ks = generate(&mut rand::thread_rng(), 2, 3, None).expect("keyset");
     let group = encode_group(&ks.group);
     let share = encode_share(&ks.shares[0]);

@@ -4,10 +4,10 @@
 //! Needs `node` 20+ and `npm ci --prefix tests/interop`.
 
 mod common;
+mod interop_common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::process::Child;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -15,14 +15,9 @@ use common::{TestServer, client};
 use igloo::frostr::credentials::{encode_group, encode_share};
 use igloo::frostr::keyset::generate;
 use igloo::frostr::types::x_only;
+use interop_common::spawn_node_script;
 use k256::schnorr::{Signature, VerifyingKey};
 use serde_json::{Value, json};
-
-fn interop_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("interop")
-}
 
 /// Kills the JS node if the test fails half-way.
 struct JsNode(Child);
@@ -43,11 +38,6 @@ fn verify(group_xonly: &[u8; 32], msg: &[u8; 32], sig_hex: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn igloo_and_bifrost_sign_for_each_other() {
-    let dir = interop_dir();
-    assert!(
-        dir.join("node_modules/@frostr/bifrost").is_dir(),
-        "the JavaScript libraries are not installed: run `npm ci --prefix tests/interop` first"
-    );
     let ks = generate(&mut rand::thread_rng(), 2, 3, None).expect("keyset");
     let group_xonly = ks.group.pubkey_x_only();
     let group = encode_group(&ks.group);
@@ -74,16 +64,10 @@ async fn igloo_and_bifrost_sign_for_each_other() {
     // The JS node (share 2) asks igloo to co-sign `js_msg`.
     let js_msg: [u8; 32] = rand::random();
     let igloo_x = x_only(&ks.shares[0].public_key());
-    let mut child = Command::new("node")
-        .arg("--experimental-websocket")
-        .arg("--no-warnings")
-        .arg("live-node.mjs")
-        .current_dir(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run `node` ({e}); install Node.js 20"));
+    let (tx, rx) = mpsc::channel::<Value>();
+    let (child, mut stdin) = spawn_node_script("live-node.mjs", "@frostr/bifrost", move |v| {
+        tx.send(v).is_ok()
+    });
     let input = json!({
         "group": group,
         "share": encode_share(&ks.shares[1]).as_str(),
@@ -91,20 +75,8 @@ async fn igloo_and_bifrost_sign_for_each_other() {
         "peer": hex::encode(igloo_x),
         "message": hex::encode(js_msg),
     });
-    let mut stdin = child.stdin.take().expect("stdin");
     writeln!(stdin, "{input}").expect("write input");
-    let stdout = child.stdout.take().expect("stdout");
     let js = JsNode(child);
-    let (tx, rx) = mpsc::channel::<Value>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str(&line) {
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        }
-    });
     let next = |what: &str| {
         rx.recv_timeout(Duration::from_secs(45))
             .unwrap_or_else(|_| panic!("the JS node printed no {what}"))

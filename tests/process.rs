@@ -103,6 +103,7 @@ fn help_documents_every_setting_and_its_default() {
         "NODE_HEALTH_UNHEALTHY_AFTER",
         "NODE_HEALTH_RESTART_AFTER",
         "FROSTR_SIGN_TIMEOUT",
+        "NIP46_APPROVAL_TIMEOUT",
         "NODE_ENV",
         "IGLOO_TLS",
         "IGLOO_WORKER_THREADS",

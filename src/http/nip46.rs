@@ -499,6 +499,12 @@ pub async fn bunker(State(state): State<AppState>) -> Result<Json<BunkerResponse
         Ok((uri, expires, s.transport_pubkey()?, s.relays()))
     })
     .await?;
+    // An idle service starts listening now; the URI is handed out once a relay is connected,
+    // so an app that connects at once is heard (failing that, the app's own retry is).
+    state
+        .nip46
+        .listen_now(std::time::Duration::from_secs(5))
+        .await;
     Ok(Json(BunkerResponse {
         uri: uri.to_string(),
         pubkey,

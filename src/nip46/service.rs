@@ -49,8 +49,6 @@ const STALE_SECS: u64 = 300;
 /// Requests waiting for approval: in total, and per session.
 const MAX_PENDING: usize = 64;
 const MAX_PENDING_PER_SESSION: usize = 16;
-/// How long a request waits for approval.
-pub const APPROVAL_TIMEOUT: Duration = Duration::from_secs(120);
 /// Finished approval requests kept for `GET /api/nip46/requests`.
 const MAX_FINISHED: usize = 200;
 /// Most relays the service listens on.
@@ -165,7 +163,8 @@ pub struct TransportInfo {
     /// Relays the service listens on.
     pub relays: Vec<String>,
     pub relay_states: Vec<RelayStateView>,
-    /// Whether the service can answer (key loaded, relays configured).
+    /// Whether the service is listening and can answer (key loaded, relays configured, and an
+    /// app paired or a bunker:// secret unused: otherwise it opens no connection).
     pub running: bool,
 }
 
@@ -194,6 +193,8 @@ struct Inner {
     events: EventBus,
     backend: Backend,
     default_relays: Vec<String>,
+    /// How long a request waits for the owner (NIP46_APPROVAL_TIMEOUT).
+    approval_timeout: Duration,
     key: Mutex<Option<Arc<TransportKey>>>,
     pool: Mutex<Option<(PoolHandle, Vec<String>)>>,
     reload: watch::Sender<u64>,
@@ -213,8 +214,9 @@ impl std::fmt::Debug for Service {
 }
 
 impl Service {
-    /// A service over `store`; `default_relays` are used until the owner sets a list.
-    pub fn new(backend: Backend, default_relays: Vec<String>) -> Self {
+    /// A service over `store`; `default_relays` are used until the owner sets a list;
+    /// requests outside a session's permissions wait `approval_timeout` for the owner.
+    pub fn new(backend: Backend, default_relays: Vec<String>, approval_timeout: Duration) -> Self {
         let (store, vault, events) = (
             backend.store().clone(),
             backend.vault().clone(),
@@ -235,6 +237,7 @@ impl Service {
             events,
             backend,
             default_relays: defaults,
+            approval_timeout,
             key: Mutex::new(None),
             pool: Mutex::new(None),
             reload: watch::channel(0).0,
@@ -350,6 +353,44 @@ impl Service {
         self.0.reload.send_modify(|g| *g += 1);
     }
 
+    /// Whether the service has anyone to listen for: an active session (always, also after a
+    /// reboot with nobody logged in), or only unused `bunker://` secrets (until they expire),
+    /// or nobody (a fresh install then opens no relay connection at all).
+    fn demand(&self) -> Demand {
+        let store = &self.0.store;
+        match store.nip46_sessions() {
+            Ok(s) if s.iter().any(|s| s.status == SessionStatus::Active) => {
+                return Demand::Always;
+            }
+            Ok(_) => {}
+            // Unreadable store: listen rather than go deaf to paired apps.
+            Err(_) => return Demand::Always,
+        }
+        match store.nip46_secrets_valid_until(now_secs()) {
+            Ok(Some(t)) => Demand::Until(t),
+            Ok(None) => Demand::Idle,
+            Err(_) => Demand::Always,
+        }
+    }
+
+    /// Starts listening if the service is idle (a secret or session just appeared), and
+    /// waits up to `within` until a relay is connected; true once one is.
+    pub async fn listen_now(&self, within: Duration) -> bool {
+        if lock(&self.0.pool).is_none() {
+            self.reload();
+        }
+        let deadline = Instant::now() + within;
+        loop {
+            let up = lock(&self.0.pool)
+                .as_ref()
+                .is_some_and(|(h, _)| h.connected_count() > 0);
+            if up || Instant::now() > deadline {
+                return up;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub fn transport_info(&self) -> TransportInfo {
         let pubkey = self.key().ok().map(|k| hex::encode(k.pubkey()));
         let pool = lock(&self.0.pool);
@@ -385,14 +426,20 @@ impl Service {
                     _ = shutdown.wait_for(|s| *s) => return,
                 }
             };
-            let urls = self.pool_urls();
+            // Marked before reading the store: a change made while we read wakes us again.
             reload.mark_unchanged();
-            if urls.is_empty() {
+            let urls = self.pool_urls();
+            let demand = self.demand();
+            if urls.is_empty() || demand == Demand::Idle {
                 tokio::select! {
                     _ = reload.changed() => continue,
                     _ = shutdown.wait_for(|s| *s) => return,
                 }
             }
+            // Listening only for unused bunker secrets: re-check once the last one expires.
+            let mut demand = demand;
+            let idle = tokio::time::sleep(demand.recheck_in());
+            tokio::pin!(idle);
             let own = key.pubkey();
             let mut filter = Filter::new()
                 .kind(Kind::from(transport::KIND))
@@ -417,6 +464,14 @@ impl Service {
                     r = reload.changed() => {
                         if r.is_err() { break true; }
                         break false;
+                    }
+                    _ = &mut idle, if demand != Demand::Always => {
+                        // A secret used meanwhile made a session: keep the connections.
+                        demand = self.demand();
+                        if demand == Demand::Idle {
+                            break false;
+                        }
+                        idle.as_mut().reset(tokio::time::Instant::now() + demand.recheck_in());
                     }
                     _ = shutdown.wait_for(|s| *s) => break true,
                 }
@@ -728,7 +783,7 @@ impl Service {
             error: None,
             created_at: iso(now),
             updated_at: iso(now),
-            expires_at: iso(now + APPROVAL_TIMEOUT.as_secs()),
+            expires_at: iso(now + self.approval_timeout_secs()),
         };
         {
             let mut p = lock(&self.0.pending);
@@ -763,7 +818,7 @@ impl Service {
         );
         let me = self.clone();
         tokio::spawn(async move {
-            let decision = tokio::time::timeout(APPROVAL_TIMEOUT, rx).await;
+            let decision = tokio::time::timeout(me.0.approval_timeout, rx).await;
             let (status, resp) = match decision {
                 Ok(Ok(true)) => {
                     // Revoked while waiting: nothing.
@@ -806,6 +861,11 @@ impl Service {
                 reply.send(&resp);
             }
         });
+    }
+
+    /// The approval timeout in whole seconds, rounded up (for `expires_at`).
+    fn approval_timeout_secs(&self) -> u64 {
+        u64::try_from(self.0.approval_timeout.as_millis().div_ceil(1000)).unwrap_or(u64::MAX)
     }
 
     fn is_revoked(&self, client_hex: &str) -> bool {
@@ -858,10 +918,10 @@ impl Service {
     ) -> Result<RequestRecord, ServiceError> {
         let session = {
             let p = lock(&self.0.pending);
-            let e = p
-                .get(id)
-                .ok_or(ServiceError::NotFound("no pending request with this id"))?;
-            e.record.session_pubkey.clone()
+            match p.get(id) {
+                Some(e) => e.record.session_pubkey.clone(),
+                None => return Err(self.not_pending(id)),
+            }
         };
         if let (Some(patch), true) = (grant, approve) {
             self.update_policy(&session, patch)?;
@@ -882,6 +942,19 @@ impl Service {
         };
         e.record.updated_at = iso(now_secs());
         Ok(e.record.clone())
+    }
+
+    /// Why `id` cannot be decided: it expired (the owner should know the app was told so),
+    /// or it is unknown or already decided.
+    fn not_pending(&self, id: &str) -> ServiceError {
+        let expired = lock(&self.0.finished)
+            .iter()
+            .any(|r| r.id == id && r.status == RequestStatus::Expired);
+        ServiceError::NotFound(if expired {
+            "the request expired; the app was told so"
+        } else {
+            "no pending request with this id"
+        })
     }
 
     // ---------------------------------------------------------------- sessions
@@ -977,7 +1050,8 @@ impl Service {
             }
         }
         self.session_changed(&rec);
-        if !rec.relays.is_empty() {
+        // Its relays are no longer needed, or nobody is left to listen for.
+        if !rec.relays.is_empty() || self.demand() == Demand::Idle {
             self.reload();
         }
         Ok(true)
@@ -1023,9 +1097,13 @@ impl Service {
         );
     }
 
+    /// After a session appeared: listen if idle, reconnect if it brings relays not listened on.
     fn reload_if_new_relays(&self, relays: &[String]) {
-        let current = self.current_urls();
-        if relays.iter().any(|r| !current.contains(r)) {
+        let current = match lock(&self.0.pool).as_ref() {
+            Some((_, urls)) => urls.clone(),
+            None => Vec::new(),
+        };
+        if current.is_empty() || relays.iter().any(|r| !current.contains(r)) {
             self.reload();
         }
     }
@@ -1098,7 +1176,12 @@ impl Service {
             .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
         let mut id = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut id);
-        let resp = Response::ok(&hex::encode(id), u.secret.as_str());
+        // The app's secret proves the answer comes from whoever it showed the URI to; an app
+        // of the older revision (no secret) expects "ack".
+        let resp = Response::ok(
+            &hex::encode(id),
+            u.secret.as_ref().map_or("ack", |s| s.as_str()),
+        );
         let reply = Replier {
             key,
             client: u.client_pubkey,
@@ -1161,6 +1244,26 @@ impl Service {
             detail,
         };
         let _ = self.0.history.try_send((client_hex.to_owned(), entry));
+    }
+}
+
+/// Whom the service listens for (see [`Service::demand`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Demand {
+    Always,
+    /// Unused bunker secrets only, the last valid until this Unix time.
+    Until(u64),
+    Idle,
+}
+
+impl Demand {
+    /// When to look again whether anyone is left to listen for.
+    fn recheck_in(self) -> Duration {
+        match self {
+            Demand::Until(t) => Duration::from_secs(t.saturating_sub(now_secs()) + 1),
+            // Never, in effect (a far deadline that cannot overflow an Instant).
+            _ => Duration::from_secs(86_400 * 365),
+        }
     }
 }
 

@@ -37,8 +37,6 @@ pub enum UriError {
     TooManyRelays,
     #[error("invalid relay URL: {0}")]
     BadRelay(String),
-    #[error("the nostrconnect:// URI has no secret")]
-    NoSecret,
     #[error("the secret is empty or longer than {MAX_SECRET_LEN} characters")]
     BadSecret,
     #[error("parameter {0} is malformed")]
@@ -59,7 +57,9 @@ pub struct BunkerUri {
 pub struct NostrConnectUri {
     pub client_pubkey: [u8; 32],
     pub relays: Vec<String>,
-    pub secret: Zeroizing<String>,
+    /// The value the `connect` response carries. None: an app of the older NIP-46 revision
+    /// (e.g. rust-nostr 0.44), which names no secret and expects `"ack"`.
+    pub secret: Option<Zeroizing<String>>,
     /// Requested permissions, e.g. `["sign_event:1", "nip44_encrypt"]`.
     pub perms: Vec<String>,
     pub name: Option<String>,
@@ -82,7 +82,7 @@ impl std::fmt::Debug for NostrConnectUri {
         f.debug_struct("NostrConnectUri")
             .field("client_pubkey", &hex::encode(self.client_pubkey))
             .field("relays", &self.relays)
-            .field("secret", &"<redacted>")
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .field("perms", &self.perms)
             .field("name", &self.name)
             .field("url", &self.url)
@@ -278,7 +278,7 @@ impl NostrConnectUri {
     pub fn parse(uri: &str) -> Result<Self, UriError> {
         let (client_pubkey, pairs) = split(uri, "nostrconnect://")?;
         let relays = relays_of(&pairs)?;
-        let secret = secret_of(&pairs)?.ok_or(UriError::NoSecret)?;
+        let secret = secret_of(&pairs)?;
         let perms = match pairs.iter().find(|(k, _)| k == "perms") {
             Some((_, v)) => crate::nip46::perms::parse_perms(v)
                 .map_err(|_| UriError::BadParam("perms"))?
@@ -330,17 +330,17 @@ impl NostrConnectUri {
             let _ = write!(s, "{sep}relay={}", percent_encode(r));
             sep = '&';
         }
-        let _ = write!(s, "{sep}secret={}", percent_encode(&self.secret));
-        if !self.perms.is_empty() {
-            let _ = write!(s, "&perms={}", percent_encode(&self.perms.join(",")));
-        }
+        let perms = (!self.perms.is_empty()).then(|| self.perms.join(","));
         for (k, v) in [
-            ("name", &self.name),
-            ("url", &self.url),
-            ("image", &self.image),
+            ("secret", self.secret.as_deref().map(String::as_str)),
+            ("perms", perms.as_deref()),
+            ("name", self.name.as_deref()),
+            ("url", self.url.as_deref()),
+            ("image", self.image.as_deref()),
         ] {
             if let Some(v) = v {
-                let _ = write!(s, "&{k}={}", percent_encode(v));
+                let _ = write!(s, "{sep}{k}={}", percent_encode(v));
+                sep = '&';
             }
         }
         s
@@ -374,7 +374,7 @@ mod tests {
         );
         let c = NostrConnectUri::parse(&u).unwrap();
         assert_eq!(c.relays, vec!["wss://r.example"]);
-        assert_eq!(c.secret.as_str(), "s3");
+        assert_eq!(c.secret.as_deref().map(String::as_str), Some("s3"));
         assert_eq!(c.perms, vec!["sign_event:1", "nip44_encrypt"]);
         assert_eq!(c.name.as_deref(), Some("My App"));
         assert_eq!(c.url.as_deref(), Some("https://app.example"));
@@ -398,10 +398,10 @@ mod tests {
             e(&format!("nostrconnect://{PK}?secret=a")),
             UriError::NoRelay
         );
-        assert_eq!(
-            e(&format!("nostrconnect://{PK}?relay=wss://a")),
-            UriError::NoSecret
-        );
+        // The older revision names no secret (the app then expects "ack").
+        let old = NostrConnectUri::parse(&format!("nostrconnect://{PK}?relay=wss://a")).unwrap();
+        assert_eq!(old.secret, None);
+        assert_eq!(NostrConnectUri::parse(&old.to_uri()).unwrap(), old);
         assert!(matches!(
             e(&format!("nostrconnect://{PK}?relay=https://a&secret=x")),
             UriError::BadRelay(_)

@@ -242,6 +242,24 @@ impl Store {
         Ok(())
     }
 
+    /// The latest expiry (Unix seconds) of the unused `bunker://` secrets still valid at
+    /// `now`; None when there is none (the NIP-46 service then need not listen for them).
+    pub fn nip46_secrets_valid_until(&self, now: u64) -> Result<Option<u64>, StoreError> {
+        let txn = self.db()?.begin_read()?;
+        let Some(t) = read_table(&txn, NIP46_SECRETS)? else {
+            return Ok(None);
+        };
+        let mut latest = None;
+        for row in t.iter()? {
+            let (_, v) = row?;
+            let exp = v.value();
+            if exp > now && latest.is_none_or(|l| exp > l) {
+                latest = Some(exp);
+            }
+        }
+        Ok(latest)
+    }
+
     /// In one transaction: finds an unexpired secret equal to `secret` (constant-time
     /// comparison of the hashes), removes it and stores `session`. False when no such secret
     /// exists (wrong, expired or already used): nothing is written then.

@@ -233,7 +233,10 @@ export async function refresh() {
   const ta = $("nip46-relays");
   if (document.activeElement !== ta) ta.value = (relays.relays || []).join("\n");
   const up = (transport.relay_states || []).filter((r) => r.connected).length;
-  $("nip46-transport").textContent = `Signer key ${short(transport.pubkey || "")} · ${up} of ${transport.relays.length} relays connected`;
+  // Idle until an app is paired or a bunker:// link is made: say so rather than "0 connected".
+  $("nip46-transport").textContent = transport.running
+    ? `Signer key ${short(transport.pubkey || "")} · ${up} of ${transport.relays.length} relays connected`
+    : `Signer key ${short(transport.pubkey || "")} · not listening until an app is paired`;
 }
 
 function listen() {

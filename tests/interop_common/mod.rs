@@ -24,6 +24,43 @@ pub fn interop_dir() -> PathBuf {
         .join("interop")
 }
 
+/// `node <script>` in tests/interop, once `module` (an npm package the script needs) is
+/// installed: the process and its stdin; each JSON line it prints goes to `on_line`, from a
+/// reader thread, until that returns false.
+pub fn spawn_node_script(
+    script: &str,
+    module: &str,
+    mut on_line: impl FnMut(Value) -> bool + Send + 'static,
+) -> (Child, ChildStdin) {
+    let dir = interop_dir();
+    assert!(
+        dir.join("node_modules").join(module).is_dir(),
+        "the JavaScript libraries are not installed: run `npm ci --prefix tests/interop` first"
+    );
+    let mut child = Command::new("node")
+        .arg("--experimental-websocket")
+        .arg("--no-warnings")
+        .arg(script)
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run `node` ({e}); install Node.js 20"));
+    let stdin = child.stdin.take().expect("stdin");
+    let stdout = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if !on_line(v) {
+                    break;
+                }
+            }
+        }
+    });
+    (child, stdin)
+}
+
 /// One `node js-peer.mjs` process; killed on drop.
 pub struct JsPeer {
     child: Child,
@@ -34,36 +71,13 @@ pub struct JsPeer {
 
 impl JsPeer {
     pub fn spawn() -> JsPeer {
-        let dir = interop_dir();
-        assert!(
-            dir.join("node_modules/@frostr/bifrost").is_dir(),
-            "the JavaScript libraries are not installed: run `npm ci --prefix tests/interop` first"
-        );
-        let mut child = Command::new("node")
-            .arg("--experimental-websocket")
-            .arg("--no-warnings")
-            .arg("js-peer.mjs")
-            .current_dir(&dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run `node` ({e}); install Node.js 20"));
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    if tx.send(v).is_err() {
-                        break;
-                    }
-                }
-            }
+        let (child, stdin) = spawn_node_script("js-peer.mjs", "@frostr/bifrost", move |v| {
+            tx.send(v).is_ok()
         });
         JsPeer {
             child,
-            stdin,
+            stdin: Some(stdin),
             rx,
             next_id: 0,
         }
@@ -218,6 +232,38 @@ pub fn igloo(
         "false",
         "--frostr-sign-timeout",
         &t,
+    ])
+}
+
+/// A headless igloo daemon running member `i` of a V2 keyset (a `bfprofile` in SHARE_CRED),
+/// talking to `relay`, its own relay off.
+pub fn v2_node(ks: &igloo::frostr_v2::keyset::Keyset, i: usize, relay: &str) -> TestServer {
+    use igloo::frostr_v2::credentials::{KdfParams, Profile, encode_profile};
+    const PW: &str = "v2 node password";
+    let profile = encode_profile(
+        &Profile {
+            name: format!("node-{i}"),
+            share_secret: ks.shares[i].secret.clone(),
+            relays: vec![relay.to_string()],
+            policy_overrides: vec![],
+            group: ks.group.clone(),
+        },
+        PW,
+        KdfParams::FLOOR,
+        &mut rand::thread_rng(),
+    )
+    .expect("bfprofile");
+    TestServer::start(&[
+        "--headless",
+        "true",
+        "--share-cred",
+        &profile,
+        "--share-password",
+        PW,
+        "--relays",
+        relay,
+        "--relay-enabled",
+        "false",
     ])
 }
 

@@ -1,20 +1,23 @@
-//! The nostr-tools NIP-46 client process (tests/interop/nip46-client.mjs), shared by
-//! tests/nip46.rs and benches/nip46_live.rs.
+//! Shared by the NIP-46 tests and benches/nip46_live.rs: the nostr-tools client process
+//! (tests/interop/nip46-client.mjs), the 2-of-2 signer setup (an igloo signer and an igloo
+//! peer on a third daemon's relay), API helpers and pairing. The including crate has
+//! `mod common` and `mod interop_common`.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::io::Write;
+use std::process::{Child, ChildStdin};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use igloo::frostr::credentials::{encode_group, encode_share};
+use igloo::frostr::keyset::{Keyset, generate};
+use igloo::frostr::transport::event::event_id;
+use k256::schnorr::{Signature, VerifyingKey};
+use reqwest::Method;
 use serde_json::{Value, json};
 
-fn interop_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("interop")
-}
+use crate::common::{TestServer, call};
+use crate::interop_common::spawn_node_script;
 
 /// The nostr-tools client process; killed on drop.
 pub struct Js {
@@ -27,36 +30,13 @@ pub struct Js {
 
 impl Js {
     pub fn start() -> Js {
-        let dir = interop_dir();
-        assert!(
-            dir.join("node_modules/nostr-tools").is_dir(),
-            "the JavaScript libraries are not installed: run `npm ci --prefix tests/interop` first"
-        );
-        let mut child = Command::new("node")
-            .arg("--experimental-websocket")
-            .arg("--no-warnings")
-            .arg("nip46-client.mjs")
-            .current_dir(&dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run `node` ({e}); install Node.js 20"));
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    if tx.send(v).is_err() {
-                        break;
-                    }
-                }
-            }
+        let (child, stdin) = spawn_node_script("nip46-client.mjs", "nostr-tools", move |v| {
+            tx.send(v).is_ok()
         });
         Js {
             child,
-            stdin,
+            stdin: Some(stdin),
             rx,
             next_id: 0,
             stash: Vec::new(),
@@ -104,4 +84,158 @@ impl Drop for Js {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+pub fn signer_args<'a>(group: &'a str, share: &'a str, relay: &'a str) -> Vec<&'a str> {
+    vec![
+        "--headless",
+        "true",
+        "--group-cred",
+        group,
+        "--share-cred",
+        share,
+        "--relays",
+        relay,
+        "--relay-enabled",
+        "false",
+        "--frostr-sign-timeout",
+        "10000",
+    ]
+}
+
+pub async fn api(srv: &TestServer, method: Method, path: &str, body: Option<Value>) -> Value {
+    let (code, v, _) = call(srv, method.clone(), path, None, body).await;
+    assert_eq!(code, 200, "{method} {path}: {v}");
+    v
+}
+
+/// Waits until the approval queue holds a pending request from `client`.
+pub async fn pending_for(srv: &TestServer, client: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = api(srv, Method::GET, "/api/nip46/requests?status=pending", None).await;
+        if let Some(r) = v["requests"]
+            .as_array()
+            .and_then(|a| a.iter().find(|r| r["session_pubkey"] == json!(client)))
+        {
+            return r.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no pending request from {client}: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the NIP-46 service is subscribed on a relay.
+pub async fn wait_transport_connected(srv: &TestServer) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let t = api(srv, Method::GET, "/api/nip46/transport", None).await;
+        if t["relay_states"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|r| r["connected"] == json!(true)))
+        {
+            // The REQ follows the connection; give the relay a moment to register it.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            return;
+        }
+        assert!(Instant::now() < deadline, "NIP-46 never connected: {t}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Checks a signed event from the client against the group key, independently of nostr-tools.
+pub fn check_signed(r: &Value, group: &str) {
+    let ev = &r["event"];
+    assert_eq!(r["verified"], json!(true), "nostr-tools verifyEvent: {r}");
+    assert_eq!(ev["pubkey"], json!(group), "{r}");
+    let tags: Vec<Vec<String>> = serde_json::from_value(ev["tags"].clone()).expect("tags");
+    let id = event_id(
+        group,
+        ev["created_at"].as_u64().expect("created_at"),
+        u16::try_from(ev["kind"].as_u64().expect("kind")).expect("u16 kind"),
+        &tags,
+        ev["content"].as_str().expect("content"),
+    );
+    assert_eq!(ev["id"], json!(hex::encode(id)));
+    verify_group_sig(group, &id, ev["sig"].as_str().expect("sig"));
+}
+
+/// Checks a BIP-340 signature (hex) over `id` under the group key (x-only hex), with k256,
+/// independently of any client library.
+pub fn verify_group_sig(group: &str, id: &[u8; 32], sig_hex: &str) {
+    let mut g = [0u8; 32];
+    hex::decode_to_slice(group, &mut g).expect("group hex");
+    let vk = VerifyingKey::from_bytes(&g).expect("group key");
+    let sig = hex::decode(sig_hex).expect("sig hex");
+    let sig = Signature::try_from(sig.as_slice()).expect("sig bytes");
+    vk.verify_raw(id, &sig)
+        .expect("BIP-340 signature under the group key");
+}
+
+pub struct Setup {
+    pub ks: Keyset,
+    pub relay: TestServer,
+    pub relay_url: String,
+    pub peer: TestServer,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn setup() -> Setup {
+    let ks = generate(&mut rand::thread_rng(), 2, 2, None).expect("keyset");
+    let relay = TestServer::start(&[]);
+    let relay_url = format!("ws://{}", relay.addr);
+    let group = encode_group(&ks.group);
+    let share2 = encode_share(&ks.shares[1]);
+    let peer = TestServer::start(&signer_args(&group, &share2, &relay_url));
+    Setup {
+        ks,
+        relay,
+        relay_url,
+        peer,
+        dir: tempfile::tempdir().expect("tempdir"),
+    }
+}
+
+pub fn start_signer(s: &Setup) -> TestServer {
+    let group = encode_group(&s.ks.group);
+    let share1 = encode_share(&s.ks.shares[0]);
+    TestServer::start_in(
+        s.dir.path().join("data"),
+        &signer_args(&group, &share1, &s.relay_url),
+    )
+}
+
+/// A nostr-tools app paired through a fresh `bunker://` URI of `srv`: the app, its client
+/// key (hex) and the URI.
+pub async fn pair_bunker(srv: &TestServer) -> (Js, String, String) {
+    let uri = api(srv, Method::POST, "/api/nip46/bunker", None).await["uri"]
+        .as_str()
+        .expect("uri")
+        .to_owned();
+    // An unused secret is what makes an idle signer listen.
+    wait_transport_connected(srv).await;
+    let mut app = Js::start();
+    let r = app.cmd(json!({"op": "bunker", "uri": uri, "timeout": 20000}));
+    let client = r["client"]
+        .as_str()
+        .unwrap_or_else(|| panic!("connect: {r}"))
+        .to_owned();
+    (app, client, uri)
+}
+
+/// `POST /api/nip46/requests {id, action}` (`approve` or `deny`): the status and the body.
+pub async fn decide(srv: &TestServer, id: &Value, action: &str) -> (u16, Value) {
+    let body = json!({"id": id, "action": action});
+    let (code, v, _) = call(srv, Method::POST, "/api/nip46/requests", None, Some(body)).await;
+    (code, v)
+}
+
+/// [`decide`], which must succeed: the answer's request record.
+pub async fn decide_ok(srv: &TestServer, id: &Value, action: &str) -> Value {
+    let (code, v) = decide(srv, id, action).await;
+    assert_eq!(code, 200, "{action} {id}: {v}");
+    v["request"].clone()
 }

@@ -88,17 +88,15 @@ impl Daemon {
             rlim_max: 0,
         };
         // SAFETY: plain syscalls on valid pointers.
-        let rc = unsafe {
-            libc::prlimit(self.pid(), libc::RLIMIT_FSIZE, std::ptr::null(), &mut cur)
-        };
+        let rc =
+            unsafe { libc::prlimit(self.pid(), libc::RLIMIT_FSIZE, std::ptr::null(), &mut cur) };
         assert_eq!(rc, 0, "prlimit get: {}", std::io::Error::last_os_error());
         let new = libc::rlimit {
             rlim_cur: bytes.map_or(cur.rlim_max, |b| b.min(cur.rlim_max)),
             rlim_max: cur.rlim_max,
         };
-        let rc = unsafe {
-            libc::prlimit(self.pid(), libc::RLIMIT_FSIZE, &new, std::ptr::null_mut())
-        };
+        let rc =
+            unsafe { libc::prlimit(self.pid(), libc::RLIMIT_FSIZE, &new, std::ptr::null_mut()) };
         assert_eq!(rc, 0, "prlimit set: {}", std::io::Error::last_os_error());
     }
 

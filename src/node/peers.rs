@@ -382,10 +382,11 @@ impl Peers {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn peers() -> Peers {
+    /// The three peers of member 1 in a fresh 2-of-4 group (indexes 2, 3, 4).
+    pub(in crate::node) fn peers() -> Peers {
         let ks =
             crate::frostr::keyset::generate(&mut rand::thread_rng(), 2, 4, None).expect("keyset");
         Peers::from_group(&ks.group, 1)

@@ -119,12 +119,7 @@ impl<F: FnMut()> Drop for OnDrop<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn table() -> Peers {
-        let ks =
-            crate::frostr::keyset::generate(&mut rand::thread_rng(), 2, 4, None).expect("keyset");
-        Peers::from_group(&ks.group, 1)
-    }
+    use crate::node::peers::tests::peers as table;
 
     #[test]
     fn groups_are_disjoint_and_whole() {

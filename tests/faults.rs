@@ -678,10 +678,14 @@ async fn post_sign(d: &TestServer, msg: [u8; 32]) -> (u16, serde_json::Value) {
 }
 
 fn sig_verifies(group: &igloo::frostr::GroupPackage, msg: &[u8; 32], sig_hex: &str) -> bool {
+    xonly_sig_verifies(&igloo::frostr::types::x_only(&group.group_pk), msg, sig_hex)
+}
+
+/// A BIP-340 signature (hex) of `msg` under the x-only key `group_x`.
+fn xonly_sig_verifies(group_x: &[u8; 32], msg: &[u8; 32], sig_hex: &str) -> bool {
     use k256::schnorr::signature::hazmat::PrehashVerifier;
-    let group_x = igloo::frostr::types::x_only(&group.group_pk);
     let (Ok(vk), Ok(bytes)) = (
-        k256::schnorr::VerifyingKey::from_bytes(&group_x),
+        k256::schnorr::VerifyingKey::from_bytes(group_x),
         hex::decode(sig_hex),
     ) else {
         return false;
@@ -1045,6 +1049,102 @@ async fn restarted_peers_sign_again_within_a_bound() {
         );
         assert!(worst < Duration::from_secs(10), "{delays:?}");
     }
+}
+
+/// A node of a 2-of-3 group (v1 or V2) on `url`, pinged only on request.
+fn group_member(
+    v1: &igloo::frostr::keyset::Keyset,
+    v2: Option<&igloo::frostr_v2::keyset::Keyset>,
+    i: usize,
+    url: &str,
+    timeout: Duration,
+    stop: watch::Receiver<bool>,
+) -> AnyNode {
+    let relays = vec![url.to_owned()];
+    match v2 {
+        Some(ks) => {
+            let mut opts = V2Options::new(timeout);
+            opts.ping_interval = None;
+            let n = v2node::start(ks.group.clone(), ks.shares[i].clone(), relays, opts, stop);
+            AnyNode::V2(n.expect("V2 node"))
+        }
+        None => AnyNode::V1(
+            igloo::node::start_with(
+                v1.group.clone(),
+                v1.shares[i].clone(),
+                relays,
+                timeout,
+                stop,
+            )
+            .expect("v1 node"),
+        ),
+    }
+}
+
+/// A (2-of-3, peers B and C) last heard from B, so it asks B first; B goes down just before
+/// A's sign request (its node stops, as in a restart). The signature still completes through
+/// C within the sign timeout; B is then shown offline and the next request asks C first
+/// (well within B's share of the timeout). Before, the request went to B alone and failed
+/// at the timeout. Returns (first, second) sign durations.
+async fn sign_while_the_chosen_peer_goes_down(v2: bool) -> (Duration, Duration) {
+    let relay = TestServer::start(&[]);
+    let url = format!("ws://{}", relay.addr);
+    let v1ks = igloo::frostr::keyset::generate(&mut rand::thread_rng(), 2, 3, None).expect("ks");
+    let v2ks = igloo::frostr_v2::keyset::generate("faults", 2, 3, &mut rand::thread_rng())
+        .expect("V2 keyset");
+    let v2ks = v2.then_some(&v2ks);
+    let timeout = Duration::from_secs(4);
+    let (_a_stop, a_rx) = watch::channel(false);
+    let (b_stop, b_rx) = watch::channel(false);
+    let (_c_stop, c_rx) = watch::channel(false);
+    let b = group_member(&v1ks, v2ks, 1, &url, timeout, b_rx);
+    let c = group_member(&v1ks, v2ks, 2, &url, timeout, c_rx);
+    let a = group_member(&v1ks, v2ks, 0, &url, timeout, a_rx);
+    wait_until("relay connections", Duration::from_secs(10), async || {
+        a.is_connected() && b.is_connected() && c.is_connected()
+    })
+    .await;
+    let (b_id, c_id) = (b.self_xonly(), c.self_xonly());
+    // C first, then B: B is the most recently seen, so A asks B first (V2: both sign-ready).
+    for id in [c_id, b_id] {
+        a.ping(&id, Duration::from_secs(5)).await.expect("ping");
+    }
+    b_stop.send(true).expect("stop B");
+    wait_until("B down", Duration::from_secs(5), async || !b.is_running()).await;
+
+    let group_x = a.group_xonly();
+    let t0 = Instant::now();
+    let sig = a
+        .sign([1; 32])
+        .await
+        .expect("the signature completes through C");
+    let first = t0.elapsed();
+    assert!(xonly_sig_verifies(&group_x, &[1; 32], &hex::encode(sig)));
+    let b_now = a.peer(&b_id).expect("B");
+    assert!(b_now.missed_since.is_some(), "B is marked: {b_now:?}");
+    assert!(a.peer(&c_id).expect("C").missed_since.is_none());
+
+    let t0 = Instant::now();
+    let sig = a.sign([2; 32]).await.expect("the next signature");
+    let second = t0.elapsed();
+    assert!(xonly_sig_verifies(&group_x, &[2; 32], &hex::encode(sig)));
+    assert!(
+        second < timeout / 2,
+        "the next request asks C first, not the silent B: {second:?}"
+    );
+    (first, second)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1_sign_completes_through_another_peer_when_the_chosen_one_goes_down() {
+    let (first, second) = sign_while_the_chosen_peer_goes_down(false).await;
+    eprintln!("v1: signed through C after {first:?}; next signature {second:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_sign_completes_through_another_peer_when_the_chosen_one_goes_down() {
+    let (first, second) = sign_while_the_chosen_peer_goes_down(true).await;
+    eprintln!("V2: signed through C after {first:?}; next signature {second:?}");
 }
 
 // ---------------------------------------------------------------------------------------------

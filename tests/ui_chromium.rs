@@ -83,9 +83,16 @@ async fn onboarding_login_configure_and_manage_in_the_browser() {
         &encode_share(&ks.shares[0]),
     )
     .await;
+    // A second relay answers slowly (a proxy delaying every frame by 1.5 s): the page must
+    // say so in words, on a phone too.
+    let slow = common::proxy::RelayProxy::start(srv.addr).await;
+    slow.set(common::proxy::Mode::Delay(
+        std::time::Duration::from_millis(1500),
+    ));
+    let slow_url = format!("ws://{}", slow.addr);
     b.fill(
         "#credentials-form [name=relays]",
-        &format!("ws://{}", srv.addr),
+        &format!("ws://{}\n{slow_url}", srv.addr),
     )
     .await;
     b.click("#credentials-form button[type=submit]").await;
@@ -122,6 +129,56 @@ async fn onboarding_login_configure_and_manage_in_the_browser() {
         "the two peers listed",
     )
     .await;
+
+    // The slow relay, once the node reports it (its first ping waits past a second), is shown
+    // as slow in the Settings relay list and the Signer status, at phone width (390 px)
+    // without sideways scrolling; the direct relay is shown connected.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let st = common::get_json(&srv.url("/api/status")).await;
+        let reported = st["relayStates"].as_array().is_some_and(|a| {
+            a.iter()
+                .any(|r| r["url"] == slow_url.as_str() && r["slow"] == true)
+        });
+        if reported {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never slow: {st}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    b.viewport(390, 844, true).await;
+    b.click("#tabs [data-tab=settings]").await;
+    let slow_item = format!("#relay-list li[data-url='{slow_url}'] [data-state]");
+    b.wait_for(
+        &format!("document.querySelector(\"{slow_item}\")?.dataset.state === 'slow'"),
+        "the slow relay marked slow in Settings",
+    )
+    .await;
+    let said = b.text(&slow_item).await;
+    assert!(said.contains("slow — replies take"), "{said:?}");
+    let direct = b
+        .text(&format!(
+            "#relay-list li[data-url='ws://{}'] [data-state]",
+            srv.addr
+        ))
+        .await;
+    assert!(
+        direct.starts_with("connected") && !direct.contains("slow"),
+        "{direct:?}"
+    );
+    assert_eq!(
+        b.eval("document.documentElement.scrollWidth <= window.innerWidth")
+            .await,
+        json!(true),
+        "no sideways scrolling at 390 px"
+    );
+    b.click("#tabs [data-tab=signer]").await;
+    let status = b.text("#relays").await;
+    assert!(
+        status.contains(&format!("{slow_url} (connected but slow — replies take")),
+        "{status:?}"
+    );
+    b.viewport(1280, 900, false).await;
 
     // Admin: a new API key is shown once, then listed by prefix.
     b.click("#tabs [data-tab=admin]").await;

@@ -213,10 +213,9 @@ pub struct PeersResponse {
     pub online: usize,
 }
 
-/// Heard from within [`ONLINE_WINDOW`].
+/// Heard from within [`ONLINE_WINDOW`], and no request to it unanswered since.
 pub(super) fn online(p: &crate::node::Peer, now: Instant) -> bool {
-    p.last_seen
-        .is_some_and(|(at, _)| now.duration_since(at) < ONLINE_WINDOW)
+    p.is_online(now, ONLINE_WINDOW)
 }
 
 fn peer_view(p: &crate::node::Peer, now: Instant) -> PeerView {

@@ -190,16 +190,14 @@ fn wall(at: Instant, now: Instant) -> SystemTime {
         .unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
-/// A peer counts as online when a message from it arrived this recently.
+/// A peer counts as online when a message from it arrived this recently (and it has not
+/// left a request unanswered since).
 const ONLINE_WINDOW: Duration = Duration::from_secs(150);
 
 fn online_peers(node: &AnyNode) -> HashSet<[u8; 32]> {
     node.peers()
         .into_iter()
-        .filter(|p| {
-            p.last_seen
-                .is_some_and(|(at, _)| at.elapsed() < ONLINE_WINDOW)
-        })
+        .filter(|p| p.is_online(std::time::Instant::now(), ONLINE_WINDOW))
         .map(|p| p.xonly)
         .collect()
 }

@@ -12,6 +12,7 @@ pub mod pending;
 pub mod pool;
 mod requester;
 mod responder;
+mod retry;
 pub mod supervisor;
 pub mod v2;
 

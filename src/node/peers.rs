@@ -109,9 +109,20 @@ pub struct Peer {
     pub latency_ms: Option<u64>,
     /// The peer's policy towards us, from its last `/ping/res`.
     pub remote_policy: Option<PingResponse>,
+    /// Since when a request to it has gone unanswered (nothing heard from it since it was
+    /// asked); cleared by its next message. Such a peer counts as offline and is asked last.
+    pub missed_since: Option<Instant>,
 }
 
 impl Peer {
+    /// Heard from within `window` and no request to it unanswered since.
+    pub fn is_online(&self, now: Instant, window: std::time::Duration) -> bool {
+        self.missed_since.is_none()
+            && self
+                .last_seen
+                .is_some_and(|(at, _)| now.saturating_duration_since(at) < window)
+    }
+
     /// Its cap, when the partial signatures it obtained have reached it.
     pub fn cap_reached(&self) -> Option<CapReached> {
         self.cap_refuses(1)
@@ -150,6 +161,7 @@ impl Peers {
                 last_seen: None,
                 latency_ms: None,
                 remote_policy: None,
+                missed_since: None,
             })
             .collect();
         Self(Mutex::new(peers))
@@ -169,6 +181,7 @@ impl Peers {
                 last_seen: None,
                 latency_ms: None,
                 remote_policy: None,
+                missed_since: None,
             })
             .collect();
         Self(Mutex::new(peers))
@@ -192,6 +205,19 @@ impl Peers {
         self.with(|v| {
             if let Some(p) = v.iter_mut().find(|p| &p.xonly == xonly) {
                 p.last_seen = Some((Instant::now(), SystemTime::now()));
+                p.missed_since = None;
+            }
+        });
+    }
+
+    /// Record that `xonly`, asked at `asked_at`, did not answer in time: unless a message
+    /// from it arrived since, it counts as offline and is asked last until it is heard again.
+    pub fn mark_missed(&self, xonly: &[u8; 32], asked_at: Instant) {
+        self.with(|v| {
+            if let Some(p) = v.iter_mut().find(|p| &p.xonly == xonly) {
+                if p.last_seen.is_none_or(|(at, _)| at <= asked_at) {
+                    p.missed_since.get_or_insert(asked_at);
+                }
             }
         });
     }
@@ -338,14 +364,17 @@ impl Peers {
         })
     }
 
-    /// Up to `n` peers we may send to, most recently seen first (never-seen last, then by
-    /// index), so a sign request goes to peers that are likely online.
+    /// Up to `n` peers we may send to: those that answered their last request first, each
+    /// part most recently seen first (never-seen last, then by index), so a sign request goes
+    /// to peers that are likely online.
     pub fn select_for_request(&self, n: usize) -> Vec<Peer> {
         let mut v: Vec<Peer> = self.with(|v| v.iter().filter(|p| p.policy.send).cloned().collect());
         v.sort_by(|a, b| {
             let ka = a.last_seen.map(|s| s.0);
             let kb = b.last_seen.map(|s| s.0);
-            kb.cmp(&ka).then(a.idx.cmp(&b.idx))
+            (a.missed_since.is_some().cmp(&b.missed_since.is_some()))
+                .then(kb.cmp(&ka))
+                .then(a.idx.cmp(&b.idx))
         });
         v.truncate(n);
         v
@@ -353,10 +382,11 @@ impl Peers {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn peers() -> Peers {
+    /// The three peers of member 1 in a fresh 2-of-4 group (indexes 2, 3, 4).
+    pub(in crate::node) fn peers() -> Peers {
         let ks =
             crate::frostr::keyset::generate(&mut rand::thread_rng(), 2, 4, None).expect("keyset");
         Peers::from_group(&ks.group, 1)
@@ -371,6 +401,38 @@ mod tests {
         p.mark_seen(&all[2].xonly);
         assert_eq!(p.select_for_request(1)[0].idx, 4);
         assert_eq!(p.select_for_request(5).len(), 3);
+    }
+
+    #[test]
+    fn a_peer_that_missed_a_request_is_offline_and_asked_last_until_heard_again() {
+        let p = peers();
+        let all = p.list();
+        let window = std::time::Duration::from_secs(150);
+        p.mark_seen(&all[1].xonly);
+        p.mark_seen(&all[0].xonly);
+        assert_eq!(p.select_for_request(1)[0].idx, 2);
+        let asked = Instant::now();
+        p.mark_missed(&all[0].xonly, asked);
+        let order: Vec<u32> = p.select_for_request(3).iter().map(|x| x.idx).collect();
+        assert_eq!(order, vec![3, 4, 2], "the silent peer comes last");
+        let silent = p.get(&all[0].xonly).expect("peer");
+        assert!(!silent.is_online(Instant::now(), window));
+        assert!(
+            p.get(&all[1].xonly)
+                .expect("peer")
+                .is_online(Instant::now(), window)
+        );
+        // Heard again: online and first again.
+        p.mark_seen(&all[0].xonly);
+        assert!(
+            p.get(&all[0].xonly)
+                .expect("peer")
+                .is_online(Instant::now(), window)
+        );
+        assert_eq!(p.select_for_request(1)[0].idx, 2);
+        // A peer that answered after it was asked is not marked by a late check.
+        p.mark_missed(&all[0].xonly, asked);
+        assert!(p.get(&all[0].xonly).expect("peer").missed_since.is_none());
     }
 
     #[test]

@@ -6,6 +6,7 @@ use k256::PublicKey;
 use rand::RngCore;
 
 use super::pending::Reply;
+use super::retry::{OnDrop, disjoint_groups, first_answer};
 use super::{NodeError, NodeHandle, now_secs};
 use crate::frostr::ecdh;
 use crate::frostr::session::{SessionTemplate, SigVector, create_session};
@@ -21,6 +22,11 @@ pub struct PingResult {
     pub policy: PingResponse,
 }
 
+/// Time left until `deadline`.
+fn left(deadline: tokio::time::Instant) -> Duration {
+    deadline.saturating_duration_since(tokio::time::Instant::now())
+}
+
 fn fresh_id() -> MessageId {
     let mut b = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut b);
@@ -28,7 +34,8 @@ fn fresh_id() -> MessageId {
 }
 
 impl NodeHandle {
-    /// Send `payload` to `peers` under one id and wait for one reply from each.
+    /// Send `payload` to `peers` under one id and wait for one reply from each. Peers that
+    /// leave it unanswered are marked (asked last next time, shown offline).
     async fn request(
         &self,
         peers: &[[u8; 32]],
@@ -39,40 +46,68 @@ impl NodeHandle {
             return Err(NodeError::Stopped);
         }
         let id = fresh_id();
+        let asked_at = Instant::now();
         let rx = self.0.pending.register(id, peers.to_vec());
+        // However this ends (dropped too, when another attempt won), the request is forgotten.
+        let _forget = OnDrop(|| self.0.pending.cancel(&id));
         for p in peers {
-            if let Err(e) = self.send(p, id, &payload) {
-                self.0.pending.cancel(&id);
-                return Err(e);
-            }
+            self.send(p, id, &payload)?;
         }
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(replies)) => Ok(replies),
             Ok(Err(_)) => Err(NodeError::Stopped),
             Err(_) => {
-                self.0.pending.cancel(&id);
+                for p in peers {
+                    self.0.peers.mark_missed(p, asked_at);
+                }
                 Err(NodeError::Timeout(timeout))
             }
         }
     }
 
-    /// The t−1 peers for a request, or an error when too few may be asked.
-    fn pick_peers(&self) -> Result<Vec<super::Peer>, NodeError> {
+    /// Disjoint groups of t−1 peers to ask in turn (see `retry`), or an error when too few
+    /// may be asked.
+    fn peer_groups(&self) -> Result<Vec<Vec<super::Peer>>, NodeError> {
         let need = (self.0.group.threshold as usize).saturating_sub(1);
-        let peers = self.0.peers.select_for_request(need);
+        let peers = self.0.peers.select_for_request(usize::MAX);
         if peers.len() < need {
             return Err(NodeError::NotEnoughPeers {
                 need,
                 have: peers.len(),
             });
         }
-        Ok(peers)
+        Ok(disjoint_groups(peers, need))
+    }
+
+    /// Ask the peer groups in turn (a silent group is passed over) within the sign timeout.
+    async fn with_retry<T, Fut>(
+        &self,
+        attempt: impl FnMut(Vec<super::Peer>, tokio::time::Instant) -> Fut,
+    ) -> Result<T, NodeError>
+    where
+        Fut: std::future::Future<Output = Result<T, NodeError>>,
+    {
+        let groups = self.peer_groups()?;
+        first_answer(&self.0.peers, groups, self.0.timeout, attempt).await
     }
 
     /// Threshold-sign one 32-byte message (e.g. a Nostr event id); returns the BIP-340
-    /// signature under the group key. Every partial is verified before aggregation.
+    /// signature under the group key. Every partial is verified before aggregation. Peers
+    /// that stay silent are passed over for others within the sign timeout; each peer is
+    /// asked at most once, so it issues at most one partial for this message (see `retry`
+    /// for why that keeps v1 shares safe).
     pub async fn sign(&self, message: [u8; 32]) -> Result<[u8; 64], NodeError> {
-        let peers = self.pick_peers()?;
+        self.with_retry(|peers, deadline| self.sign_with(peers, message, deadline))
+            .await
+    }
+
+    /// One signing session with `peers`, answered by `deadline`.
+    async fn sign_with(
+        &self,
+        peers: Vec<super::Peer>,
+        message: [u8; 32],
+        deadline: tokio::time::Instant,
+    ) -> Result<[u8; 64], NodeError> {
         let mut members = vec![self.0.share.idx];
         members.extend(peers.iter().map(|p| p.idx));
         let stamp = u32::try_from(now_secs()).unwrap_or(u32::MAX);
@@ -84,7 +119,7 @@ impl NodeHandle {
         let mut pkgs: Vec<PsigPackage> = vec![own];
         if !keys.is_empty() {
             for (from, reply) in self
-                .request(&keys, Payload::SignReq(package), self.0.timeout)
+                .request(&keys, Payload::SignReq(package), left(deadline))
                 .await?
             {
                 match reply {
@@ -129,9 +164,20 @@ impl NodeHandle {
     }
 
     /// Threshold ECDH with `pubkey` (x-only lifted to even y, or compressed): the group
-    /// secret times `pubkey`, combined from t key shares.
+    /// secret times `pubkey`, combined from t key shares. Silent peers are passed over as
+    /// in [`Self::sign`] (an ECDH share reveals nothing more when asked of another member set).
     pub async fn ecdh(&self, pubkey: &PublicKey) -> Result<PublicKey, NodeError> {
-        let peers = self.pick_peers()?;
+        self.with_retry(|peers, deadline| self.ecdh_with(peers, pubkey, deadline))
+            .await
+    }
+
+    /// One ECDH round with `peers`, answered by `deadline`.
+    async fn ecdh_with(
+        &self,
+        peers: Vec<super::Peer>,
+        pubkey: &PublicKey,
+        deadline: tokio::time::Instant,
+    ) -> Result<PublicKey, NodeError> {
         let mut members = vec![self.0.share.idx];
         members.extend(peers.iter().map(|p| p.idx));
         let own = ecdh::keyshare(&self.0.share, &members, pubkey)?;
@@ -147,7 +193,7 @@ impl NodeHandle {
         let mut shares = vec![own];
         if !keys.is_empty() {
             for (from, reply) in self
-                .request(&keys, Payload::EcdhReq(req), self.0.timeout)
+                .request(&keys, Payload::EcdhReq(req), left(deadline))
                 .await?
             {
                 let Payload::EcdhRes(p) = reply else {

@@ -3,7 +3,7 @@
 // the keyset tab's v1 credentials form, loaded from /api/user/credentials.
 
 import { $, el, get, post, put, say, formData, me } from "./api.js";
-import { refreshStatus, relayStates } from "./signer.js";
+import { refreshStatus, relayStates, findRelayState, relayState } from "./signer.js";
 
 let relays = [];
 let envValues = {};
@@ -40,13 +40,12 @@ function renderRelays() {
   if (!relays.length) return list.replaceChildren(el("li", { class: "hint" }, "No relays: the node cannot reach its peers."));
   list.replaceChildren(
     ...relays.map((url) => {
-      const st = states.find((s) => s.url === url || s.url.replace(/\/$/, "") === url.replace(/\/$/, ""));
-      const state = st ? (st.connected ? `connected${st.rttMs != null ? `, ${st.rttMs} ms` : ""}` : `not connected${st.lastError ? `: ${st.lastError}` : ""}`) : "not in use";
+      const { text, state } = relayState(findRelayState(states, url));
       return el(
         "li",
         { class: "card relay", dataset: { url } },
         el("span", { class: "mono" }, url),
-        el("span", { dataset: { state: st && st.connected ? "ok" : "off" } }, state),
+        el("span", { class: "relay-state", dataset: { state } }, text),
         el("button", { type: "button", class: "danger", "aria-label": `Remove relay ${url}`, onclick: () => saveRelays(relays.filter((r) => r !== url), `Removed ${url}.`) }, "Remove"),
       );
     }),

@@ -29,6 +29,24 @@ export function relayStates() {
   return (status && status.relayStates) || [];
 }
 
+// The state of relay `url` in `states` (a trailing slash does not matter).
+export function findRelayState(states, url) {
+  const bare = (u) => u.replace(/\/$/, "");
+  return states.find((s) => s.url === url || bare(s.url) === bare(url));
+}
+
+// A relay's connection in plain words, and its data-state for colour: ok, slow or off.
+// `slow`: its last ping took a second or more, or one has waited that long.
+export function relayState(st) {
+  if (!st) return { text: "not in use", state: "off" };
+  if (!st.connected) return { text: `not connected${st.lastError ? `: ${st.lastError}` : ""}`, state: "off" };
+  if (st.slow) {
+    const took = st.rttMs >= 1000 ? `about ${(st.rttMs / 1000).toFixed(1)} s` : "over 1 s";
+    return { text: `connected but slow — replies take ${took}`, state: "slow" };
+  }
+  return { text: `connected${st.rttMs != null ? `, ${st.rttMs} ms` : ""}`, state: "ok" };
+}
+
 export async function refreshStatus() {
   const s = await get("/api/status");
   status = s;
@@ -42,12 +60,17 @@ export async function refreshStatus() {
     ? `${h.isHealthy ? "healthy" : "unhealthy"}${h.isConnected ? ", connected" : ", no relay connected"}; last activity ${when(h.lastActivity)}`
     : "no node running";
   const states = s.relayStates || [];
-  $("relays").textContent = (s.relays || [])
-    .map((r) => {
-      const st = states.find((x) => x.url === r);
-      return st ? `${r} (${st.connected ? "connected" : "not connected"})` : r;
-    })
-    .join(", ");
+  $("relays").replaceChildren(
+    ...(s.relays || []).map((r) => {
+      const st = findRelayState(states, r);
+      const line = el("span", { class: "relay-line" }, el("span", { class: "mono" }, r));
+      if (st) {
+        const { text, state } = relayState(st);
+        line.append(" ", el("span", { dataset: { state } }, `(${text})`));
+      }
+      return line;
+    }),
+  );
   $("uptime").textContent = duration(s.uptimeSeconds || 0);
   $("version").textContent = `${s.version} (${s.mode}${s.tls ? ", TLS" : ""})`;
   renderRelay(s.relay);

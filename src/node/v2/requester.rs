@@ -11,6 +11,8 @@ use crate::frostr_v2::ecdh::EcdhRound;
 use crate::frostr_v2::envelope::{ERROR_NONCE_UNAVAILABLE, Envelope, Payload};
 use crate::frostr_v2::sign::SignRound;
 use crate::frostr_v2::types::lift_x;
+use crate::node::peers::Peer;
+use crate::node::retry::{OnDrop, disjoint_groups, first_answer};
 use crate::node::{NodeError, PingResult};
 
 fn fresh_request_id() -> [u8; 16] {
@@ -34,17 +36,23 @@ impl V2Handle {
         }
         let env = Envelope::new(fresh_request_id(), now_secs(), payload);
         let id = env.request_id.clone();
+        let asked_at = Instant::now();
         let mut rx = self.0.pending.register(&id, peers.to_vec());
+        // However this ends (dropped too, when another attempt won), the round is forgotten.
+        let _forget = OnDrop(|| self.0.pending.cancel(&id));
         for p in peers {
-            if let Err(e) = self.send(*p, &env) {
-                self.0.pending.cancel(&id);
-                return Err(e);
-            }
+            self.send(*p, &env)?;
         }
         let deadline = tokio::time::Instant::now() + timeout;
-        let result = loop {
+        loop {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Err(_) => break Err(NodeError::Timeout(timeout)),
+                Err(_) => {
+                    // Who has not answered is marked (asked last next time, shown offline).
+                    for id in peers.iter().filter_map(|p| self.peer_id_of(*p)) {
+                        self.0.policies.mark_missed(&id, asked_at);
+                    }
+                    break Err(NodeError::Timeout(timeout));
+                }
                 Ok(None) => break Err(NodeError::Stopped),
                 Ok(Some((from, reply))) => {
                     let reply = match reply {
@@ -72,9 +80,7 @@ impl V2Handle {
                     }
                 }
             }
-        };
-        self.0.pending.cancel(&id);
-        result
+        }
     }
 
     /// Peers we may ask for `method`: our policy lets us ask it and its last observed
@@ -92,7 +98,10 @@ impl V2Handle {
 
     /// Threshold-sign one 32-byte message; returns a BIP-340 signature under the group
     /// key, verified before it is returned. Needs t−1 sign-ready peers (holding more than
-    /// five of their nonces); otherwise [`V2Error::NoncesExhausted`].
+    /// five of their nonces); otherwise [`V2Error::NoncesExhausted`]. Peers that stay silent
+    /// are passed over for other sign-ready peers within the sign timeout, each asked once
+    /// (see node/retry.rs); V2 nonces are one-time, so a retry only spends one more of
+    /// another peer's nonces.
     pub async fn sign(&self, message: [u8; 32]) -> Result<[u8; 64], NodeError> {
         if !self.is_running() {
             return Err(NodeError::Stopped);
@@ -101,12 +110,13 @@ impl V2Handle {
         if need == 0 {
             return Err(V2Error::SingleSigner.into());
         }
-        let candidates: Vec<u16> = self
+        // Those that answered their last request first, then most recently seen (as v1).
+        let candidates: Vec<Peer> = self
             .0
-            .peers
-            .iter()
-            .map(|p| p.idx)
-            .filter(|i| self.allowed(*i, true))
+            .policies
+            .select_for_request(usize::MAX)
+            .into_iter()
+            .filter(|p| u16::try_from(p.idx).is_ok_and(|i| self.allowed(i, true)))
             .collect();
         if candidates.len() < need {
             return Err(NodeError::NotEnoughPeers {
@@ -114,22 +124,49 @@ impl V2Handle {
                 have: candidates.len(),
             });
         }
-        let (mut round, targets) = {
-            let mut st = self.state();
-            // `peers` is sorted by index; bifrost-rs sorts by peer id (deterministic either way).
-            let ready: Vec<u16> = candidates
-                .iter()
-                .copied()
-                .filter(|i| st.peers.get(i).is_some_and(|r| r.pool.is_sign_ready()))
-                .collect();
-            if ready.len() < need {
-                return Err(V2Error::NoncesExhausted {
-                    need,
-                    have: ready.len(),
-                }
-                .into());
+        let ready: Vec<Peer> = {
+            let st = self.state();
+            candidates
+                .into_iter()
+                .filter(|p| {
+                    u16::try_from(p.idx)
+                        .ok()
+                        .and_then(|i| st.peers.get(&i))
+                        .is_some_and(|r| r.pool.is_sign_ready())
+                })
+                .collect()
+        };
+        if ready.len() < need {
+            return Err(V2Error::NoncesExhausted {
+                need,
+                have: ready.len(),
             }
-            let targets: Vec<u16> = ready.into_iter().take(need).collect();
+            .into());
+        }
+        let groups = disjoint_groups(ready, need);
+        first_answer(
+            &self.0.policies,
+            groups,
+            self.0.timeout,
+            |peers, deadline| self.sign_with(peers, message, deadline),
+        )
+        .await
+    }
+
+    /// One signing round with `peers` (each sign-ready when chosen), answered by `deadline`.
+    async fn sign_with(
+        &self,
+        peers: Vec<Peer>,
+        message: [u8; 32],
+        deadline: tokio::time::Instant,
+    ) -> Result<[u8; 64], NodeError> {
+        let need = peers.len();
+        let targets: Vec<u16> = peers
+            .iter()
+            .filter_map(|p| u16::try_from(p.idx).ok())
+            .collect();
+        let mut round = {
+            let mut st = self.state();
             let mut picked = Vec::with_capacity(need);
             for t in &targets {
                 let n = st
@@ -141,19 +178,19 @@ impl V2Handle {
                 picked.push((*t, n));
             }
             let stamp = u32::try_from(now_secs()).unwrap_or(u32::MAX);
-            let round = SignRound::start(
+            SignRound::start(
                 &self.0.key,
                 picked,
                 vec![message],
                 stamp,
                 &mut rand::rngs::OsRng,
             )
-            .map_err(V2Error::from)?;
-            (round, targets)
+            .map_err(V2Error::from)?
         };
         let request = Payload::SignRequest(round.request().clone());
+        let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
         let result = self
-            .round(&targets, request, self.0.timeout, |(from, reply)| {
+            .round(&targets, request, timeout, |(from, reply)| {
                 let Payload::SignResponse(r) = reply else {
                     return Ok(None);
                 };
@@ -214,14 +251,13 @@ impl V2Handle {
         if need == 0 {
             return Err(V2Error::SingleSigner.into());
         }
-        // Most recently seen first (likely online), as v1 picks them.
-        let peers: Vec<u16> = self
+        // Most recently seen first (likely online), as v1 picks them; silent ones passed over.
+        let peers: Vec<Peer> = self
             .0
             .policies
             .select_for_request(usize::MAX)
             .into_iter()
-            .filter_map(|p| u16::try_from(p.idx).ok())
-            .filter(|i| self.allowed(*i, false))
+            .filter(|p| u16::try_from(p.idx).is_ok_and(|i| self.allowed(i, false)))
             .collect();
         if peers.len() < need {
             return Err(NodeError::NotEnoughPeers {
@@ -229,25 +265,44 @@ impl V2Handle {
                 have: peers.len(),
             });
         }
-        let targets: Vec<u16> = peers.into_iter().take(need).collect();
+        let x = first_answer(
+            &self.0.policies,
+            disjoint_groups(peers, need),
+            self.0.timeout,
+            |peers, deadline| self.ecdh_with(peers, target, deadline),
+        )
+        .await?;
+        lift_x(&x).ok_or_else(|| NodeError::BadReply("ECDH result is not a curve point".into()))
+    }
+
+    /// One ECDH round with `peers` for the x-only `target`, answered by `deadline`.
+    async fn ecdh_with(
+        &self,
+        peers: Vec<Peer>,
+        target: [u8; 32],
+        deadline: tokio::time::Instant,
+    ) -> Result<zeroize::Zeroizing<[u8; 32]>, NodeError> {
+        let targets: Vec<u16> = peers
+            .iter()
+            .filter_map(|p| u16::try_from(p.idx).ok())
+            .collect();
         let mut round = EcdhRound::start(&self.0.share, self.0.key.group(), &targets, &[target])
             .map_err(V2Error::from)?;
         let request = Payload::EcdhRequest(round.request().clone());
-        let x = self
-            .round(&targets, request, self.0.timeout, |(from, reply)| {
-                let Payload::EcdhResponse(p) = reply else {
-                    return Ok(None);
-                };
-                match round.accept(from, &p).map_err(V2Error::from)? {
-                    Some(mut all) => all
-                        .pop()
-                        .map(|(_, x)| Some(x))
-                        .ok_or_else(|| NodeError::BadReply("no ECDH result".into())),
-                    None => Ok(None),
-                }
-            })
-            .await?;
-        lift_x(&x).ok_or_else(|| NodeError::BadReply("ECDH result is not a curve point".into()))
+        let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.round(&targets, request, timeout, |(from, reply)| {
+            let Payload::EcdhResponse(p) = reply else {
+                return Ok(None);
+            };
+            match round.accept(from, &p).map_err(V2Error::from)? {
+                Some(mut all) => all
+                    .pop()
+                    .map(|(_, x)| Some(x))
+                    .ok_or_else(|| NodeError::BadReply("no ECDH result".into())),
+                None => Ok(None),
+            }
+        })
+        .await
     }
 
     /// Ping one peer (x-only key): exchange nonces, inventories and policies; records the

@@ -3,8 +3,11 @@
 //! keyset, the other member a second igloo daemon, all on a third daemon's built-in relay on
 //! 127.0.0.1. Both pairing flows (bunker:// with igloo's single-use secret; nostrconnect:// of
 //! the older revision that rust-nostr 0.44 speaks: no secret, "ack"), sign_event checked
-//! against the group key, NIP-44 both ways against rust-nostr's own cipher, and a denied
-//! request.
+//! against the group key, NIP-44 and NIP-04 both ways against rust-nostr's own ciphers, a
+//! denied and an approved request, a restart (the live app and one rebuilt from the crate's
+//! secret-less `bunker_uri()` are served with nobody logged in), and revoke (no answer,
+//! nothing queued). nostr-connect 0.44.1 exposes no `ping`, `get_relays` or `switch_relays`,
+//! so those are covered with nostr-tools only (tests/nip46.rs, ping).
 //!
 //! (nostr-connect 0.45 cannot be used: every nostr-sdk 0.45.x it needs is yanked; 0.44.1
 //! brings its own nostr 0.44 and tokio-tungstenite 0.26, test-only.)

@@ -22,19 +22,15 @@ use igloo::frostr::keyset::generate;
 use igloo::nip46::transport::{Scheme, TransportKey, encrypt};
 use interop_common::v2_node;
 use nip46_common::{
-    Js, api, check_signed, decide, decide_ok, pair_bunker, pending_for, setup, signer_args,
-    start_signer, wait_transport_connected,
+    Js, api, approve_sign, check_signed, decide, decide_ok, pair_bunker, pending_for, ready,
+    restart, signer_args, wait_transport_connected,
 };
 use reqwest::Method;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nostr_tools_bunker_signer_both_flows_approvals_revoke_and_restart() {
-    let s = setup();
-    let group = hex::encode(s.ks.group.pubkey_x_only());
-    let igloo = start_signer(&s);
-    common::wait_node_connected(&igloo.url("/api/status")).await;
-    common::wait_node_connected(&s.peer.url("/api/status")).await;
+    let (s, group, igloo) = ready().await;
 
     // The transport key is not the group key; the default relays are the node's.
     let t = api(&igloo, Method::GET, "/api/nip46/transport", None).await;
@@ -72,12 +68,7 @@ async fn nostr_tools_bunker_signer_both_flows_approvals_revoke_and_restart() {
 
     // No permission yet: sign_event waits for the owner. Approve.
     let id = app1.send(json!({"op": "sign", "kind": 1, "content": "approve me", "timeout": 30000}));
-    let p = pending_for(&igloo, &app1_pk).await;
-    assert_eq!(p["method"], json!("sign_event"));
-    assert_eq!(p["kind"], json!(1));
-    assert_eq!(p["preview"], json!("approve me"));
-    let d = decide_ok(&igloo, &p["id"], "approve").await;
-    assert_eq!(d["status"], json!("approved"));
+    approve_sign(&igloo, &app1_pk, 1, "approve me").await;
     check_signed(&app1.recv(id), &group);
 
     // Deny: the app gets a clear error.
@@ -181,10 +172,7 @@ async fn nostr_tools_bunker_signer_both_flows_approvals_revoke_and_restart() {
     drop(app2);
 
     // ---- restart: sessions, permissions and revocation survive; no API call first ----
-    igloo.stop().expect("clean stop");
-    let igloo = start_signer(&s);
-    common::wait_node_connected(&igloo.url("/api/status")).await;
-    wait_transport_connected(&igloo).await;
+    let igloo = restart(&s, igloo).await;
     let r =
         app3.cmd(json!({"op": "sign", "kind": 1, "content": "after restart", "timeout": 30000}));
     check_signed(&r, &group);

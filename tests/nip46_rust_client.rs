@@ -19,7 +19,8 @@ mod nip46_common;
 use std::time::{Duration, Instant};
 
 use nip46_common::{
-    api, decide_ok, pending_for, setup, start_signer, verify_group_sig, wait_transport_connected,
+    api, approve_sign, decide_ok, pending_for, ready, restart, verify_group_sig,
+    wait_transport_connected,
 };
 use nostr_connect::prelude as nc;
 use nostr_connect::prelude::NostrSigner;
@@ -38,6 +39,25 @@ fn check_event(ev: &nc::Event, group: &str, content: &str) {
 
 fn note(group: nc::PublicKey, content: &str) -> nc::UnsignedEvent {
     event(group, 1, content)
+}
+
+/// A note signed at once through `app`, checked under the group key (x-only hex).
+async fn signs(app: &nc::NostrConnect, group: &str, content: &str) {
+    let pk = nc::PublicKey::from_hex(group).expect("group key");
+    let ev = app
+        .sign_event(note(pk, content))
+        .await
+        .unwrap_or_else(|e| panic!("sign_event {content:?}: {e}"));
+    check_event(&ev, group, content);
+}
+
+/// `sign_event` in the background, for a request that waits for the owner.
+fn spawn_sign(
+    app: &nc::NostrConnect,
+    unsigned: nc::UnsignedEvent,
+) -> tokio::task::JoinHandle<Result<nc::Event, nc::SignerError>> {
+    let app = app.clone();
+    tokio::spawn(async move { app.sign_event(unsigned).await })
 }
 
 fn event(group: nc::PublicKey, kind: u16, content: &str) -> nc::UnsignedEvent {
@@ -60,8 +80,12 @@ async fn grant(igloo: &common::TestServer, client: &str) {
 }
 
 /// A rust-nostr app paired through a fresh `bunker://` URI of `igloo`: the app (its first
-/// request runs `connect` with the single-use secret), its keys and its client key (hex).
-async fn bunker_app(igloo: &common::TestServer) -> (nc::NostrConnect, nc::Keys, String) {
+/// request runs `connect` with the single-use secret), its keys, its client key (hex) and
+/// the user key its `get_public_key` returned, checked to be `group`.
+async fn bunker_app(
+    igloo: &common::TestServer,
+    group: &str,
+) -> (nc::NostrConnect, nc::Keys, String, nc::PublicKey) {
     let uri = api(igloo, Method::POST, "/api/nip46/bunker", None).await["uri"]
         .as_str()
         .expect("uri")
@@ -76,11 +100,13 @@ async fn bunker_app(igloo: &common::TestServer) -> (nc::NostrConnect, nc::Keys, 
     )
     .expect("client");
     // get_public_key needs no approval; it makes the app send `connect` first.
-    app.get_public_key()
+    let user = app
+        .get_public_key()
         .await
         .expect("connect, then get_public_key");
+    assert_eq!(user.to_hex(), group);
     let client = keys.public_key().to_hex();
-    (app, keys, client)
+    (app, keys, client, user)
 }
 
 /// Every approval-queue record (any status) from `client`.
@@ -97,22 +123,13 @@ async fn requests_of(igloo: &common::TestServer, client: &str) -> Vec<serde_json
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_nostr_connect_pairs_both_ways_signs_encrypts_and_is_denied() {
-    let s = setup();
-    let group = hex::encode(s.ks.group.pubkey_x_only());
-    let igloo = start_signer(&s);
-    common::wait_node_connected(&igloo.url("/api/status")).await;
-    common::wait_node_connected(&s.peer.url("/api/status")).await;
+    let (s, group, igloo) = ready().await;
 
     // ---- bunker:// from igloo ----
-    let (app, _, client) = bunker_app(&igloo).await;
-    let group_pk = app.get_public_key().await.expect("get_public_key");
-    assert_eq!(group_pk.to_hex(), group);
+    let (app, _, client, group_pk) = bunker_app(&igloo, &group).await;
 
     // Not granted yet: the signature waits; the owner denies and the client gets the error.
-    let pending = tokio::spawn({
-        let app = app.clone();
-        async move { app.sign_event(note(group_pk, "deny me")).await }
-    });
+    let pending = spawn_sign(&app, note(group_pk, "deny me"));
     let p = pending_for(&igloo, &client).await;
     assert_eq!(p["kind"], json!(1));
     decide_ok(&igloo, &p["id"], "deny").await;
@@ -124,11 +141,7 @@ async fn rust_nostr_connect_pairs_both_ways_signs_encrypts_and_is_denied() {
 
     // Granted: signed by the group (2-of-2) at once.
     grant(&igloo, &client).await;
-    let ev = app
-        .sign_event(note(group_pk, "from rust-nostr"))
-        .await
-        .expect("sign_event");
-    check_event(&ev, &group, "from rust-nostr");
+    signs(&app, &group, "from rust-nostr").await;
 
     // NIP-44 v2 both ways, checked with rust-nostr's own cipher as the third party.
     let third = nc::Keys::generate();
@@ -192,11 +205,7 @@ async fn rust_nostr_connect_pairs_both_ways_signs_encrypts_and_is_denied() {
         .expect("connected, then get_public_key");
     assert_eq!(pk.to_hex(), group);
     grant(&igloo, &client).await;
-    let ev = app
-        .sign_event(note(pk, "from nostrconnect"))
-        .await
-        .expect("sign_event");
-    check_event(&ev, &group, "from nostrconnect");
+    signs(&app, &group, "from nostrconnect").await;
     app.shutdown().await;
 }
 
@@ -212,28 +221,14 @@ async fn rust_nostr_connect_pairs_both_ways_signs_encrypts_and_is_denied() {
 /// tests/nip46.rs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_nostr_connect_nip04_approval_restart_and_revoke() {
-    let s = setup();
-    let group = hex::encode(s.ks.group.pubkey_x_only());
-    let igloo = start_signer(&s);
-    common::wait_node_connected(&igloo.url("/api/status")).await;
-    common::wait_node_connected(&s.peer.url("/api/status")).await;
+    let (s, group, igloo) = ready().await;
 
-    let (app, keys, client) = bunker_app(&igloo).await;
-    let group_pk = app.get_public_key().await.expect("get_public_key");
-    assert_eq!(group_pk.to_hex(), group);
+    let (app, keys, client, group_pk) = bunker_app(&igloo, &group).await;
     assert!(requests_of(&igloo, &client).await.is_empty());
 
     // ---- approval: no permission yet, so sign_event is queued; approved over HTTP ----
-    let pending = tokio::spawn({
-        let app = app.clone();
-        async move { app.sign_event(note(group_pk, "approve me")).await }
-    });
-    let p = pending_for(&igloo, &client).await;
-    assert_eq!(p["method"], json!("sign_event"));
-    assert_eq!(p["kind"], json!(1));
-    assert_eq!(p["preview"], json!("approve me"));
-    let d = decide_ok(&igloo, &p["id"], "approve").await;
-    assert_eq!(d["status"], json!("approved"));
+    let pending = spawn_sign(&app, note(group_pk, "approve me"));
+    let p = approve_sign(&igloo, &client, 1, "approve me").await;
     let ev = pending
         .await
         .expect("task")
@@ -263,27 +258,16 @@ async fn rust_nostr_connect_nip04_approval_restart_and_revoke() {
         "nip04 to igloo"
     );
     // Granted kind 1: signed at once, nothing more queued.
-    let ev = app
-        .sign_event(note(group_pk, "granted"))
-        .await
-        .expect("sign_event");
-    check_event(&ev, &group, "granted");
+    signs(&app, &group, "granted").await;
     assert_eq!(requests_of(&igloo, &client).await.len(), 1);
 
     // A second app, so that the signer keeps listening once the first is revoked.
-    let (other, _, other_client) = bunker_app(&igloo).await;
+    let (other, _, other_client, _) = bunker_app(&igloo, &group).await;
     grant(&igloo, &other_client).await;
 
     // ---- restart: served with nobody logged in and no API call first ----
-    igloo.stop().expect("clean stop");
-    let igloo = start_signer(&s);
-    common::wait_node_connected(&igloo.url("/api/status")).await;
-    wait_transport_connected(&igloo).await;
-    let ev = app
-        .sign_event(note(group_pk, "after restart"))
-        .await
-        .expect("sign_event after a restart");
-    check_event(&ev, &group, "after restart");
+    let igloo = restart(&s, igloo).await;
+    signs(&app, &group, "after restart").await;
     // An app that restarted too: rebuilt from the crate's own secret-less bunker URI and the
     // same keys, its `connect` is acked for the existing session.
     let resumed_uri = app.bunker_uri().await.expect("bunker_uri");
@@ -297,11 +281,7 @@ async fn rust_nostr_connect_nip04_approval_restart_and_revoke() {
             .to_hex(),
         group
     );
-    let ev = resumed
-        .sign_event(note(group_pk, "resumed"))
-        .await
-        .expect("sign_event from the resumed app");
-    check_event(&ev, &group, "resumed");
+    signs(&resumed, &group, "resumed").await;
     resumed.shutdown().await;
 
     // ---- revoke: no answer, nothing queued, while the other app is served and queued ----
@@ -327,13 +307,8 @@ async fn rust_nostr_connect_nip04_approval_restart_and_revoke() {
         }
     });
     // Kind 7 is not granted: from a live session it is queued (and approved here).
-    let queued = tokio::spawn({
-        let other = other.clone();
-        async move { other.sign_event(event(group_pk, 7, "+")).await }
-    });
-    let q = pending_for(&igloo, &other_client).await;
-    assert_eq!(q["kind"], json!(7));
-    decide_ok(&igloo, &q["id"], "approve").await;
+    let queued = spawn_sign(&other, event(group_pk, 7, "+"));
+    approve_sign(&igloo, &other_client, 7, "+").await;
     let ev = queued
         .await
         .expect("task")

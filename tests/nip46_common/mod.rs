@@ -208,6 +208,27 @@ pub fn start_signer(s: &Setup) -> TestServer {
     )
 }
 
+/// [`setup`] and [`start_signer`], both members connected to the relay: the setup, the group
+/// key (x-only hex) and the signer.
+pub async fn ready() -> (Setup, String, TestServer) {
+    let s = setup();
+    let group = hex::encode(s.ks.group.pubkey_x_only());
+    let igloo = start_signer(&s);
+    crate::common::wait_node_connected(&igloo.url("/api/status")).await;
+    crate::common::wait_node_connected(&s.peer.url("/api/status")).await;
+    (s, group, igloo)
+}
+
+/// Stops the signer and starts it again on the same data dir, with no login or API call:
+/// returned once its node and its NIP-46 service are connected.
+pub async fn restart(s: &Setup, igloo: TestServer) -> TestServer {
+    igloo.stop().expect("clean stop");
+    let igloo = start_signer(s);
+    crate::common::wait_node_connected(&igloo.url("/api/status")).await;
+    wait_transport_connected(&igloo).await;
+    igloo
+}
+
 /// A nostr-tools app paired through a fresh `bunker://` URI of `srv`: the app, its client
 /// key (hex) and the URI.
 pub async fn pair_bunker(srv: &TestServer) -> (Js, String, String) {
@@ -231,6 +252,18 @@ pub async fn decide(srv: &TestServer, id: &Value, action: &str) -> (u16, Value) 
     let body = json!({"id": id, "action": action});
     let (code, v, _) = call(srv, Method::POST, "/api/nip46/requests", None, Some(body)).await;
     (code, v)
+}
+
+/// Waits for `client`'s pending `sign_event` of `kind` showing `preview`, and approves it:
+/// the pending record.
+pub async fn approve_sign(srv: &TestServer, client: &str, kind: u16, preview: &str) -> Value {
+    let p = pending_for(srv, client).await;
+    assert_eq!(p["method"], json!("sign_event"), "{p}");
+    assert_eq!(p["kind"], json!(kind), "{p}");
+    assert_eq!(p["preview"], json!(preview), "{p}");
+    let d = decide_ok(srv, &p["id"], "approve").await;
+    assert_eq!(d["status"], json!("approved"), "{d}");
+    p
 }
 
 /// [`decide`], which must succeed: the answer's request record.

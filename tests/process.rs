@@ -1,8 +1,10 @@
 //! The `igloo` binary as an operator runs it: configuration errors, `.env`, `--help`,
 //! SIGTERM, and `igloo healthcheck`.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use common::daemon::Daemon;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_igloo");
@@ -139,49 +141,6 @@ fn dotenv_in_the_working_directory_is_read_and_the_environment_wins() {
     assert_eq!(code, 1, "the flag wins over a bad environment value");
 }
 
-struct Running {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the binary on port 0 and reads the bound port from its log.
-fn spawn_daemon(dir: &std::path::Path, extra_env: &[(&str, &str)]) -> Running {
-    let mut cmd = igloo(dir);
-    cmd.env("HOST_PORT", "0")
-        .env("DB_PATH", dir.join("data"))
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null());
-    for (k, v) in extra_env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(i) = line.find("://127.0.0.1:") {
-                let digits: String = line[i + 13..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_digit())
-                    .collect();
-                let _ = tx.send(digits.parse::<u16>().unwrap_or(0));
-            }
-        }
-    });
-    let port = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("daemon logs its address");
-    Running { child, port }
-}
-
 fn sigterm(child: &Child) {
     let ok = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -194,7 +153,7 @@ fn sigterm(child: &Child) {
 #[test]
 fn sigterm_shuts_down_cleanly_with_exit_zero() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut d = spawn_daemon(tmp.path(), &[]);
+    let mut d = Daemon::spawn(tmp.path(), &[]);
     // The healthcheck subcommand sees it up …
     let hc = igloo(tmp.path())
         .args(["--host-port", &d.port.to_string(), "healthcheck"])
@@ -230,7 +189,7 @@ fn sigterm_shuts_down_cleanly_with_exit_zero() {
 #[test]
 fn healthcheck_speaks_tls_to_a_self_signed_server() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = spawn_daemon(tmp.path(), &[("IGLOO_TLS", "self-signed")]);
+    let d = Daemon::spawn(tmp.path(), &[("IGLOO_TLS", "self-signed")]);
     let hc = igloo(tmp.path())
         .env("IGLOO_TLS", "self-signed")
         .args(["--host-port", &d.port.to_string(), "healthcheck"])

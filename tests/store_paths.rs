@@ -4,94 +4,23 @@
 //! * on SIGTERM every holder of the store lets go first, so it closes cleanly (the log says
 //!   `store closed outcome=Closed`, never `Deferred`), with and without a running node.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod common;
 
+use common::daemon::Daemon;
 use igloo::frostr::credentials::{encode_group, encode_share};
 use igloo::frostr::keyset::generate;
 
-const BIN: &str = env!("CARGO_BIN_EXE_igloo");
-
-struct Daemon {
-    child: Child,
-    port: u16,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The binary on 127.0.0.1 port 0 in `dir`, clean environment plus `env`; waits until it
-/// logs its address.
+/// The binary on 127.0.0.1 port 0 in `dir`, clean environment plus `env`.
 fn spawn(dir: &std::path::Path, env: &[(&str, String)]) -> Daemon {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOST_NAME", "127.0.0.1")
-        .env("HOST_PORT", "0")
-        .env("NO_COLOR", "1")
-        .env("LOG_LEVEL", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("igloo runs");
-    let stderr = child.stderr.take().expect("stderr");
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(i) = line.find("listening url=http://127.0.0.1:") {
-                let digits: String = line[i + 31..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_digit())
-                    .collect();
-                let _ = tx.send(digits.parse::<u16>().unwrap_or(0));
-            }
-            sink.lock().unwrap().push(line);
-        }
-    });
-    let port = rx
-        .recv_timeout(Duration::from_secs(20))
-        .unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("no listening line: {:?}", log.lock().unwrap())
-        });
-    Daemon { child, port, log }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Daemon::spawn(dir, &env)
 }
 
 /// SIGTERM, wait for exit 0, and return the whole log.
-fn stop(mut d: Daemon) -> String {
-    let ok = Command::new("kill")
-        .args(["-TERM", &d.child.id().to_string()])
-        .status()
-        .expect("kill")
-        .success();
-    assert!(ok);
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = d.child.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "no exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert_eq!(status.code(), Some(0));
-    // The reader thread gets the last lines right after the exit.
-    std::thread::sleep(Duration::from_millis(200));
-    d.log.lock().unwrap().join("\n")
+fn stop(d: Daemon) -> String {
+    let (code, log) = d.stop();
+    assert_eq!(code, Some(0), "{log}");
+    log
 }
 
 async fn status_ok(port: u16) {

@@ -15,6 +15,8 @@ pub struct Daemon {
     pub child: Child,
     pub port: u16,
     pub log: Arc<Mutex<String>>,
+    /// Reads stderr into `log`; ends when the process closes it (on exit).
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Daemon {
@@ -48,7 +50,7 @@ impl Daemon {
         let (tx, rx) = std::sync::mpsc::channel();
         let log = Arc::new(Mutex::new(String::new()));
         let log2 = log.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(i) = line.find("://127.0.0.1:") {
                     let digits: String = line[i + 13..]
@@ -65,7 +67,12 @@ impl Daemon {
         let port = rx
             .recv_timeout(Duration::from_secs(20))
             .expect("daemon logs its address");
-        Daemon { child, port, log }
+        Daemon {
+            child,
+            port,
+            log,
+            reader: Some(reader),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -100,21 +107,30 @@ impl Daemon {
         assert_eq!(rc, 0, "prlimit set: {}", std::io::Error::last_os_error());
     }
 
-    /// SIGTERM, then the exit code (within 15 s).
-    pub fn terminate(mut self) -> Option<i32> {
+    /// SIGTERM, then the exit code (within 20 s) and the whole log, its last lines included.
+    pub fn stop(mut self) -> (Option<i32>, String) {
         // SAFETY: kill on our own child's pid.
         unsafe { libc::kill(self.pid(), libc::SIGTERM) };
         let start = Instant::now();
-        loop {
+        let code = loop {
             if let Some(s) = self.child.try_wait().expect("wait") {
-                return s.code();
+                break s.code();
             }
             assert!(
-                start.elapsed() < Duration::from_secs(15),
+                start.elapsed() < Duration::from_secs(20),
                 "no exit after SIGTERM"
             );
             std::thread::sleep(Duration::from_millis(20));
+        };
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
         }
+        (code, self.log())
+    }
+
+    /// SIGTERM, then the exit code (within 20 s).
+    pub fn terminate(self) -> Option<i32> {
+        self.stop().0
     }
 
     /// SIGKILL (power loss) and reap.

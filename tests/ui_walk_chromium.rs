@@ -514,7 +514,19 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
     w.check("settings").await;
     // A setting the server refuses: its own message, as an error of this form (the refused
     // call is no console error of normal use).
+    // On a phone, from the top of the page: the form's button is below the fold, and its
+    // error is scrolled into view when it comes.
     let before = w.b.console_errors.len();
+    w.b.viewport(390, 844, true).await;
+    w.b.eval("window.scrollTo(0, 0)").await;
+    let below = w.b
+        .eval("document.querySelector('#env-form button[type=submit]').getBoundingClientRect().top > innerHeight")
+        .await;
+    assert_eq!(
+        below,
+        serde_json::json!(true),
+        "the env form's button is not below the fold at 390x844"
+    );
     w.b.fill("#env-form [name=NODE_BACKOFF_MULTIPLIER]", "11")
         .await;
     w.b.click("#env-form button[type=submit]").await;
@@ -523,6 +535,15 @@ async fn an_owner_walks_every_screen_on_a_phone_and_a_desktop() {
         "the refusal",
     )
     .await;
+    let in_view = w.b
+        .eval("(() => { const r = document.querySelector('#env-form .msg.err').getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; })()")
+        .await;
+    assert_eq!(
+        in_view,
+        serde_json::json!(true),
+        "the refusal was not scrolled into view"
+    );
+    w.b.viewport(1280, 800, false).await;
     let refused = w.b.text("#env-form .msg").await;
     assert!(
         !refused.is_empty() && !refused.contains("updated"),

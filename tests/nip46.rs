@@ -559,13 +559,27 @@ async fn connect_apps_screen_in_chromium() {
     )
     .await;
 
-    // Edit permissions.
+    // Edit permissions. A request arriving meanwhile re-renders the list: the edit stays.
     b.click(&format!("{row} td:last-child button")).await;
     b.fill(
         &format!("{row} td.perms input"),
         "sign_event:1,nip44_encrypt",
     )
     .await;
+    let id7 = app.send(json!({"op": "sign", "kind": 7, "content": "+", "timeout": 30000}));
+    b.wait_for(
+        "!!document.querySelector('#nip46-pending li') && document.querySelector('#nip46-pending li').textContent.includes('kind 7')",
+        "the second request",
+    )
+    .await;
+    assert_eq!(
+        b.eval(&format!(
+            "document.querySelector(\"{row} td.perms input\")?.value"
+        ))
+        .await,
+        json!("sign_event:1,nip44_encrypt"),
+        "the edit was lost when the list re-rendered"
+    );
     b.click(&format!("{row} td.perms button")).await;
     b.wait_for(
         &format!("document.querySelector(\"{row} td.perms\").textContent === 'nip44_encrypt,sign_event:1'"),
@@ -586,6 +600,18 @@ async fn connect_apps_screen_in_chromium() {
         "{s}"
     );
     assert_eq!(s["policy"]["kinds"], json!({"1": true}), "{s}");
+    // Kind 7 is still outside them: deny it.
+    b.click("#nip46-pending li .deny").await;
+    assert!(
+        app.recv(id7)["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("denied"))
+    );
+    b.wait_for(
+        "document.querySelectorAll('#nip46-pending li').length === 0",
+        "the queue emptied again",
+    )
+    .await;
 
     // Paste an app's nostrconnect:// link.
     let mut app2 = Js::start();

@@ -10,6 +10,9 @@ const notice = (text) => say("nip46-msg", text, true);
 let socket = null;
 let active = false;
 let timer = null;
+// The permissions being edited ({pubkey, draft}): kept across the list's refreshes (every
+// NIP-46 event and the 10 s timer re-render it), so an app's request never discards an edit.
+let editing = null;
 
 const GATED = ["sign_event", "nip44_encrypt", "nip44_decrypt", "nip04_encrypt", "nip04_decrypt"];
 
@@ -157,19 +160,29 @@ function sessionRow(s) {
   const edit = el("button", { type: "button", dataset: { pubkey: s.pubkey } }, "Edit");
   const revoke = el("button", { type: "button", class: "danger", dataset: { pubkey: s.pubkey } }, "Revoke");
   const permsCell = el("td", { class: "perms", "data-label": "Allowed without asking" }, perms || "nothing (asks every time)");
-  edit.addEventListener("click", () => {
-    const input = el("input", { value: perms, size: "40", "aria-label": `Permissions of ${name}`, placeholder: GATED.join(",") });
+  const openEditor = () => {
+    const input = el("input", { value: editing.draft, size: "40", "aria-label": `Permissions of ${name}`, placeholder: GATED.join(",") });
+    input.addEventListener("input", () => {
+      if (editing?.pubkey === s.pubkey) editing.draft = input.value;
+    });
     const save = el("button", { type: "button" }, "Save");
     save.addEventListener("click", async () => {
       try {
         await put(`/api/nip46/sessions/${s.pubkey}/policy`, patchFor(s.policy, input.value));
+        editing = null;
         await refresh();
       } catch (e) {
         showError(e);
       }
     });
     permsCell.replaceChildren(input, save);
+    return input;
+  };
+  edit.addEventListener("click", () => {
+    editing = { pubkey: s.pubkey, draft: perms };
+    openEditor().focus();
   });
+  if (editing?.pubkey === s.pubkey) openEditor();
   revoke.addEventListener("click", async () => {
     if (!confirm(`Revoke ${name}? It can never sign through this node again.`)) return;
     try {
@@ -219,7 +232,9 @@ export async function refresh() {
     get("/api/nip46/transport"),
   ]);
   const names = new Map(history.sessions.map((s) => [s.pubkey, s.profile?.name]));
+  const typing = !!document.activeElement?.closest?.("#nip46-sessions td.perms");
   $("nip46-sessions").replaceChildren(...sessions.sessions.map(sessionRow));
+  if (typing) document.querySelector("#nip46-sessions td.perms input")?.focus();
   $("nip46-pending").replaceChildren(...pending.requests.map((r) => pendingItem(r, names)));
   $("nip46-pending-none").hidden = pending.requests.length > 0;
   const items = [];
@@ -269,6 +284,7 @@ export function enterApps() {
 // Leaving the screen (or signing out, `wipe`) forgets the bunker link: its secret works once.
 export function leaveApps(wipe = false) {
   active = false;
+  editing = null;
   clearInterval(timer);
   timer = null;
   if (socket) socket.close();

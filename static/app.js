@@ -2,7 +2,7 @@
 // framework; every request goes through js/api.js. Logging out, a 401 from any call or a
 // session timeout wipes every secret from the page and closes the event stream (wipe()).
 
-import { $, get, post, del, me, say, clearMessages, formData, onSessionEnd, wipeSecrets, wipeFields, secretBox } from "./js/api.js";
+import { $, get, post, del, me, say, clearMessages, formData, onSessionEnd, abortCalls, wipeSecrets, wipeFields, secretBox } from "./js/api.js";
 import { initSigner, refreshSigner, refreshStatus, startLive, stopLive, wipeSigner } from "./js/signer.js";
 import { initAdmin, refreshAdmin } from "./js/admin.js";
 import { initKeyset, enterKeyset, clearKeyset, setKeysetAccess } from "./js/keyset.js";
@@ -82,6 +82,7 @@ function leaveTab(name) {
 // Forgets everything of the signed-in user: secrets, typed fields, messages, the event
 // stream, the event log and every timer.
 function wipe() {
+  abortCalls();
   stopLive();
   leaveApps(true);
   wipeSecrets();

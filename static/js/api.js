@@ -28,9 +28,18 @@ export function onSessionEnd(fn) {
   sessionEnd = fn;
 }
 
+// Signed-in calls in flight, aborted when the session ends in the page: none of them lands
+// after the wipe (a refused one would only end a session already ended, or show its error).
+let calls = new AbortController();
+export function abortCalls() {
+  calls.abort();
+  calls = new AbortController();
+}
+
 // opts.auth === false: a call that may be refused without ending the session (log in, set up, unlock).
 export async function api(method, path, body, headers = {}, opts = {}) {
   const init = { method, headers: { Accept: "application/json", ...headers }, credentials: "same-origin" };
+  if (opts.auth !== false) init.signal = calls.signal;
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -38,7 +47,8 @@ export async function api(method, path, body, headers = {}, opts = {}) {
   let res;
   try {
     res = await fetch(path, init);
-  } catch {
+  } catch (e) {
+    if (e && e.name === "AbortError") throw aborted();
     throw new ApiError(0, { message: "igloo cannot be reached. Check the connection and try again." });
   }
   let data = null;
@@ -59,6 +69,13 @@ export async function api(method, path, body, headers = {}, opts = {}) {
     throw err;
   }
   return data;
+}
+
+// The error of a call cut off by the end of the session: nothing to show (say() ignores it).
+function aborted() {
+  const e = new ApiError(0, { message: " " });
+  e.aborted = true;
+  return e;
 }
 
 async function stillSignedIn() {
@@ -93,6 +110,7 @@ export function el(tag, attrs = {}, ...children) {
 // The message line of a form (or of the element with that id): an error, a success the
 // server reported, or nothing. Errors are scrolled into view.
 export function say(where, what, ok = false) {
+  if (what && what.aborted) return;
   const host = typeof where === "string" ? $(where) : where;
   if (!host) return;
   const p = host.classList && host.classList.contains("msg") ? host : host.querySelector(".msg");

@@ -216,6 +216,10 @@ pub struct Settings {
     /// before the app is told it expired, in milliseconds (1000–3600000).
     #[arg(long, env = "NIP46_APPROVAL_TIMEOUT", default_value_t = 120_000, value_parser = parse_nip46_approval_timeout, help_heading = "NIP-46")]
     pub nip46_approval_timeout: u64,
+    /// How long a `bunker://` link's one-time secret can be used to pair an app, in
+    /// milliseconds (1000–86400000); the signer stops listening for it afterwards.
+    #[arg(long, env = "NIP46_BUNKER_SECRET_TTL", default_value_t = 900_000, value_parser = parse_nip46_secret_ttl, help_heading = "NIP-46")]
+    pub nip46_bunker_secret_ttl: u64,
 
     // ---- POLICY: share-leak guard ----
     /// What to do with a sign request a peer's policy allows: `auto` answers at once,
@@ -354,6 +358,8 @@ pub struct Config {
     pub health_timers: HealthTimers,
     /// How long a NIP-46 request waits for approval (NIP46_APPROVAL_TIMEOUT).
     pub nip46_approval_timeout: Duration,
+    /// How long a bunker:// secret can pair an app (NIP46_BUNKER_SECRET_TTL).
+    pub nip46_bunker_secret_ttl: Duration,
     // ---- POLICY: share-leak guard ----
     pub sign_policy: policy::SignPolicy,
     pub peer_policies: Vec<policy::PolicySeed>,
@@ -552,6 +558,7 @@ impl Config {
             },
             health_timers,
             nip46_approval_timeout: Duration::from_millis(s.nip46_approval_timeout),
+            nip46_bunker_secret_ttl: Duration::from_millis(s.nip46_bunker_secret_ttl),
             // ---- POLICY: share-leak guard ----
             sign_policy: s.sign_policy,
             peer_policies: policy::parse_policy_seeds(s.peer_policies.as_deref().unwrap_or(""))
@@ -831,6 +838,10 @@ pub fn parse_sign_timeout(s: &str) -> Result<u64, String> {
 pub fn parse_nip46_approval_timeout(s: &str) -> Result<u64, String> {
     int_in(s, 1_000u64, 3_600_000, "milliseconds")
 }
+/// One second to a day: a link is meant to be pasted into an app now, not kept.
+pub fn parse_nip46_secret_ttl(s: &str) -> Result<u64, String> {
+    int_in(s, 1_000u64, 86_400_000, "milliseconds")
+}
 pub fn parse_restart_delay(s: &str) -> Result<u64, String> {
     int_in(s, 0u64, 3_600_000, "milliseconds")
 }
@@ -985,6 +996,18 @@ mod tests {
         assert_eq!(c.nip46_approval_timeout, Duration::from_millis(1500));
         for bad in ["999", "3600001", "2s"] {
             let r = Cli::try_parse_from(["igloo", "--nip46-approval-timeout", bad]);
+            assert!(r.is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn nip46_bunker_secret_ttl_defaults_to_fifteen_minutes_within_range() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.nip46_bunker_secret_ttl, Duration::from_secs(900));
+        let c = config(&["--nip46-bunker-secret-ttl", "2000"]).unwrap();
+        assert_eq!(c.nip46_bunker_secret_ttl, Duration::from_secs(2));
+        for bad in ["999", "86400001", "15m"] {
+            let r = Cli::try_parse_from(["igloo", "--nip46-bunker-secret-ttl", bad]);
             assert!(r.is_err(), "{bad} accepted");
         }
     }

@@ -125,7 +125,10 @@ pub async fn start_with_notifier(
                 .transpose()?,
             tls.is_some(),
         ),
-        config.nip46_approval_timeout,
+        crate::nip46::service::Timing {
+            approval: config.nip46_approval_timeout,
+            secret_ttl: config.nip46_bunker_secret_ttl,
+        },
     );
     nip46.spawn(stop_tx.subscribe());
     // First run without ADMIN_SECRET: a one-time setup code, logged once we listen.

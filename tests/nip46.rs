@@ -374,6 +374,43 @@ async fn the_signer_subscribes_only_while_an_app_is_paired_or_pairing() {
     wait_relay_load(&relay, (1, 1), "subscribed at boot for the stored session").await;
 }
 
+/// An unused bunker:// link expires (NIP46_BUNKER_SECRET_TTL, 2 s here): the signer, listening
+/// only for it, lets go of the relay, and an app arriving later with that link is refused even
+/// while the signer listens again for a newer link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unused_bunker_link_expires_and_the_signer_goes_idle() {
+    let relay = TestServer::start(&[]);
+    let relay_url = format!("ws://{}", relay.addr);
+    let igloo = TestServer::start(&[
+        "--relays",
+        relay_url.as_str(),
+        "--relay-enabled",
+        "false",
+        "--nip46-bunker-secret-ttl",
+        "2000",
+    ]);
+    let bunker = api(&igloo, Method::POST, "/api/nip46/bunker", None).await;
+    let old = bunker["uri"].as_str().expect("uri").to_owned();
+    wait_relay_load(&relay, (1, 1), "subscribed for the unused secret").await;
+    // Nobody pairs: once the secret has expired there is nothing to listen for.
+    wait_relay_load(&relay, (0, 0), "let go after the secret expired").await;
+    let t = api(&igloo, Method::GET, "/api/nip46/transport", None).await;
+    assert_eq!(t["running"], json!(false), "{t}");
+
+    // A newer link wakes it; the expired one still does not pair.
+    api(&igloo, Method::POST, "/api/nip46/bunker", None).await;
+    wait_relay_load(&relay, (1, 1), "subscribed for the new secret").await;
+    wait_transport_connected(&igloo).await;
+    let mut app = Js::start();
+    let r = app.cmd(json!({"op": "bunker", "uri": old}));
+    assert!(
+        r["error"].as_str().is_some_and(|e| e.contains("expired")),
+        "{r}"
+    );
+    let sessions = api(&igloo, Method::GET, "/api/nip46/sessions", None).await;
+    assert_eq!(sessions["sessions"], json!([]), "{sessions}");
+}
+
 /// Events a broken or hostile client might send: undecryptable, oversized, wrong JSON,
 /// mutated requests, unknown methods, another signer's address.
 async fn garbage(relay_url: &str, transport: &str) {

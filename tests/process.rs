@@ -106,6 +106,7 @@ fn help_documents_every_setting_and_its_default() {
         "NODE_HEALTH_RESTART_AFTER",
         "FROSTR_SIGN_TIMEOUT",
         "NIP46_APPROVAL_TIMEOUT",
+        "NIP46_BUNKER_SECRET_TTL",
         "NODE_ENV",
         "IGLOO_TLS",
         "IGLOO_WORKER_THREADS",

@@ -53,8 +53,6 @@ const MAX_PENDING_PER_SESSION: usize = 16;
 const MAX_FINISHED: usize = 200;
 /// Most relays the service listens on.
 pub const MAX_RELAYS: usize = 32;
-/// How long a fresh `bunker://` secret stays valid.
-pub const BUNKER_SECRET_TTL: Duration = Duration::from_secs(15 * 60);
 /// Params kept in a request record (for the owner's review).
 const MAX_PARAMS_PREVIEW: usize = 4096;
 
@@ -195,6 +193,8 @@ struct Inner {
     default_relays: Vec<String>,
     /// How long a request waits for the owner (NIP46_APPROVAL_TIMEOUT).
     approval_timeout: Duration,
+    /// How long a bunker:// secret stays usable (NIP46_BUNKER_SECRET_TTL).
+    secret_ttl: Duration,
     key: Mutex<Option<Arc<TransportKey>>>,
     pool: Mutex<Option<(PoolHandle, Vec<String>)>>,
     reload: watch::Sender<u64>,
@@ -207,6 +207,15 @@ struct Inner {
     history_rx: Mutex<Option<mpsc::Receiver<(String, HistoryEntry)>>>,
 }
 
+/// The service's clocks, from the configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// NIP46_APPROVAL_TIMEOUT.
+    pub approval: Duration,
+    /// NIP46_BUNKER_SECRET_TTL.
+    pub secret_ttl: Duration,
+}
+
 impl std::fmt::Debug for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("nip46::Service").finish_non_exhaustive()
@@ -215,8 +224,9 @@ impl std::fmt::Debug for Service {
 
 impl Service {
     /// A service over `store`; `default_relays` are used until the owner sets a list;
-    /// requests outside a session's permissions wait `approval_timeout` for the owner.
-    pub fn new(backend: Backend, default_relays: Vec<String>, approval_timeout: Duration) -> Self {
+    /// requests outside a session's permissions wait `timing.approval` for the owner, and a
+    /// bunker:// secret is usable for `timing.secret_ttl`.
+    pub fn new(backend: Backend, default_relays: Vec<String>, timing: Timing) -> Self {
         let (store, vault, events) = (
             backend.store().clone(),
             backend.vault().clone(),
@@ -237,7 +247,8 @@ impl Service {
             events,
             backend,
             default_relays: defaults,
-            approval_timeout,
+            approval_timeout: timing.approval,
+            secret_ttl: timing.secret_ttl,
             key: Mutex::new(None),
             pool: Mutex::new(None),
             reload: watch::channel(0).0,
@@ -1121,7 +1132,8 @@ impl Service {
         rand::rngs::OsRng.fill_bytes(raw.as_mut());
         let secret = Zeroizing::new(hex::encode(raw.as_ref()));
         let now = now_secs();
-        let expires = now + BUNKER_SECRET_TTL.as_secs();
+        let ttl = self.0.secret_ttl.as_millis().div_ceil(1000);
+        let expires = now + u64::try_from(ttl).unwrap_or(u64::MAX / 2);
         self.0.store.add_nip46_secret(&secret, expires, now)?;
         let uri = BunkerUri {
             signer_pubkey: key.pubkey(),

@@ -6,12 +6,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestServer, client, onboard_admin};
+use common::{TestServer, client, onboard_admin, ws_upgrade};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::{Error as WsError, http::HeaderName, http::HeaderValue};
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 const ADMIN_SECRET: &str = "onboarding-secret-0123";
 const ADMIN_PASS: &str = "Gl4cier!Pw";
@@ -199,27 +199,6 @@ async fn an_incomplete_handshake_on_a_websocket_route_is_refused() {
 
 // ---- origins ----
 
-/// Opens a WebSocket to `path` with these headers; `Ok(())` on 101, else the status.
-async fn upgrade(srv: &TestServer, path: &str, headers: &[(&str, &str)]) -> Result<(), u16> {
-    let mut req = format!("ws://{}{}", srv.addr, path)
-        .into_client_request()
-        .unwrap();
-    for (k, v) in headers {
-        req.headers_mut().insert(
-            HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            HeaderValue::from_str(v).unwrap(),
-        );
-    }
-    match tokio_tungstenite::connect_async(req).await {
-        Ok((mut ws, _)) => {
-            let _ = ws.close(None).await;
-            Ok(())
-        }
-        Err(WsError::Http(res)) => Err(res.status().as_u16()),
-        Err(e) => panic!("upgrade failed without an HTTP answer: {e}"),
-    }
-}
-
 struct Origins {
     exact: String,
     others: Vec<String>,
@@ -317,13 +296,13 @@ async fn both_websockets_accept_only_the_exact_origin() {
     for path in ["/", "/api/events"] {
         for other in &o.others {
             assert_eq!(
-                upgrade(&srv, path, &[("origin", other), ("cookie", &cookie)]).await,
+                ws_upgrade(&srv, path, &[("origin", other), ("cookie", &cookie)]).await,
                 Err(403),
                 "{path} from {other}"
             );
         }
         assert_eq!(
-            upgrade(&srv, path, &[("origin", &o.exact), ("cookie", &cookie)]).await,
+            ws_upgrade(&srv, path, &[("origin", &o.exact), ("cookie", &cookie)]).await,
             Ok(()),
             "{path} from its own origin"
         );
@@ -343,15 +322,15 @@ async fn behind_a_trusted_proxy_the_forwarded_scheme_and_host_are_the_origin() {
         h
     };
     assert_eq!(
-        upgrade(&srv, "/", &with("https://igloo.example.com")).await,
+        ws_upgrade(&srv, "/", &with("https://igloo.example.com")).await,
         Ok(())
     );
     assert_eq!(
-        upgrade(&srv, "/", &with("http://igloo.example.com")).await,
+        ws_upgrade(&srv, "/", &with("http://igloo.example.com")).await,
         Err(403)
     );
     assert_eq!(
-        upgrade(&srv, "/", &with("https://igloo.example.com:8443")).await,
+        ws_upgrade(&srv, "/", &with("https://igloo.example.com:8443")).await,
         Err(403)
     );
 }

@@ -250,3 +250,26 @@ pub async fn onboard_admin(srv: &TestServer, admin_secret: &str, password: &str)
     assert_eq!(code, 200, "onboarding: {b}");
     login_as(srv, "admin", password).await
 }
+
+/// Opens a WebSocket to `path` with these extra headers; `Ok(())` on 101, else the status.
+pub async fn ws_upgrade(srv: &TestServer, path: &str, headers: &[(&str, &str)]) -> Result<(), u16> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::{Error as WsError, http::HeaderName, http::HeaderValue};
+    let mut req = format!("ws://{}{}", srv.addr, path)
+        .into_client_request()
+        .unwrap();
+    for (k, v) in headers {
+        req.headers_mut().insert(
+            HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((mut ws, _)) => {
+            let _ = ws.close(None).await;
+            Ok(())
+        }
+        Err(WsError::Http(res)) => Err(res.status().as_u16()),
+        Err(e) => panic!("upgrade failed without an HTTP answer: {e}"),
+    }
+}
